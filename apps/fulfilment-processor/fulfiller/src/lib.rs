@@ -1,0 +1,17 @@
+// The Spin SDK's export macros generate the component ABI, which needs unsafe code.
+#![allow(unsafe_code)]
+
+use order_model::fulfilment::{self, Handled};
+use spin_sdk::redis_component;
+
+/// One message from the new-orders channel. A malformed message is logged and dropped (`Ok`),
+/// so it cannot fail the trigger; only a store failure is an error.
+#[redis_component]
+fn on_message(message: Vec<u8>) -> anyhow::Result<()> {
+    let handled = fulfilment::on_message(&message, order_spin::connect, order_spin::now_ms())?;
+    match handled {
+        Handled::Malformed(_) => eprintln!("{handled}"),
+        _ => println!("{handled}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! The HTTP API as pure functions: a framework-free request in, a response out.
+//! The Spin components translate Spin's types to and from these.
+
+use serde_json::json;
+
+use crate::order::{OrderId, Status};
+use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE};
+use crate::request::{IdempotencyKey, MAX_BODY_BYTES, NewOrder, is_json_content_type};
+use crate::store::{Accepted, OrderStore, Redis};
+
+/// The route the receiver serves; orders live below it.
+pub const ORDER_ROUTE: &str = "/order";
+
+/// What the handlers need from an HTTP request.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The path below the component's route (Spin's `spin-path-info`), e.g. `/{id}`.
+    pub path_info: &'a str,
+    pub content_type: Option<&'a [u8]>,
+    pub idempotency_key: Option<&'a [u8]>,
+    pub body: &'a [u8],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    /// For server-side failures: the cause, for the log only (the body never carries it).
+    pub log: Option<String>,
+}
+
+impl Response {
+    fn json(status: u16, body: &serde_json::Value) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: body.to_string().into_bytes(),
+            log: None,
+        }
+    }
+
+    /// The body as text, for logs and tests.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+impl From<ApiError> for Response {
+    fn from(error: ApiError) -> Self {
+        let mut headers = vec![("content-type", PROBLEM_CONTENT_TYPE.to_string())];
+        headers.extend(error.extra_headers());
+        let body = serde_json::to_vec(&error.problem()).unwrap_or_default();
+        Response {
+            status: error.status(),
+            headers,
+            body,
+            log: (error.status() >= 500).then(|| error.to_string()),
+        }
+    }
+}
+
+/// The location of an order, as `Location` and `href` carry it.
+pub fn order_href(id: OrderId) -> String {
+    format!("{ORDER_ROUTE}/{id}")
+}
+
+/// `POST /order`: validates, stores and publishes, then answers `202 Accepted` at once.
+/// `connect` is called only for a valid request, so bad input never touches Redis.
+pub fn receive<R: Redis>(
+    request: &Request<'_>,
+    connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+    new_id: OrderId,
+    now_ms: i64,
+) -> Response {
+    accept(request, connect, new_id, now_ms).unwrap_or_else(Response::from)
+}
+
+fn accept<R: Redis>(
+    request: &Request<'_>,
+    connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+    new_id: OrderId,
+    now_ms: i64,
+) -> Result<Response, ApiError> {
+    if request.method != "POST" {
+        return Err(ApiError::MethodNotAllowed { allow: &["POST"] });
+    }
+    if !request.content_type.is_some_and(is_json_content_type) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let idempotency_key = request
+        .idempotency_key
+        .map(IdempotencyKey::parse)
+        .transpose()?;
+    let order = NewOrder::from_json(request.body)?;
+    let (id, status) = match connect()?.accept(new_id, &order, idempotency_key.as_ref(), now_ms)? {
+        Accepted::Created(id) => (id, Status::Created),
+        Accepted::Repeated(id, status) => (id, status),
+    };
+    let href = order_href(id);
+    let mut response = Response::json(
+        202,
+        &json!({ "task": { "href": href, "id": id.to_string(), "status": status } }),
+    );
+    response.headers.push(("location", href));
+    Ok(response)
+}
+
+/// `GET /order/{id}` (and `HEAD`): the order's stored status.
+pub fn status<R: Redis>(
+    request: &Request<'_>,
+    connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+) -> Response {
+    let response = lookup(request, connect).unwrap_or_else(Response::from);
+    if request.method == "HEAD" {
+        return Response {
+            body: Vec::new(),
+            ..response
+        };
+    }
+    response
+}
+
+fn lookup<R: Redis>(
+    request: &Request<'_>,
+    connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+) -> Result<Response, ApiError> {
+    let raw_id = request
+        .path_info
+        .strip_prefix('/')
+        .unwrap_or(request.path_info);
+    if raw_id.is_empty() || raw_id.contains('/') {
+        return Err(ApiError::NotFound(format!(
+            "{ORDER_ROUTE}{}",
+            request.path_info
+        )));
+    }
+    if request.method != "GET" && request.method != "HEAD" {
+        return Err(ApiError::MethodNotAllowed {
+            allow: &["GET", "HEAD"],
+        });
+    }
+    let id: OrderId = raw_id.parse()?;
+    let order = connect()?
+        .find(id)?
+        .ok_or_else(|| ApiError::NotFound(id.to_string()))?;
+    Ok(Response::json(
+        200,
+        &json!({ "id": order.id.to_string(), "status": order.status, "details": order.details }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeySpace;
+    use crate::store::{Arg, RedisError, Value};
+
+    /// A Redis that must not be reached: bad requests are answered before connecting.
+    struct Unreachable;
+
+    impl Redis for Unreachable {
+        fn execute(&self, _: &str, _: &[Arg<'_>]) -> Result<Vec<Value>, RedisError> {
+            Err(RedisError("connection refused".into()))
+        }
+    }
+
+    fn never_connect() -> Result<OrderStore<Unreachable>, ApiError> {
+        panic!("a bad request must not reach Redis")
+    }
+
+    fn down() -> Result<OrderStore<Unreachable>, ApiError> {
+        Ok(OrderStore::new(
+            Unreachable,
+            KeySpace::default(),
+            "neworders",
+        ))
+    }
+
+    fn request<'a>(method: &'a str, content_type: &'a str, body: &'a [u8]) -> Request<'a> {
+        Request {
+            method,
+            path_info: "",
+            content_type: Some(content_type.as_bytes()),
+            idempotency_key: None,
+            body,
+        }
+    }
+
+    fn problem(response: &Response) -> serde_json::Value {
+        assert_eq!(response.header("content-type"), Some(PROBLEM_CONTENT_TYPE));
+        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(body["status"], response.status);
+        body
+    }
+
+    fn receive_now(request: &Request<'_>) -> Response {
+        receive(request, never_connect, OrderId::new_random(), 0)
+    }
+
+    #[test]
+    fn receiver_rejects_other_methods_with_allow() {
+        for method in ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"] {
+            let response = receive_now(&request(method, "application/json", b"{}"));
+            assert_eq!(response.status, 405, "{method}");
+            assert_eq!(response.header("allow"), Some("POST"));
+            problem(&response);
+        }
+    }
+
+    #[test]
+    fn receiver_wants_json() {
+        for content_type in ["text/plain", "application/x-www-form-urlencoded", ""] {
+            let response = receive_now(&request("POST", content_type, br#"{"details":"x"}"#));
+            assert_eq!(response.status, 415, "{content_type}");
+            problem(&response);
+        }
+        let mut missing = request("POST", "", br#"{"details":"x"}"#);
+        missing.content_type = None;
+        assert_eq!(receive_now(&missing).status, 415);
+    }
+
+    #[test]
+    fn receiver_refuses_bodies_over_16_kib_with_413() {
+        let body = vec![b' '; MAX_BODY_BYTES + 1];
+        let response = receive_now(&request("POST", "application/json", &body));
+        assert_eq!(response.status, 413);
+        problem(&response);
+    }
+
+    #[test]
+    fn receiver_answers_400_for_bad_json_bad_fields_and_bad_keys() {
+        for body in [
+            &b"{"[..],
+            b"[]",
+            br#"{"details":""}"#,
+            br#"{"details":5}"#,
+            b"\xff",
+        ] {
+            let response = receive_now(&request("POST", "application/json", body));
+            assert_eq!(response.status, 400, "{body:?}");
+            problem(&response);
+        }
+        let mut bad_key = request("POST", "application/json", br#"{"details":"x"}"#);
+        bad_key.idempotency_key = Some(b"has space");
+        let body = problem(&receive_now(&bad_key));
+        assert!(body["detail"].as_str().unwrap().contains("Idempotency-Key"));
+    }
+
+    #[test]
+    fn receiver_answers_503_with_retry_after_when_redis_is_down() {
+        let response = receive(
+            &request("POST", "application/json", br#"{"details":"x"}"#),
+            down,
+            OrderId::new_random(),
+            0,
+        );
+        assert_eq!(response.status, 503);
+        assert_eq!(response.header("retry-after"), Some("2"));
+        problem(&response);
+        let failed_connect = receive(
+            &request("POST", "application/json", br#"{"details":"x"}"#),
+            || Err::<OrderStore<Unreachable>, _>(ApiError::StoreUnavailable("refused".into())),
+            OrderId::new_random(),
+            0,
+        );
+        assert_eq!(failed_connect.status, 503);
+    }
+
+    fn get(method: &'static str, path_info: &'static str) -> Request<'static> {
+        Request {
+            method,
+            path_info,
+            content_type: None,
+            idempotency_key: None,
+            body: b"",
+        }
+    }
+
+    #[test]
+    fn status_rejects_bad_ids_paths_and_methods() {
+        let id = "/7c0b5b0e-6a4b-4a59-9d2e-3c1f6a0b9e11";
+        for (request, status) in [
+            (get("GET", "/not-a-uuid"), 400),
+            (get("GET", "/7C0B5B0E6A4B4A599D2E3C1F6A0B9E11"), 400),
+            (get("GET", ""), 404),
+            (get("GET", "/"), 404),
+            (get("GET", "/a/b"), 404),
+            (get("POST", id), 405),
+            (get("DELETE", id), 405),
+        ] {
+            let response = status_of(&request);
+            assert_eq!(response.status, status, "{request:?}");
+            let body = problem(&response);
+            if status == 405 {
+                assert_eq!(response.header("allow"), Some("GET, HEAD"));
+            }
+            assert!(
+                body["type"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("urn:order-system:problem:")
+            );
+        }
+    }
+
+    fn status_of(request: &Request<'_>) -> Response {
+        status(request, never_connect)
+    }
+
+    #[test]
+    fn status_is_503_when_redis_is_down_and_head_has_no_body() {
+        let id = "/7c0b5b0e-6a4b-4a59-9d2e-3c1f6a0b9e11";
+        let response = status(&get("GET", id), down);
+        assert_eq!(response.status, 503);
+        assert_eq!(response.header("retry-after"), Some("2"));
+        let head = status(&get("HEAD", id), down);
+        assert_eq!(head.status, 503);
+        assert!(head.body.is_empty());
+    }
+}

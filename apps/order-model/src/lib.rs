@@ -1,0 +1,22 @@
+//! The order domain, free of Spin types so that everything here is tested on the host.
+//!
+//! The Spin components in `apps/order-processor` and `apps/fulfilment-processor` only translate
+//! between Spin's request, response and Redis types and the functions in this crate.
+
+pub mod api;
+pub mod config;
+pub mod fulfilment;
+pub mod keys;
+pub mod message;
+pub mod order;
+pub mod problem;
+pub mod request;
+pub mod store;
+
+pub use config::Settings;
+pub use keys::KeySpace;
+pub use message::OrderMessage;
+pub use order::{OrderId, OrderRecord, Status, TransitionError};
+pub use problem::{ApiError, Problem};
+pub use request::{IdempotencyKey, NewOrder};
+pub use store::{Accepted, Arg, FulfilOutcome, OrderStore, Redis, RedisError, Value};

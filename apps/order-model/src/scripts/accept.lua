@@ -1,0 +1,22 @@
+-- Accepts a new order in one atomic step: the record, its pending-index entry, the
+-- idempotency key (when given) and the new-order message all happen, or none does.
+--
+-- KEYS[1] order hash   KEYS[2] pending sorted set   KEYS[3] idempotency key (optional)
+-- ARGV[1] order id     ARGV[2] details              ARGV[3] accepted at (unix ms)
+-- ARGV[4] channel      ARGV[5] message JSON         ARGV[6] idempotency TTL (s)
+-- ARGV[7] key prefix (to find the order an idempotency key points at)
+--
+-- Returns {1, id} for a new order, {0, id, status} for a repeated idempotency key.
+if KEYS[3] then
+  local existing = redis.call('GET', KEYS[3])
+  if existing then
+    return {0, existing, redis.call('HGET', ARGV[7] .. existing, 'status')}
+  end
+end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'details', ARGV[2], 'status', 'created', 'created_at', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if KEYS[3] then
+  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[6])
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return {1, ARGV[1]}

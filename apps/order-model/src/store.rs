@@ -1,0 +1,187 @@
+//! The order store on Redis, written against a minimal command interface so that the Spin
+//! components (Spin's outbound Redis) and the host tests (a real `redis-server`) run the very
+//! same code and Lua scripts.
+
+use crate::keys::KeySpace;
+use crate::message::OrderMessage;
+use crate::order::{OrderId, OrderRecord, Status};
+use crate::problem::ApiError;
+use crate::request::{IdempotencyKey, NewOrder};
+
+/// Accepts an order atomically; see the script's header.
+pub const ACCEPT_SCRIPT: &str = include_str!("scripts/accept.lua");
+/// Moves an order from `created` to `fulfilled` atomically; see the script's header.
+pub const FULFIL_SCRIPT: &str = include_str!("scripts/fulfil.lua");
+
+/// A command argument, as Spin's `redis-parameter`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+/// A reply value, as Spin's `redis-result`: nested arrays arrive flattened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Nil,
+    Status(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+/// Redis could not run the command (unreachable, refused, or failed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisError(pub String);
+
+/// The one thing the store needs from a Redis client.
+pub trait Redis {
+    fn execute(&self, command: &str, args: &[Arg<'_>]) -> Result<Vec<Value>, RedisError>;
+}
+
+impl From<RedisError> for ApiError {
+    fn from(error: RedisError) -> Self {
+        ApiError::StoreUnavailable(error.0)
+    }
+}
+
+/// What `POST /order` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// A new order was stored and published.
+    Created(OrderId),
+    /// The idempotency key was seen before: this is the order it created, and its status now.
+    Repeated(OrderId, Status),
+}
+
+/// What a new-order message did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FulfilOutcome {
+    Fulfilled,
+    AlreadyFulfilled,
+    UnknownOrder,
+}
+
+pub struct OrderStore<R> {
+    redis: R,
+    keys: KeySpace,
+    channel: String,
+}
+
+impl<R: Redis> OrderStore<R> {
+    pub fn new(redis: R, keys: KeySpace, channel: impl Into<String>) -> Self {
+        Self {
+            redis,
+            keys,
+            channel: channel.into(),
+        }
+    }
+
+    /// Stores, indexes and publishes a new order, or returns the one an idempotency key made.
+    pub fn accept(
+        &self,
+        id: OrderId,
+        order: &NewOrder,
+        idempotency_key: Option<&IdempotencyKey>,
+        now_ms: i64,
+    ) -> Result<Accepted, ApiError> {
+        let message = OrderMessage {
+            id,
+            details: order.details.clone(),
+            status: Status::Created,
+        }
+        .to_json();
+        let id_text = id.to_string();
+        let order_key = self.keys.order(id);
+        let pending_key = self.keys.pending();
+        let idempotency_key = idempotency_key.map(|key| self.keys.idempotency(key));
+        let mut keys = vec![order_key.as_bytes(), pending_key.as_bytes()];
+        keys.extend(idempotency_key.as_deref().map(str::as_bytes));
+
+        let mut args = vec![
+            Arg::Bytes(ACCEPT_SCRIPT.as_bytes()),
+            Arg::Int(keys.len() as i64),
+        ];
+        args.extend(keys.into_iter().map(Arg::Bytes));
+        args.extend([
+            Arg::Bytes(id_text.as_bytes()),
+            Arg::Bytes(order.details.as_bytes()),
+            Arg::Int(now_ms),
+            Arg::Bytes(self.channel.as_bytes()),
+            Arg::Bytes(message.as_bytes()),
+            Arg::Int(IdempotencyKey::TTL_SECONDS),
+            Arg::Bytes(self.keys.prefix().as_bytes()),
+        ]);
+        match self.redis.execute("EVAL", &args)?.as_slice() {
+            [Value::Int(1), Value::Bytes(_)] => Ok(Accepted::Created(id)),
+            [Value::Int(0), Value::Bytes(existing), status] => {
+                let existing = parse_id(existing)?;
+                // A record evicted behind its key's back still names the order it made.
+                let status = match status {
+                    Value::Nil => Status::Created,
+                    other => parse_status(other)?,
+                };
+                Ok(Accepted::Repeated(existing, status))
+            }
+            other => Err(unexpected("accept", other)),
+        }
+    }
+
+    /// The stored order, if there is one.
+    pub fn find(&self, id: OrderId) -> Result<Option<OrderRecord>, ApiError> {
+        let key = self.keys.order(id);
+        let args = [
+            Arg::Bytes(key.as_bytes()),
+            Arg::Bytes(b"status"),
+            Arg::Bytes(b"details"),
+        ];
+        match self.redis.execute("HMGET", &args)?.as_slice() {
+            [Value::Nil, _] => Ok(None),
+            [status, Value::Bytes(details)] => Ok(Some(OrderRecord {
+                id,
+                status: parse_status(status)?,
+                details: String::from_utf8_lossy(details).into_owned(),
+            })),
+            other => Err(unexpected("find", other)),
+        }
+    }
+
+    /// Fulfils a created order; repeats and unknown ids change nothing.
+    pub fn fulfil(&self, id: OrderId, now_ms: i64) -> Result<FulfilOutcome, ApiError> {
+        let id_text = id.to_string();
+        let order_key = self.keys.order(id);
+        let pending_key = self.keys.pending();
+        let args = [
+            Arg::Bytes(FULFIL_SCRIPT.as_bytes()),
+            Arg::Int(2),
+            Arg::Bytes(order_key.as_bytes()),
+            Arg::Bytes(pending_key.as_bytes()),
+            Arg::Bytes(id_text.as_bytes()),
+            Arg::Int(now_ms),
+        ];
+        match self.redis.execute("EVAL", &args)?.as_slice() {
+            [Value::Int(1)] => Ok(FulfilOutcome::Fulfilled),
+            [Value::Int(0)] => Ok(FulfilOutcome::AlreadyFulfilled),
+            [Value::Int(-1)] => Ok(FulfilOutcome::UnknownOrder),
+            other => Err(unexpected("fulfil", other)),
+        }
+    }
+}
+
+fn parse_id(raw: &[u8]) -> Result<OrderId, ApiError> {
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| ApiError::Internal(format!("stored id {raw:?} is not a UUID")))
+}
+
+fn parse_status(value: &Value) -> Result<Status, ApiError> {
+    match value {
+        Value::Bytes(raw) => std::str::from_utf8(raw).ok().and_then(Status::parse),
+        _ => None,
+    }
+    .ok_or_else(|| ApiError::Internal(format!("stored status {value:?} is not a status")))
+}
+
+fn unexpected(operation: &str, reply: &[Value]) -> ApiError {
+    ApiError::Internal(format!("unexpected Redis reply to {operation}: {reply:?}"))
+}

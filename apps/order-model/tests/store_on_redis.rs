@@ -1,0 +1,296 @@
+#![allow(clippy::unwrap_used)] // test fixtures: a failure should panic with its cause
+//! The store, the Lua scripts and the handlers against a real `redis-server`, through a client
+//! that flattens replies the way Spin's outbound Redis does.
+
+use std::sync::Mutex;
+
+use dev_services::RedisServer;
+use order_model::api::{self, Request};
+use order_model::fulfilment::{self, Handled};
+use order_model::store::Accepted;
+use order_model::{
+    Arg, FulfilOutcome, IdempotencyKey, KeySpace, NewOrder, OrderId, OrderMessage, OrderStore,
+    Redis, RedisError, Status, Value,
+};
+
+struct SpinLike(Mutex<redis::Connection>);
+
+impl Redis for SpinLike {
+    fn execute(&self, command: &str, args: &[Arg<'_>]) -> Result<Vec<Value>, RedisError> {
+        let mut cmd = redis::cmd(command);
+        for arg in args {
+            match arg {
+                Arg::Int(i) => cmd.arg(*i),
+                Arg::Bytes(b) => cmd.arg(*b),
+            };
+        }
+        let mut conn = self.0.lock().unwrap();
+        let reply: redis::Value = cmd
+            .query(&mut *conn)
+            .map_err(|e| RedisError(e.to_string()))?;
+        let mut out = Vec::new();
+        flatten(reply, &mut out);
+        Ok(out)
+    }
+}
+
+fn flatten(value: redis::Value, out: &mut Vec<Value>) {
+    match value {
+        redis::Value::Nil => out.push(Value::Nil),
+        redis::Value::Int(i) => out.push(Value::Int(i)),
+        redis::Value::BulkString(b) => out.push(Value::Bytes(b)),
+        redis::Value::SimpleString(s) => out.push(Value::Status(s)),
+        redis::Value::Okay => out.push(Value::Status("OK".into())),
+        redis::Value::Array(items) => items.into_iter().for_each(|v| flatten(v, out)),
+        other => panic!("reply type Spin does not pass on: {other:?}"),
+    }
+}
+
+struct Fixture {
+    _server: RedisServer,
+    client: redis::Client,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let server = RedisServer::start().unwrap();
+        let client = redis::Client::open(server.url()).unwrap();
+        Fixture {
+            _server: server,
+            client,
+        }
+    }
+
+    fn store(&self) -> OrderStore<SpinLike> {
+        let conn = self.client.get_connection().unwrap();
+        OrderStore::new(SpinLike(Mutex::new(conn)), KeySpace::default(), "neworders")
+    }
+
+    fn raw(&self) -> redis::Connection {
+        self.client.get_connection().unwrap()
+    }
+}
+
+fn order(details: &str) -> NewOrder {
+    NewOrder {
+        details: details.into(),
+    }
+}
+
+fn post<'a>(body: &'a [u8], idempotency_key: Option<&'a [u8]>) -> Request<'a> {
+    Request {
+        method: "POST",
+        path_info: "",
+        content_type: Some(b"application/json"),
+        idempotency_key,
+        body,
+    }
+}
+
+fn get(path_info: &str) -> Request<'_> {
+    Request {
+        method: "GET",
+        path_info,
+        content_type: None,
+        idempotency_key: None,
+        body: b"",
+    }
+}
+
+#[test]
+fn accept_stores_indexes_and_publishes_in_one_step() {
+    let fixture = Fixture::new();
+    let mut subscriber = fixture.raw();
+    let mut pubsub = subscriber.as_pubsub();
+    pubsub.subscribe("neworders").unwrap();
+
+    let id = OrderId::new_random();
+    let outcome = fixture
+        .store()
+        .accept(id, &order("two pizzas"), None, 1_000)
+        .unwrap();
+    assert_eq!(outcome, Accepted::Created(id));
+
+    let message: Vec<u8> = pubsub.get_message().unwrap().get_payload().unwrap();
+    assert_eq!(
+        OrderMessage::from_json(&message).unwrap(),
+        OrderMessage {
+            id,
+            details: "two pizzas".into(),
+            status: Status::Created
+        }
+    );
+    let mut raw = fixture.raw();
+    let fields: Vec<String> = redis::cmd("HMGET")
+        .arg(format!("order:{id}"))
+        .arg(&["id", "details", "status", "created_at"])
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(
+        fields,
+        [
+            id.to_string(),
+            "two pizzas".into(),
+            "created".into(),
+            "1000".into()
+        ]
+    );
+    let score: Option<i64> = redis::cmd("ZSCORE")
+        .arg("order:pending")
+        .arg(id.to_string())
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(score, Some(1000));
+}
+
+#[test]
+fn a_repeated_idempotency_key_returns_the_first_order_and_creates_nothing() {
+    let fixture = Fixture::new();
+    let store = fixture.store();
+    let key = IdempotencyKey::parse(b"req-1").unwrap();
+    let first = OrderId::new_random();
+    assert_eq!(
+        store.accept(first, &order("a"), Some(&key), 1).unwrap(),
+        Accepted::Created(first)
+    );
+    let second = OrderId::new_random();
+    assert_eq!(
+        store.accept(second, &order("b"), Some(&key), 2).unwrap(),
+        Accepted::Repeated(first, Status::Created)
+    );
+    assert_eq!(store.find(second).unwrap(), None);
+    let mut raw = fixture.raw();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("order:idempotency:req-1")
+        .query(&mut raw)
+        .unwrap();
+    assert!(
+        (IdempotencyKey::TTL_SECONDS - 5..=IdempotencyKey::TTL_SECONDS).contains(&ttl),
+        "{ttl}"
+    );
+    let pending: i64 = redis::cmd("ZCARD")
+        .arg("order:pending")
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(pending, 1);
+
+    store.fulfil(first, 3).unwrap();
+    assert_eq!(
+        store
+            .accept(OrderId::new_random(), &order("c"), Some(&key), 4)
+            .unwrap(),
+        Accepted::Repeated(first, Status::Fulfilled)
+    );
+    // Another key makes another order.
+    let other = IdempotencyKey::parse(b"req-2").unwrap();
+    let third = OrderId::new_random();
+    assert_eq!(
+        store.accept(third, &order("d"), Some(&other), 5).unwrap(),
+        Accepted::Created(third)
+    );
+}
+
+#[test]
+fn fulfil_moves_created_to_fulfilled_once_and_never_back() {
+    let fixture = Fixture::new();
+    let store = fixture.store();
+    let id = OrderId::new_random();
+    store.accept(id, &order("x"), None, 10).unwrap();
+    assert_eq!(store.fulfil(id, 20).unwrap(), FulfilOutcome::Fulfilled);
+    assert_eq!(
+        store.fulfil(id, 30).unwrap(),
+        FulfilOutcome::AlreadyFulfilled
+    );
+    assert_eq!(store.find(id).unwrap().unwrap().status, Status::Fulfilled);
+    assert_eq!(
+        store.fulfil(OrderId::new_random(), 40).unwrap(),
+        FulfilOutcome::UnknownOrder
+    );
+    let mut raw = fixture.raw();
+    let fulfilled_at: String = redis::cmd("HGET")
+        .arg(format!("order:{id}"))
+        .arg("fulfilled_at")
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(fulfilled_at, "20", "a repeat does not touch the record");
+    let pending: i64 = redis::cmd("ZCARD")
+        .arg("order:pending")
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(
+        pending, 0,
+        "fulfilment leaves the pending index in the same step"
+    );
+}
+
+#[test]
+fn handlers_answer_the_contract_over_real_redis() {
+    let fixture = Fixture::new();
+    let id = OrderId::new_random();
+    let response = api::receive(
+        &post(br#"{"details":"tea"}"#, None),
+        || Ok(fixture.store()),
+        id,
+        1,
+    );
+    assert_eq!(response.status, 202, "{}", response.body_text());
+    assert_eq!(
+        response.header("location"),
+        Some(format!("/order/{id}").as_str())
+    );
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"task": {"href": format!("/order/{id}"), "id": id.to_string(), "status": "created"}})
+    );
+
+    let path = format!("/{id}");
+    let found = api::status(&get(&path), || Ok(fixture.store()));
+    assert_eq!(found.status, 200);
+    let body: serde_json::Value = serde_json::from_slice(&found.body).unwrap();
+    assert_eq!(body["id"], id.to_string());
+    assert_eq!(body["status"], "created");
+
+    let handled = fulfilment::on_message(
+        OrderMessage {
+            id,
+            details: "tea".into(),
+            status: Status::Created,
+        }
+        .to_json()
+        .as_bytes(),
+        || Ok(fixture.store()),
+        2,
+    )
+    .unwrap();
+    assert_eq!(handled, Handled::Fulfilled(id));
+    let body: serde_json::Value =
+        serde_json::from_slice(&api::status(&get(&path), || Ok(fixture.store())).body).unwrap();
+    assert_eq!(body["status"], "fulfilled");
+
+    let missing = format!("/{}", OrderId::new_random());
+    assert_eq!(
+        api::status(&get(&missing), || Ok(fixture.store())).status,
+        404
+    );
+}
+
+#[test]
+fn redis_going_away_is_503_with_retry_after() {
+    let mut fixture = Fixture::new();
+    let store = fixture.store();
+    fixture._server.kill().unwrap();
+    let response = api::receive(
+        &post(br#"{"details":"tea"}"#, None),
+        || Ok(store),
+        OrderId::new_random(),
+        1,
+    );
+    assert_eq!(response.status, 503, "{}", response.body_text());
+    assert_eq!(response.header("retry-after"), Some("2"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/problem+json")
+    );
+}

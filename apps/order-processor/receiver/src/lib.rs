@@ -1,0 +1,19 @@
+// The Spin SDK's export macros generate the component ABI, which needs unsafe code.
+#![allow(unsafe_code)]
+
+use order_model::{OrderId, api};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+/// `POST /order`
+#[http_component]
+fn receive(request: Request) -> anyhow::Result<Response> {
+    Ok(order_spin::serve(&request, |request| {
+        api::receive(
+            request,
+            order_spin::connect,
+            OrderId::new_random(),
+            order_spin::now_ms(),
+        )
+    }))
+}

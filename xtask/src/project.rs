@@ -1,0 +1,141 @@
+//! Where things are, read from the files that define them (the workspace and each `spin.toml`),
+//! never restated here.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// The Rust target every Spin component is built for.
+pub const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// The repository root (the workspace of which xtask is a member).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// `$CARGO` when run through cargo (the same toolchain), else `cargo`.
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// A Spin app: a directory under `apps/` with a `spin.toml`.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub name: String,
+    pub components: Vec<Component>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Component {
+    pub id: String,
+    /// The crate (and wasm file) name, snake_case.
+    pub crate_name: String,
+    /// The built wasm, as the manifest's `source` names it.
+    pub wasm: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    application: Application,
+    component: std::collections::BTreeMap<String, ManifestComponent>,
+}
+
+#[derive(Deserialize)]
+struct Application {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct ManifestComponent {
+    source: String,
+}
+
+/// Every Spin app in the repository, in name order.
+pub fn apps() -> Result<Vec<App>> {
+    let apps_dir = root().join("apps");
+    let mut apps = Vec::new();
+    for entry in
+        std::fs::read_dir(&apps_dir).with_context(|| format!("reading {}", apps_dir.display()))?
+    {
+        let dir = entry?.path();
+        let manifest = dir.join("spin.toml");
+        if manifest.is_file() {
+            apps.push(App::load(&manifest)?);
+        }
+    }
+    apps.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(apps)
+}
+
+impl App {
+    pub fn load(manifest: &Path) -> Result<App> {
+        let text = std::fs::read_to_string(manifest)
+            .with_context(|| format!("reading {}", manifest.display()))?;
+        let parsed: Manifest =
+            toml::from_str(&text).with_context(|| format!("parsing {}", manifest.display()))?;
+        let dir = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
+        let components = parsed
+            .component
+            .into_iter()
+            .map(|(id, component)| {
+                let wasm = dir.join(&component.source);
+                let crate_name = wasm
+                    .file_stem()
+                    .map(|stem| stem.to_string_lossy().into_owned())
+                    .with_context(|| format!("component {id} has no wasm source"))?;
+                Ok(Component {
+                    id,
+                    crate_name,
+                    wasm,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(App {
+            name: parsed.application.name,
+            components,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_both_apps_and_the_contract_components() {
+        let apps = apps().unwrap();
+        let names: Vec<_> = apps.iter().map(|app| app.name.as_str()).collect();
+        assert_eq!(names, ["fulfilment-processor", "order-processor"]);
+        let components: Vec<_> = apps
+            .iter()
+            .flat_map(|app| app.components.iter())
+            .map(|c| (c.id.as_str(), c.crate_name.as_str()))
+            .collect();
+        assert_eq!(
+            components,
+            [
+                ("fulfiller", "fulfiller"),
+                ("receiver", "receiver"),
+                ("status-provider", "status_provider")
+            ]
+        );
+        for app in &apps {
+            for component in &app.components {
+                let built_by_cargo = Path::new("target")
+                    .join(WASM_TARGET)
+                    .join("release")
+                    .join(format!("{}.wasm", component.crate_name));
+                assert!(
+                    component.wasm.ends_with(&built_by_cargo),
+                    "{}: {}",
+                    component.id,
+                    component.wasm.display()
+                );
+            }
+        }
+    }
+}

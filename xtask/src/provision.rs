@@ -1,0 +1,112 @@
+//! Installs what the tasks need, or says exactly how: the wasm target, Debian packages (when
+//! root), and the Python venv for chart and GitOps tooling.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use duct::cmd;
+
+use crate::project::{self, WASM_TARGET};
+
+/// Debian packages the tests start for real: Redis, an OCI registry, and an OCI client.
+pub const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("redis-server", "redis-server"),
+    ("docker-registry", "docker-registry"),
+    ("skopeo", "skopeo"),
+];
+
+/// Adds the wasm32-wasip2 target through rustup when it is missing.
+pub fn wasm_target() -> Result<()> {
+    let installed = cmd!("rustup", "target", "list", "--installed")
+        .read()
+        .context("`rustup` is needed to add the wasm32-wasip2 target; install it from rustup.rs")?;
+    if !installed.lines().any(|line| line.trim() == WASM_TARGET) {
+        cmd!("rustup", "target", "add", WASM_TARGET)
+            .run()
+            .with_context(|| {
+                format!("adding the {WASM_TARGET} target: run `rustup target add {WASM_TARGET}`")
+            })?;
+    }
+    Ok(())
+}
+
+/// Makes sure each `(program, Debian package)` is on PATH: installs the missing packages with
+/// apt-get when running as root, else fails with the one command to run.
+pub fn debian_packages(needed: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(program, _)| which(program).is_none())
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let install = format!("apt-get install -y {}", missing.join(" "));
+    if !is_root() {
+        bail!(
+            "missing Debian packages {missing:?}; install them with `sudo apt-get update && sudo {install}`"
+        );
+    }
+    eprintln!("installing {missing:?} with apt-get");
+    cmd!("apt-get", "update", "-qq")
+        .run()
+        .context("apt-get update")?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(&missing);
+    cmd("apt-get", &args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()
+        .with_context(|| format!("`{install}` failed"))?;
+    Ok(())
+}
+
+/// A program's path on PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+fn is_root() -> bool {
+    cmd!("id", "-u")
+        .read()
+        .map(|uid| uid.trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The project's Python venv (`target/venv`) with `xtask/python/requirements.txt` installed;
+/// returns its `python`. Re-installs only when the requirements file changed.
+#[allow(dead_code)] // used by the chart and GitOps tasks
+pub fn python() -> Result<PathBuf> {
+    let root = project::root();
+    let venv = root.join("target").join("venv");
+    let python = venv.join("bin").join("python");
+    let requirements = root.join("xtask").join("python").join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let stamp = venv.join("requirements.installed");
+    if python.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
+        return Ok(python);
+    }
+    let system_python = which("python3").context(
+        "`python3` is needed for the chart and GitOps tooling; install it with `sudo apt-get install -y python3 python3-venv`",
+    )?;
+    cmd!(system_python, "-m", "venv", &venv).run().context(
+        "creating the Python venv in target/venv (on Debian: `apt-get install -y python3-venv`)",
+    )?;
+    cmd!(
+        &python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-r",
+        &requirements
+    )
+    .run()
+    .context("installing xtask/python/requirements.txt into target/venv")?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
