@@ -19,4 +19,4 @@ pub use message::OrderMessage;
 pub use order::{OrderId, OrderRecord, Status, TransitionError};
 pub use problem::{ApiError, Problem};
 pub use request::{IdempotencyKey, NewOrder};
-pub use store::{Accepted, Arg, FulfilOutcome, OrderStore, Redis, RedisError, Value};
+pub use store::{Accepted, Arg, FulfilOutcome, OrderStore, Reconciled, Redis, RedisError, Value};

@@ -12,6 +12,9 @@ use crate::request::{IdempotencyKey, NewOrder};
 pub const ACCEPT_SCRIPT: &str = include_str!("scripts/accept.lua");
 /// Moves an order from `created` to `fulfilled` atomically; see the script's header.
 pub const FULFIL_SCRIPT: &str = include_str!("scripts/fulfil.lua");
+/// Re-publishes pending orders older than a threshold. It ships in the chart, whose CronJob runs
+/// it with `redis-cli --eval`; this is the same file.
+pub const RECONCILE_SCRIPT: &str = include_str!("../../../charts/order-system/files/reconcile.lua");
 
 /// A command argument, as Spin's `redis-parameter`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +54,15 @@ pub enum Accepted {
     Created(OrderId),
     /// The idempotency key was seen before: this is the order it created, and its status now.
     Repeated(OrderId, Status),
+}
+
+/// What one reconciler run did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Pending orders published again.
+    pub republished: i64,
+    /// Index entries dropped because their order is gone or no longer `created`.
+    pub dropped: i64,
 }
 
 /// What a new-order message did.
@@ -163,6 +175,29 @@ impl<R: Redis> OrderStore<R> {
             [Value::Int(0)] => Ok(FulfilOutcome::AlreadyFulfilled),
             [Value::Int(-1)] => Ok(FulfilOutcome::UnknownOrder),
             other => Err(unexpected("fulfil", other)),
+        }
+    }
+}
+
+impl<R: Redis> OrderStore<R> {
+    /// Re-publishes up to `batch` pending orders accepted at least `min_age_ms` ago.
+    pub fn reconcile(&self, min_age_ms: i64, batch: i64) -> Result<Reconciled, ApiError> {
+        let pending_key = self.keys.pending();
+        let args = [
+            Arg::Bytes(RECONCILE_SCRIPT.as_bytes()),
+            Arg::Int(1),
+            Arg::Bytes(pending_key.as_bytes()),
+            Arg::Bytes(self.channel.as_bytes()),
+            Arg::Bytes(self.keys.prefix().as_bytes()),
+            Arg::Int(min_age_ms),
+            Arg::Int(batch),
+        ];
+        match self.redis.execute("EVAL", &args)?.as_slice() {
+            [Value::Int(republished), Value::Int(dropped)] => Ok(Reconciled {
+                republished: *republished,
+                dropped: *dropped,
+            }),
+            other => Err(unexpected("reconcile", other)),
         }
     }
 }

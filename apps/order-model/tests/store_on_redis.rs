@@ -10,7 +10,7 @@ use order_model::fulfilment::{self, Handled};
 use order_model::store::Accepted;
 use order_model::{
     Arg, FulfilOutcome, IdempotencyKey, KeySpace, NewOrder, OrderId, OrderMessage, OrderStore,
-    Redis, RedisError, Status, Value,
+    Reconciled, Redis, RedisError, Status, Value,
 };
 
 struct SpinLike(Mutex<redis::Connection>);
@@ -221,6 +221,105 @@ fn fulfil_moves_created_to_fulfilled_once_and_never_back() {
         pending, 0,
         "fulfilment leaves the pending index in the same step"
     );
+}
+
+#[test]
+fn reconcile_republishes_only_old_created_orders_and_prunes_the_rest() {
+    let fixture = Fixture::new();
+    let store = fixture.store();
+    let mut raw = fixture.raw();
+    let now_ms: i64 = {
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query(&mut raw).unwrap();
+        secs * 1000 + micros / 1000
+    };
+    let old = now_ms - 60_000;
+    let lost = [OrderId::new_random(), OrderId::new_random()];
+    for id in lost {
+        store
+            .accept(id, &order("lost on the way"), None, old)
+            .unwrap();
+    }
+    let done = OrderId::new_random();
+    store.accept(done, &order("done"), None, old).unwrap();
+    store.fulfil(done, now_ms).unwrap();
+    let fresh = OrderId::new_random();
+    store
+        .accept(fresh, &order("just now"), None, now_ms)
+        .unwrap();
+    // An index entry whose record vanished (e.g. deleted by hand) is pruned, not re-published.
+    let _: i64 = redis::cmd("ZADD")
+        .arg("order:pending")
+        .arg(old)
+        .arg("ghost")
+        .query(&mut raw)
+        .unwrap();
+
+    let mut subscriber = fixture.raw();
+    let mut pubsub = subscriber.as_pubsub();
+    pubsub.subscribe("neworders").unwrap();
+    let outcome = store.reconcile(30_000, 100).unwrap();
+    assert_eq!(
+        outcome,
+        Reconciled {
+            republished: 2,
+            dropped: 1
+        }
+    );
+
+    let mut republished: Vec<OrderMessage> = (0..2)
+        .map(|_| {
+            let payload: Vec<u8> = pubsub.get_message().unwrap().get_payload().unwrap();
+            OrderMessage::from_json(&payload).unwrap()
+        })
+        .collect();
+    republished.sort_by_key(|m| m.id.to_string());
+    let mut expected: Vec<OrderMessage> = lost
+        .iter()
+        .map(|&id| OrderMessage {
+            id,
+            details: "lost on the way".into(),
+            status: Status::Created,
+        })
+        .collect();
+    expected.sort_by_key(|m| m.id.to_string());
+    assert_eq!(republished, expected);
+
+    let pending: Vec<String> = redis::cmd("ZRANGE")
+        .arg("order:pending")
+        .arg(0)
+        .arg(-1)
+        .query(&mut raw)
+        .unwrap();
+    let mut want: Vec<String> = lost
+        .iter()
+        .chain([&fresh])
+        .map(ToString::to_string)
+        .collect();
+    want.sort();
+    let mut pending = pending;
+    pending.sort();
+    assert_eq!(
+        pending, want,
+        "lost orders stay pending until fulfilled; the fresh one waits its turn"
+    );
+
+    // Once the fulfiller has handled them, nothing is left to re-publish.
+    for id in lost {
+        store.fulfil(id, now_ms).unwrap();
+    }
+    assert_eq!(
+        store.reconcile(30_000, 100).unwrap(),
+        Reconciled {
+            republished: 0,
+            dropped: 0
+        }
+    );
+    // A batch bound caps one run.
+    let a_lot: Vec<OrderId> = (0..5).map(|_| OrderId::new_random()).collect();
+    for &id in &a_lot {
+        store.accept(id, &order("batch"), None, old).unwrap();
+    }
+    assert_eq!(store.reconcile(30_000, 3).unwrap().republished, 3);
 }
 
 #[test]

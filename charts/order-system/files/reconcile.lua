@@ -1,0 +1,29 @@
+-- Re-publishes orders that were accepted but not fulfilled within a threshold, so an order whose
+-- message was lost (pub/sub is at-most-once: the fulfiller was down, restarting or slow to
+-- subscribe) is fulfilled all the same. The fulfiller is idempotent, so a re-published order that
+-- was only slow is fulfilled once. This one file is run by the chart's CronJob (redis-cli --eval),
+-- by `cargo xtask up` on an interval, and by the tests.
+--
+-- KEYS[1]  the pending sorted set (`{prefix}pending`, scored by acceptance time in ms)
+-- ARGV[1]  the new-orders channel
+-- ARGV[2]  the key prefix (`order:`)
+-- ARGV[3]  the minimum age in ms of an order to re-publish
+-- ARGV[4]  the most orders to re-publish in one run
+--
+-- Returns {re-published, dropped}: dropped are index entries whose order is gone or fulfilled.
+local time = redis.call('TIME')
+local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local cutoff = now_ms - tonumber(ARGV[3])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[4]))
+local republished, dropped = 0, 0
+for _, id in ipairs(ids) do
+  local order = redis.call('HMGET', ARGV[2] .. id, 'details', 'status')
+  if order[2] == 'created' then
+    redis.call('PUBLISH', ARGV[1], cjson.encode({id = id, details = order[1], status = 'created'}))
+    republished = republished + 1
+  else
+    redis.call('ZREM', KEYS[1], id)
+    dropped = dropped + 1
+  end
+end
+return {republished, dropped}
