@@ -88,53 +88,24 @@ fn request<'a>(
 }
 
 fn receiver_responses() -> Vec<Response> {
-    let good = br#"{"details":"tea"}"#;
+    let good: &[u8] = br#"{"details":"tea"}"#;
     let big = vec![b' '; MAX_BODY_BYTES + 1];
-    let id = OrderId::new_random();
-    vec![
-        api::receive(
-            &request("POST", "", "application/json", good),
-            store(Fake::Working),
-            id,
-            0,
-        ),
-        api::receive(
-            &request("POST", "", "application/json", b"{"),
-            store(Fake::Working),
-            id,
-            0,
-        ),
-        api::receive(
-            &request("GET", "", "application/json", good),
-            store(Fake::Working),
-            id,
-            0,
-        ),
-        api::receive(
-            &request("POST", "", "application/json", &big),
-            store(Fake::Working),
-            id,
-            0,
-        ),
-        api::receive(
-            &request("POST", "", "text/plain", good),
-            store(Fake::Working),
-            id,
-            0,
-        ),
-        api::receive(
-            &request("POST", "", "application/json", good),
-            store(Fake::Garbled),
-            id,
-            0,
-        ),
-        api::receive(
-            &request("POST", "", "application/json", good),
-            store(Fake::Down),
-            id,
-            0,
-        ),
-    ]
+    let cases: [(&str, &str, &[u8], Fake); 7] = [
+        ("POST", "application/json", good, Fake::Working),
+        ("POST", "application/json", b"{", Fake::Working),
+        ("GET", "application/json", good, Fake::Working),
+        ("POST", "application/json", &big, Fake::Working),
+        ("POST", "text/plain", good, Fake::Working),
+        ("POST", "application/json", good, Fake::Garbled),
+        ("POST", "application/json", good, Fake::Down),
+    ];
+    cases
+        .into_iter()
+        .map(|(method, content_type, body, fake)| {
+            let request = request(method, "", content_type, body);
+            api::receive(&request, store(fake), OrderId::new_random(), 0)
+        })
+        .collect()
 }
 
 fn status_responses() -> Vec<Response> {
