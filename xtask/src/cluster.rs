@@ -1,0 +1,911 @@
+//! `cargo xtask up --cluster k3d` and `cargo xtask down`: the whole system on a local k3d cluster
+//! whose nodes run containerd-shim-spin, with a k3d-managed registry the apps are published to.
+//!
+//! Every command is first built as data (a [`Step`]), so tests check the exact command lines
+//! without a cluster, and running a plan is one loop with the step's purpose as error context.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::{project, provision};
+
+/// k3s with containerd-shim-spin installed and registered as the `spin` runtime handler.
+pub const K3D_NODE_IMAGE: &str = "ghcr.io/spinframework/containerd-shim-spin/k3d:v0.24.0";
+
+/// Port the k3d-managed registry listens on inside the cluster's Docker network.
+const REGISTRY_INTERNAL_PORT: u16 = 5000;
+
+/// Repository namespace the apps are published under in the cluster's registry.
+const REGISTRY_NAMESPACE: &str = "order-system";
+
+const CHART: &str = "charts/order-system";
+
+/// The kinds of local cluster `up --cluster` can create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterKind {
+    /// k3s in Docker on the containerd-shim-spin node image, with a k3d-managed registry
+    K3d,
+}
+
+/// The flags of `cargo xtask up` that deploy to a local cluster.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ClusterArgs {
+    /// Deploy to a local cluster instead of running locally: create it (or reuse it), publish
+    /// the apps to its registry, install the chart, run `helm test`
+    #[arg(long, value_enum)]
+    pub cluster: Option<ClusterKind>,
+    #[command(flatten)]
+    pub name: ClusterName,
+    /// Host port of the cluster's ingress (traefik), where the API is served
+    #[arg(long, default_value_t = 8080)]
+    pub ingress_port: u16,
+    /// Host port of the cluster's registry (apps are pushed to `localhost:<port>`)
+    #[arg(long, default_value_t = 5001)]
+    pub registry_port: u16,
+    /// Kubernetes namespace to install into
+    #[arg(long, default_value = "order-system")]
+    pub namespace: String,
+    /// Helm release name
+    #[arg(long, default_value = "order-system")]
+    pub release: String,
+    /// Then run the black-box e2e suite (`cargo test -p order-e2e`) against the ingress, with
+    /// the cluster's Redis port-forwarded to loopback
+    #[arg(long)]
+    pub e2e: bool,
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ClusterName {
+    /// Name of the local cluster; its registry is `<name>-registry`
+    #[arg(
+        long = "cluster-name",
+        value_name = "NAME",
+        default_value = "order-system"
+    )]
+    pub value: String,
+}
+
+/// Delete the local cluster `up --cluster` created, with its registry.
+#[derive(clap::Args)]
+pub struct Down {
+    /// Kind of local cluster to delete
+    #[arg(long, value_enum, default_value = "k3d")]
+    cluster: ClusterKind,
+    #[command(flatten)]
+    name: ClusterName,
+}
+
+impl Down {
+    pub fn run(self) -> Result<()> {
+        require_tools(
+            cluster_tools(self.cluster),
+            std::env::var_os("PATH").as_deref(),
+        )?;
+        let name = &self.name.value;
+        if !k3d_cluster_exists(name)? {
+            println!("no k3d cluster named {name}: nothing to delete");
+            return Ok(());
+        }
+        Step::new(
+            format!("deleting k3d cluster {name} and its registry"),
+            ["k3d", "cluster", "delete", name],
+        )
+        .run()
+    }
+}
+
+/// Creates or reuses the cluster, publishes both apps to its registry, installs (or upgrades)
+/// the chart with the published digests, runs `helm test`, and prints where the API is.
+pub fn up(kind: ClusterKind, args: &ClusterArgs) -> Result<()> {
+    require_tools(up_tools(kind), std::env::var_os("PATH").as_deref())?;
+    let exists = k3d_cluster_exists(&args.name.value)?;
+    for step in cluster_steps(args, exists) {
+        step.run()?;
+    }
+    publish_step(args).run()?;
+    let published = Published::read(&project::root().join("target").join("publish.json"))?;
+    let deploy = deploy_steps(args, &published)?;
+    for step in &deploy {
+        if let Err(error) = step.run() {
+            diagnose(args);
+            return Err(error);
+        }
+    }
+    let url = args.url();
+    println!(
+        "order-system is up on k3d cluster {}: {url}",
+        args.name.value
+    );
+    println!(
+        "try: curl -si -X POST {url}/order -H 'Content-Type: application/json' -d '{{\"details\":\"two pizzas\"}}'"
+    );
+    println!(
+        "remove it with: cargo xtask down --cluster-name {}",
+        args.name.value
+    );
+    if args.e2e {
+        e2e(args).inspect_err(|_| diagnose(args))?;
+    }
+    Ok(())
+}
+
+/// Runs the e2e suite against the ingress, with the release's Redis pod port-forwarded to a
+/// free loopback port for the duration.
+fn e2e(args: &ClusterArgs) -> Result<()> {
+    let password = redis_password_step(args).read()?;
+    let pod = redis_pod_step(args).read()?;
+    if pod.is_empty() {
+        bail!("release {} has no Redis pod to reach", args.release);
+    }
+    let port = dev_services::free_port()?;
+    let forward = port_forward_step(args, &pod, port);
+    eprintln!("==> {}", forward.what);
+    let forwarding = forward
+        .expression()
+        .stdout_null()
+        .start()
+        .with_context(|| forward.what.clone())?;
+    let outcome = dev_services::wait_for_port(port, Duration::from_secs(30))
+        .context("waiting for `kubectl port-forward` to the Redis pod")
+        .and_then(|()| e2e_step(args, &password, port).run());
+    forwarding
+        .kill()
+        .context("stopping `kubectl port-forward`")?;
+    outcome
+}
+
+/// A program a cluster task needs, why, and the one command that installs it.
+struct Tool {
+    program: &'static str,
+    why: &'static str,
+    install: &'static str,
+}
+
+/// What creating or deleting a k3d cluster takes.
+const K3D_TOOLS: &[Tool] = &[
+    Tool {
+        program: "docker",
+        why: "runs the k3d nodes and registry",
+        install: "curl -fsSL https://get.docker.com | sh",
+    },
+    Tool {
+        program: "k3d",
+        why: "creates the cluster",
+        install: "curl -fsSL https://raw.githubusercontent.com/k3d-io/k3d/main/install.sh | TAG=v5.9.0 bash",
+    },
+];
+
+/// What deploying to any cluster takes.
+const DEPLOY_TOOLS: &[Tool] = &[
+    Tool {
+        program: "helm",
+        why: "installs and tests the chart",
+        install: "curl -fsSL https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-4 | bash",
+    },
+    Tool {
+        program: "kubectl",
+        why: "reports pods, events and logs when a deploy fails",
+        install: "curl -fsSLO \"https://dl.k8s.io/release/$(curl -fsSL https://dl.k8s.io/release/stable.txt)/bin/linux/amd64/kubectl\" && sudo install kubectl /usr/local/bin/",
+    },
+];
+
+fn cluster_tools(kind: ClusterKind) -> &'static [Tool] {
+    match kind {
+        ClusterKind::K3d => K3D_TOOLS,
+    }
+}
+
+/// Everything `up --cluster <kind>` runs.
+fn up_tools(kind: ClusterKind) -> impl Iterator<Item = &'static Tool> {
+    cluster_tools(kind).iter().chain(DEPLOY_TOOLS)
+}
+
+/// Fails, before anything runs, with one line per tool missing from `path` (a PATH value).
+fn require_tools<'a>(
+    tools: impl IntoIterator<Item = &'a Tool>,
+    path: Option<&OsStr>,
+) -> Result<()> {
+    let missing: Vec<String> = tools
+        .into_iter()
+        .filter(|tool| provision::which_in(tool.program, path).is_none())
+        .map(|tool| {
+            format!(
+                "`{}` is missing ({}): install it with `{}`",
+                tool.program, tool.why, tool.install
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        bail!("{}", missing.join("\n"));
+    }
+    Ok(())
+}
+
+/// One command of a plan: what it is for (progress and error context) and its argv.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    what: String,
+    argv: Vec<String>,
+    /// Extra environment; never printed (it may hold a password).
+    env: Vec<(String, String)>,
+}
+
+impl Step {
+    fn new(what: impl Into<String>, argv: impl IntoIterator<Item = impl Into<String>>) -> Step {
+        Step {
+            what: what.into(),
+            argv: argv.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+        }
+    }
+
+    fn env(mut self, name: &str, value: impl Into<String>) -> Step {
+        self.env.push((name.to_owned(), value.into()));
+        self
+    }
+
+    fn expression(&self) -> duct::Expression {
+        let mut expression = duct::cmd(&self.argv[0], &self.argv[1..]).dir(project::root());
+        for (name, value) in &self.env {
+            expression = expression.env(name, value);
+        }
+        expression
+    }
+
+    fn run(&self) -> Result<()> {
+        eprintln!("==> {}", self.what);
+        self.expression()
+            .run()
+            .with_context(|| format!("{} (`{}`)", self.what, self.argv.join(" ")))?;
+        Ok(())
+    }
+
+    fn read(&self) -> Result<String> {
+        self.expression()
+            .read()
+            .with_context(|| format!("{} (`{}`)", self.what, self.argv.join(" ")))
+    }
+}
+
+fn k3d_cluster_exists(name: &str) -> Result<bool> {
+    #[derive(Deserialize)]
+    struct Cluster {
+        name: String,
+    }
+    let listing = Step::new(
+        "listing k3d clusters",
+        ["k3d", "cluster", "list", "--output", "json"],
+    )
+    .read()?;
+    let clusters: Vec<Cluster> =
+        serde_json::from_str(&listing).context("reading `k3d cluster list --output json`")?;
+    Ok(clusters.iter().any(|cluster| cluster.name == name))
+}
+
+impl ClusterArgs {
+    fn registry_name(&self) -> String {
+        format!("{}-registry", self.name.value)
+    }
+
+    fn kube_context(&self) -> String {
+        format!("k3d-{}", self.name.value)
+    }
+
+    /// Where the ingress serves the API on the host.
+    fn url(&self) -> String {
+        format!("http://localhost:{}", self.ingress_port)
+    }
+
+    /// `kubectl` flags that aim at this cluster and namespace.
+    fn kubectl(&self) -> [String; 3] {
+        [
+            "kubectl".to_owned(),
+            format!("--context={}", self.kube_context()),
+            format!("--namespace={}", self.namespace),
+        ]
+    }
+
+    /// Selects the release's Redis objects (the chart's component labels).
+    fn redis_selector(&self) -> String {
+        format!(
+            "--selector=app.kubernetes.io/instance={},app.kubernetes.io/component=redis",
+            self.release
+        )
+    }
+
+    /// The registry as the host pushes to it.
+    fn host_registry(&self) -> String {
+        format!("localhost:{}", self.registry_port)
+    }
+
+    /// The registry as the cluster's nodes pull from it (k3d writes the mirror for this name).
+    fn node_registry(&self) -> String {
+        format!("{}:{REGISTRY_INTERNAL_PORT}", self.registry_name())
+    }
+}
+
+/// Checks Docker answers, then creates the cluster, or starts it when it already exists.
+fn cluster_steps(args: &ClusterArgs, exists: bool) -> Vec<Step> {
+    let name = &args.name.value;
+    let docker = Step::new(
+        "checking that the Docker daemon answers (start it, e.g. `sudo systemctl start docker`)",
+        ["docker", "info", "--format", "{{.ServerVersion}}"],
+    );
+    let cluster = if exists {
+        Step::new(
+            format!("starting the existing k3d cluster {name}"),
+            ["k3d", "cluster", "start", name.as_str(), "--wait"],
+        )
+    } else {
+        Step::new(
+            format!("creating k3d cluster {name} on {K3D_NODE_IMAGE}"),
+            [
+                "k3d".to_owned(),
+                "cluster".to_owned(),
+                "create".to_owned(),
+                name.clone(),
+                "--image".to_owned(),
+                K3D_NODE_IMAGE.to_owned(),
+                "--registry-create".to_owned(),
+                format!("{}:127.0.0.1:{}", args.registry_name(), args.registry_port),
+                "--port".to_owned(),
+                format!("{}:80@loadbalancer", args.ingress_port),
+                "--agents".to_owned(),
+                "0".to_owned(),
+                "--wait".to_owned(),
+                "--timeout".to_owned(),
+                "300s".to_owned(),
+            ],
+        )
+    };
+    vec![docker, cluster]
+}
+
+/// Publishes both apps to the cluster's registry through `cargo xtask publish`, which records
+/// their digests in `target/publish.json`.
+fn publish_step(args: &ClusterArgs) -> Step {
+    Step::new(
+        format!("publishing the apps to {}", args.host_registry()),
+        [
+            project::cargo(),
+            "xtask".to_owned(),
+            "publish".to_owned(),
+            "--registry".to_owned(),
+            format!("{}/{REGISTRY_NAMESPACE}", args.host_registry()),
+            "--insecure".to_owned(),
+        ],
+    )
+}
+
+/// What `cargo xtask publish` wrote to `target/publish.json` (the part read here).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Published {
+    dry_run: bool,
+    /// By app name.
+    apps: BTreeMap<String, PublishedApp>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PublishedApp {
+    repository: String,
+    digest: String,
+}
+
+impl Published {
+    pub fn read(path: &Path) -> Result<Published> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading {} (written by `cargo xtask publish`)",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// The digest of `app` as pushed to `repository`; anything else means a stale summary.
+    fn digest(&self, app: &str, repository: &str) -> Result<&str> {
+        if self.dry_run {
+            bail!("target/publish.json is from a dry run: nothing was pushed");
+        }
+        let published = self
+            .apps
+            .get(app)
+            .with_context(|| format!("`cargo xtask publish` recorded no digest for {app}"))?;
+        if published.repository != repository {
+            bail!(
+                "{app} was published to {}, not {repository}: target/publish.json is from another publish",
+                published.repository
+            );
+        }
+        if !published.digest.starts_with("sha256:") {
+            bail!(
+                "{app} has no sha256 digest in target/publish.json: {}",
+                published.digest
+            );
+        }
+        Ok(&published.digest)
+    }
+}
+
+/// The chart's image values: every app pulled by digest from the cluster's registry, as
+/// `<image.registry>/<image.namespace>/<app>.image.repository@<digest>`.
+fn image_values(args: &ClusterArgs, published: &Published) -> Result<Vec<String>> {
+    let mut values = vec![
+        format!("image.registry={}", args.node_registry()),
+        format!("image.namespace={REGISTRY_NAMESPACE}"),
+    ];
+    for app in project::apps()? {
+        let key = chart_key(&app.name);
+        let pushed_to = format!("{}/{REGISTRY_NAMESPACE}/{}", args.host_registry(), app.name);
+        let digest = published.digest(&app.name, &pushed_to)?;
+        values.push(format!("{key}.image.repository={}", app.name));
+        values.push(format!("{key}.image.digest={digest}"));
+    }
+    Ok(values)
+}
+
+/// The chart's values key for an app: `order-processor` → `orderProcessor`.
+fn chart_key(app: &str) -> String {
+    let mut words = app.split('-');
+    let mut key: String = words.next().unwrap_or_default().to_owned();
+    for word in words {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            key.extend(first.to_uppercase());
+            key.push_str(chars.as_str());
+        }
+    }
+    key
+}
+
+/// Installs or upgrades the release with the published digests, then runs its `helm test`.
+fn deploy_steps(args: &ClusterArgs, published: &Published) -> Result<Vec<Step>> {
+    let context = args.kube_context();
+    let mut install = vec![
+        "helm".to_owned(),
+        "upgrade".to_owned(),
+        "--install".to_owned(),
+        args.release.clone(),
+        CHART.to_owned(),
+        "--kube-context".to_owned(),
+        context.clone(),
+        "--namespace".to_owned(),
+        args.namespace.clone(),
+        "--create-namespace".to_owned(),
+        "--wait".to_owned(),
+        "--timeout".to_owned(),
+        "5m".to_owned(),
+        "--set".to_owned(),
+        "ingress.enabled=true".to_owned(),
+        "--set".to_owned(),
+        "ingress.className=traefik".to_owned(),
+    ];
+    for value in image_values(args, published)? {
+        install.extend(["--set".to_owned(), value]);
+    }
+    let test = [
+        "helm",
+        "test",
+        args.release.as_str(),
+        "--kube-context",
+        context.as_str(),
+        "--namespace",
+        args.namespace.as_str(),
+        "--logs",
+        "--timeout",
+        "5m",
+    ];
+    Ok(vec![
+        Step::new(
+            format!(
+                "installing the chart as release {} in namespace {}",
+                args.release, args.namespace
+            ),
+            install,
+        ),
+        Step::new(
+            format!("running `helm test` for release {}", args.release),
+            test,
+        ),
+    ])
+}
+
+/// What to look at when a deploy fails: pods, recent events, and every container's logs.
+fn diagnostic_steps(args: &ClusterArgs) -> Vec<Step> {
+    let instance = format!("--selector=app.kubernetes.io/instance={}", args.release);
+    vec![
+        kubectl_step(args, "pods".into(), &["get", "pods", "--output=wide"]),
+        kubectl_step(
+            args,
+            "events".into(),
+            &["get", "events", "--sort-by=.lastTimestamp"],
+        ),
+        kubectl_step(
+            args,
+            "logs".into(),
+            &[
+                "logs",
+                &instance,
+                "--all-containers",
+                "--prefix",
+                "--tail=200",
+            ],
+        ),
+    ]
+}
+
+fn kubectl_step(args: &ClusterArgs, what: String, extra: &[&str]) -> Step {
+    Step::new(
+        what,
+        args.kubectl()
+            .into_iter()
+            .chain(extra.iter().map(|arg| (*arg).to_owned())),
+    )
+}
+
+/// Prints the password of the release's Redis (the chart's generated Secret).
+fn redis_password_step(args: &ClusterArgs) -> Step {
+    kubectl_step(
+        args,
+        format!("reading the Redis password of release {}", args.release),
+        &[
+            "get",
+            "secret",
+            &args.redis_selector(),
+            r#"--output=go-template={{range .items}}{{index .data "redis-password" | base64decode}}{{end}}"#,
+        ],
+    )
+}
+
+/// Prints the name of the release's Redis pod.
+fn redis_pod_step(args: &ClusterArgs) -> Step {
+    kubectl_step(
+        args,
+        format!("finding the Redis pod of release {}", args.release),
+        &[
+            "get",
+            "pod",
+            &args.redis_selector(),
+            "--output=jsonpath={.items[0].metadata.name}",
+        ],
+    )
+}
+
+fn port_forward_step(args: &ClusterArgs, pod: &str, port: u16) -> Step {
+    kubectl_step(
+        args,
+        format!("forwarding 127.0.0.1:{port} to Redis in pod {pod}"),
+        &[
+            "port-forward",
+            &format!("pod/{pod}"),
+            &format!("{port}:6379"),
+        ],
+    )
+}
+
+/// The e2e suite, pointed at the ingress and the forwarded Redis.
+fn e2e_step(args: &ClusterArgs, redis_password: &str, redis_port: u16) -> Step {
+    Step::new(
+        format!("running the e2e suite against {}", args.url()),
+        [
+            project::cargo().as_str(),
+            "test",
+            "--package",
+            "order-e2e",
+            "--locked",
+        ],
+    )
+    .env("ORDER_SYSTEM_URL", args.url())
+    .env(
+        "ORDER_SYSTEM_REDIS_URL",
+        format!("redis://:{redis_password}@127.0.0.1:{redis_port}"),
+    )
+}
+
+/// Prints the diagnostics; their own failures are reported, never mask the deploy's error.
+fn diagnose(args: &ClusterArgs) {
+    for step in diagnostic_steps(args) {
+        if let Err(error) = step.run() {
+            eprintln!("(could not show {}: {error:#})", step.what);
+        }
+    }
+}
+
+/// The xtask command lines a plan runs (`cargo xtask …` without `cargo xtask`), so the tests
+/// can check that they parse.
+#[cfg(test)]
+pub fn sample_xtask_invocations() -> Vec<Vec<String>> {
+    let args = sample_args();
+    vec![publish_step(&args).argv[2..].to_vec()]
+}
+
+#[cfg(test)]
+fn sample_args() -> ClusterArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Up {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    }
+    Up::try_parse_from(["up", "--cluster", "k3d"])
+        .map(|up| up.cluster)
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(step: &Step) -> String {
+        step.argv.join(" ")
+    }
+
+    /// A `target/publish.json` as `cargo xtask publish` writes it (its other fields omitted).
+    fn summary(dry_run: bool, apps: &[(&str, &str, &str)]) -> Published {
+        let apps: serde_json::Map<String, serde_json::Value> = apps
+            .iter()
+            .map(|(name, registry, digest)| {
+                let repository = format!("{registry}/{name}");
+                let app = serde_json::json!({
+                    "repository": repository,
+                    "tag": "0.1.0",
+                    "digest": digest,
+                    "reference": format!("{repository}@{digest}"),
+                });
+                (name.to_string(), app)
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "registry": "localhost:5001/order-system",
+            "tag": "0.1.0",
+            "format": "spin",
+            "dryRun": dry_run,
+            "apps": apps,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn missing_tools_fail_fast_naming_each_with_its_install_command() {
+        let empty = dev_services::private_dir("empty-path").unwrap();
+        let error = require_tools(up_tools(ClusterKind::K3d), Some(empty.as_os_str()))
+            .unwrap_err()
+            .to_string();
+        let lines: Vec<&str> = error.lines().collect();
+        assert_eq!(lines.len(), 4, "{error}");
+        assert!(lines[0].starts_with("`docker` is missing"), "{error}");
+        assert!(lines[0].ends_with("install it with `curl -fsSL https://get.docker.com | sh`"));
+        assert!(lines[1].starts_with("`k3d` is missing"), "{error}");
+        assert!(lines[1].contains("install.sh | TAG=v5.9.0 bash"), "{error}");
+        assert!(lines[2].starts_with("`helm` is missing"), "{error}");
+        assert!(lines[3].starts_with("`kubectl` is missing"), "{error}");
+        std::fs::remove_dir_all(empty).unwrap();
+    }
+
+    #[test]
+    fn only_the_absent_tools_are_named() {
+        // The check only looks names up on PATH and runs nothing, so links to `sh` can stand
+        // for the two tools that are present.
+        let dir = dev_services::private_dir("partial-path").unwrap();
+        let sh = provision::which("sh").unwrap();
+        std::os::unix::fs::symlink(&sh, dir.join("docker")).unwrap();
+        std::os::unix::fs::symlink(&sh, dir.join("helm")).unwrap();
+        let error = require_tools(up_tools(ClusterKind::K3d), Some(dir.as_os_str()))
+            .unwrap_err()
+            .to_string();
+        let named: Vec<&str> = error
+            .lines()
+            .map(|line| line.split('`').nth(1).unwrap())
+            .collect();
+        assert_eq!(named, ["k3d", "kubectl"], "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_new_cluster_runs_the_shim_image_with_a_registry_and_the_ingress_port() {
+        let steps = cluster_steps(&sample_args(), false);
+        assert_eq!(
+            steps.iter().map(argv).collect::<Vec<_>>(),
+            [
+                "docker info --format {{.ServerVersion}}".to_owned(),
+                format!(
+                    "k3d cluster create order-system --image {K3D_NODE_IMAGE} \
+                     --registry-create order-system-registry:127.0.0.1:5001 \
+                     --port 8080:80@loadbalancer --agents 0 --wait --timeout 300s"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_existing_cluster_is_started_not_created() {
+        let steps = cluster_steps(&sample_args(), true);
+        assert_eq!(argv(&steps[1]), "k3d cluster start order-system --wait");
+    }
+
+    #[test]
+    fn apps_are_pushed_to_localhost_and_pulled_through_the_registry_name() {
+        let args = sample_args();
+        assert_eq!(
+            publish_step(&args).argv[1..].join(" "),
+            "xtask publish --registry localhost:5001/order-system --insecure"
+        );
+        let published = summary(
+            false,
+            &[
+                (
+                    "fulfilment-processor",
+                    "localhost:5001/order-system",
+                    "sha256:aaa",
+                ),
+                (
+                    "order-processor",
+                    "localhost:5001/order-system",
+                    "sha256:bbb",
+                ),
+            ],
+        );
+        let steps = deploy_steps(&args, &published).unwrap();
+        assert_eq!(
+            argv(&steps[0]),
+            "helm upgrade --install order-system charts/order-system \
+             --kube-context k3d-order-system --namespace order-system --create-namespace \
+             --wait --timeout 5m --set ingress.enabled=true --set ingress.className=traefik \
+             --set image.registry=order-system-registry:5000 --set image.namespace=order-system \
+             --set fulfilmentProcessor.image.repository=fulfilment-processor \
+             --set fulfilmentProcessor.image.digest=sha256:aaa \
+             --set orderProcessor.image.repository=order-processor \
+             --set orderProcessor.image.digest=sha256:bbb"
+        );
+        assert_eq!(
+            argv(&steps[1]),
+            "helm test order-system --kube-context k3d-order-system --namespace order-system \
+             --logs --timeout 5m"
+        );
+    }
+
+    #[test]
+    fn a_summary_from_another_registry_or_without_an_app_is_refused() {
+        let args = sample_args();
+        let elsewhere = summary(
+            false,
+            &[
+                ("fulfilment-processor", "ghcr.io/someone", "sha256:aaa"),
+                ("order-processor", "ghcr.io/someone", "sha256:bbb"),
+            ],
+        );
+        let error = deploy_steps(&args, &elsewhere).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "published to ghcr.io/someone/fulfilment-processor, \
+                 not localhost:5001/order-system/fulfilment-processor"
+            ),
+            "{error}"
+        );
+        let partial = summary(
+            false,
+            &[(
+                "fulfilment-processor",
+                "localhost:5001/order-system",
+                "sha256:aaa",
+            )],
+        );
+        let error = deploy_steps(&args, &partial).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "`cargo xtask publish` recorded no digest for order-processor"
+        );
+        let dry = summary(
+            true,
+            &[(
+                "fulfilment-processor",
+                "localhost:5001/order-system",
+                "sha256:aaa",
+            )],
+        );
+        let error = deploy_steps(&args, &dry).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "target/publish.json is from a dry run: nothing was pushed"
+        );
+    }
+
+    #[test]
+    fn custom_names_and_ports_reach_every_command() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Up {
+            #[command(flatten)]
+            cluster: ClusterArgs,
+        }
+        let args = Up::try_parse_from([
+            "up",
+            "--cluster",
+            "k3d",
+            "--cluster-name",
+            "demo",
+            "--ingress-port",
+            "9090",
+            "--registry-port",
+            "5555",
+            "--namespace",
+            "shop",
+            "--release",
+            "orders",
+        ])
+        .unwrap()
+        .cluster;
+        assert_eq!(args.cluster, Some(ClusterKind::K3d));
+        let create = argv(&cluster_steps(&args, false)[1]);
+        assert!(create.contains("k3d cluster create demo "), "{create}");
+        assert!(
+            create.contains("--registry-create demo-registry:127.0.0.1:5555"),
+            "{create}"
+        );
+        assert!(create.contains("--port 9090:80@loadbalancer"), "{create}");
+        assert!(
+            argv(&publish_step(&args))
+                .ends_with("--registry localhost:5555/order-system --insecure")
+        );
+        let logs = argv(&diagnostic_steps(&args)[2]);
+        assert_eq!(
+            logs,
+            "kubectl --context=k3d-demo --namespace=shop logs \
+             --selector=app.kubernetes.io/instance=orders --all-containers --prefix --tail=200"
+        );
+    }
+
+    #[test]
+    fn the_e2e_suite_gets_the_ingress_and_a_port_forwarded_redis() {
+        let args = sample_args();
+        let target = "kubectl --context=k3d-order-system --namespace=order-system";
+        let redis =
+            "--selector=app.kubernetes.io/instance=order-system,app.kubernetes.io/component=redis";
+        assert_eq!(
+            argv(&redis_password_step(&args)),
+            format!(
+                "{target} get secret {redis} --output=go-template=\
+                 {{{{range .items}}}}{{{{index .data \"redis-password\" | base64decode}}}}{{{{end}}}}"
+            )
+        );
+        assert_eq!(
+            argv(&redis_pod_step(&args)),
+            format!("{target} get pod {redis} --output=jsonpath={{.items[0].metadata.name}}")
+        );
+        assert_eq!(
+            argv(&port_forward_step(&args, "order-system-redis-0", 40000)),
+            format!("{target} port-forward pod/order-system-redis-0 40000:6379")
+        );
+        let e2e = e2e_step(&args, "s3cret", 40000);
+        assert!(
+            argv(&e2e).ends_with(" test --package order-e2e --locked"),
+            "{e2e:?}"
+        );
+        assert_eq!(
+            e2e.env,
+            [
+                (
+                    "ORDER_SYSTEM_URL".to_owned(),
+                    "http://localhost:8080".to_owned()
+                ),
+                (
+                    "ORDER_SYSTEM_REDIS_URL".to_owned(),
+                    "redis://:s3cret@127.0.0.1:40000".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn chart_keys_are_camel_case_app_names() {
+        assert_eq!(chart_key("order-processor"), "orderProcessor");
+        assert_eq!(chart_key("fulfilment-processor"), "fulfilmentProcessor");
+        assert_eq!(chart_key("redis"), "redis");
+    }
+}

