@@ -6,8 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -86,6 +88,7 @@ impl Down {
             cluster_tools(self.cluster),
             std::env::var_os("PATH").as_deref(),
         )?;
+        docker_step().run()?;
         let name = &self.name.value;
         if !k3d_cluster_exists(name)? {
             println!("no k3d cluster named {name}: nothing to delete");
@@ -103,10 +106,9 @@ impl Down {
 /// the chart with the published digests, runs `helm test`, and prints where the API is.
 pub fn up(kind: ClusterKind, args: &ClusterArgs) -> Result<()> {
     require_tools(up_tools(kind), std::env::var_os("PATH").as_deref())?;
+    docker_step().run()?;
     let exists = k3d_cluster_exists(&args.name.value)?;
-    for step in cluster_steps(args, exists) {
-        step.run()?;
-    }
+    cluster_step(args, exists).run()?;
     publish_step(args).run()?;
     let published = Published::read(&project::root().join("target").join("publish.json"))?;
     let deploy = deploy_steps(args, &published)?;
@@ -116,6 +118,7 @@ pub fn up(kind: ClusterKind, args: &ClusterArgs) -> Result<()> {
             return Err(error);
         }
     }
+    wait_for_api(args.ingress_port, Duration::from_secs(120))?;
     let url = args.url();
     println!(
         "order-system is up on k3d cluster {}: {url}",
@@ -132,6 +135,48 @@ pub fn up(kind: ClusterKind, args: &ClusterArgs) -> Result<()> {
         e2e(args).inspect_err(|_| diagnose(args))?;
     }
     Ok(())
+}
+
+/// Waits until the ingress on `127.0.0.1:port` routes `/order/…` to order-processor: until the
+/// route exists traefik answers a plain-text 404, the app a problem document.
+fn wait_for_api(port: u16, timeout: Duration) -> Result<()> {
+    eprintln!("==> waiting for the API behind the ingress on port {port}");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match api_answers(port) {
+            Ok(true) => return Ok(()),
+            Ok(false) => "the ingress does not route /order yet".to_owned(),
+            Err(error) => error.to_string(),
+        };
+        if Instant::now() >= deadline {
+            bail!(
+                "the API did not answer on http://localhost:{port}/order within {timeout:?}: {last}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Whether `GET /order/<nil uuid>` gets the app's `application/problem+json` answer.
+fn api_answers(port: u16) -> std::io::Result<bool> {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(
+        b"GET /order/00000000-0000-0000-0000-000000000000 HTTP/1.1\r\n\
+          Host: localhost\r\nConnection: close\r\n\r\n",
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8_lossy(&response);
+    Ok(response
+        .lines()
+        .take_while(|line| !line.is_empty())
+        .any(|header| {
+            header
+                .to_ascii_lowercase()
+                .starts_with("content-type: application/problem+json")
+        }))
 }
 
 /// Runs the e2e suite against the ingress, with the release's Redis pod port-forwarded to a
@@ -329,14 +374,18 @@ impl ClusterArgs {
     }
 }
 
-/// Checks Docker answers, then creates the cluster, or starts it when it already exists.
-fn cluster_steps(args: &ClusterArgs, exists: bool) -> Vec<Step> {
-    let name = &args.name.value;
-    let docker = Step::new(
+/// Fails with a hint when the Docker daemon does not answer (k3d needs it for everything).
+fn docker_step() -> Step {
+    Step::new(
         "checking that the Docker daemon answers (start it, e.g. `sudo systemctl start docker`)",
         ["docker", "info", "--format", "{{.ServerVersion}}"],
-    );
-    let cluster = if exists {
+    )
+}
+
+/// Creates the cluster, or starts it when it already exists.
+fn cluster_step(args: &ClusterArgs, exists: bool) -> Step {
+    let name = &args.name.value;
+    if exists {
         Step::new(
             format!("starting the existing k3d cluster {name}"),
             ["k3d", "cluster", "start", name.as_str(), "--wait"],
@@ -362,8 +411,7 @@ fn cluster_steps(args: &ClusterArgs, exists: bool) -> Vec<Step> {
                 "300s".to_owned(),
             ],
         )
-    };
-    vec![docker, cluster]
+    }
 }
 
 /// Publishes both apps to the cluster's registry through `cargo xtask publish`, which records
@@ -709,24 +757,22 @@ mod tests {
 
     #[test]
     fn a_new_cluster_runs_the_shim_image_with_a_registry_and_the_ingress_port() {
-        let steps = cluster_steps(&sample_args(), false);
         assert_eq!(
-            steps.iter().map(argv).collect::<Vec<_>>(),
-            [
-                "docker info --format {{.ServerVersion}}".to_owned(),
-                format!(
-                    "k3d cluster create order-system --image {K3D_NODE_IMAGE} \
-                     --registry-create order-system-registry:127.0.0.1:5001 \
-                     --port 8080:80@loadbalancer --agents 0 --wait --timeout 300s"
-                ),
-            ]
+            argv(&cluster_step(&sample_args(), false)),
+            format!(
+                "k3d cluster create order-system --image {K3D_NODE_IMAGE} \
+                 --registry-create order-system-registry:127.0.0.1:5001 \
+                 --port 8080:80@loadbalancer --agents 0 --wait --timeout 300s"
+            )
         );
     }
 
     #[test]
     fn an_existing_cluster_is_started_not_created() {
-        let steps = cluster_steps(&sample_args(), true);
-        assert_eq!(argv(&steps[1]), "k3d cluster start order-system --wait");
+        assert_eq!(
+            argv(&cluster_step(&sample_args(), true)),
+            "k3d cluster start order-system --wait"
+        );
     }
 
     #[test]
@@ -842,7 +888,7 @@ mod tests {
         .unwrap()
         .cluster;
         assert_eq!(args.cluster, Some(ClusterKind::K3d));
-        let create = argv(&cluster_steps(&args, false)[1]);
+        let create = argv(&cluster_step(&args, false));
         assert!(create.contains("k3d cluster create demo "), "{create}");
         assert!(
             create.contains("--registry-create demo-registry:127.0.0.1:5555"),
@@ -899,6 +945,51 @@ mod tests {
                     "redis://:s3cret@127.0.0.1:40000".to_owned()
                 ),
             ]
+        );
+    }
+
+    /// Serves each canned response to one connection, in order, then stops.
+    fn answer_in_turn(responses: &'static [&'static str]) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for response in responses {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut request = [0u8; 1024];
+                let read = stream.read(&mut request).unwrap();
+                assert!(
+                    request[..read].starts_with(
+                        b"GET /order/00000000-0000-0000-0000-000000000000 HTTP/1.1\r\n"
+                    )
+                );
+                stream.write_all(response.as_bytes()).unwrap();
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn the_api_counts_as_up_once_the_app_answers_through_the_ingress() {
+        let port = answer_in_turn(&[
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n404 page not found\n",
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/problem+json\r\n\r\n{\"status\":404}",
+        ]);
+        wait_for_api(port, Duration::from_secs(10)).unwrap();
+    }
+
+    #[test]
+    fn an_ingress_that_never_routes_the_api_times_out_saying_so() {
+        let port = answer_in_turn(&[
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\n404 page not found\n",
+        ]);
+        let error = wait_for_api(port, Duration::from_millis(200))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                "the API did not answer on http://localhost:{port}/order within"
+            )),
+            "{error}"
         );
     }
 
