@@ -250,6 +250,14 @@ fn up_tools(kind: ClusterKind) -> impl Iterator<Item = &'static Tool> {
     cluster_tools(kind).iter().chain(DEPLOY_TOOLS)
 }
 
+/// The install command `up` prints for a missing program.
+#[cfg(test)]
+pub fn install_hint(program: &str) -> Option<&'static str> {
+    up_tools(ClusterKind::K3d)
+        .find(|tool| tool.program == program)
+        .map(|tool| tool.install)
+}
+
 /// Fails, before anything runs, with one line per tool missing from `path` (a PATH value).
 fn require_tools<'a>(
     tools: impl IntoIterator<Item = &'a Tool>,

@@ -224,6 +224,91 @@ mod tests {
         }
     }
 
+    fn workflow(name: &str) -> (String, serde_yaml_ng::Value) {
+        let path = project::root().join(".github").join("workflows").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = serde_yaml_ng::from_str(&text).unwrap();
+        (text, parsed)
+    }
+
+    #[test]
+    fn every_action_is_pinned_by_commit_with_its_version() {
+        let root = project::root();
+        let mut files = workflow_files(&root).unwrap();
+        files.push(root.join(".github/actions/setup-rust/action.yml"));
+        let mut remote = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for line in text.lines() {
+                let Some((_, action)) = line.split_once("uses: ") else {
+                    continue;
+                };
+                if action.starts_with("./") {
+                    continue;
+                }
+                remote += 1;
+                let (name, rest) = action.split_once('@').unwrap_or((action, ""));
+                let (sha, comment) = rest.split_once(" # v").unwrap_or((rest, ""));
+                assert!(
+                    sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                    "{}: {name} is not pinned by a full commit SHA: `{line}`",
+                    file.display()
+                );
+                assert!(
+                    comment.split('.').count() == 3,
+                    "{}: {name}@{sha} lacks its `# vX.Y.Z` comment: `{line}`",
+                    file.display()
+                );
+            }
+        }
+        assert!(remote >= 5, "found only {remote} remote actions");
+    }
+
+    #[test]
+    fn ci_installs_the_k3d_release_that_up_recommends() {
+        let (_, ci) = workflow("ci.yml");
+        let version = ci["jobs"]["e2e"]["env"]["K3D_VERSION"].as_str().unwrap();
+        let hint = crate::cluster::install_hint("k3d").unwrap();
+        assert!(
+            hint.contains(&format!("TAG={version} ")),
+            "{hint} vs {version}"
+        );
+    }
+
+    #[test]
+    fn every_job_grants_its_own_permissions_on_top_of_none() {
+        for name in ["ci.yml", "release.yml"] {
+            let (text, parsed) = workflow(name);
+            assert!(
+                text.contains("\npermissions: {}\n"),
+                "{name}: no top-level `permissions: {{}}`"
+            );
+            for (job, spec) in parsed["jobs"].as_mapping().unwrap() {
+                let job = job.as_str().unwrap();
+                assert!(
+                    spec.get("permissions").is_some(),
+                    "{name}: job {job} has no `permissions`"
+                );
+                for step in spec["steps"]
+                    .as_sequence()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])
+                {
+                    if step["uses"]
+                        .as_str()
+                        .is_some_and(|uses| uses.starts_with("actions/checkout@"))
+                    {
+                        assert_eq!(
+                            step["with"]["persist-credentials"].as_bool(),
+                            Some(false),
+                            "{name}: job {job} checks out with persisted credentials"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn invocations_are_cut_at_shell_operators_and_keep_expressions_whole() {
         let script = "set -e\ncargo xtask publish --registry ghcr.io/${{ github.repository_owner }} \\\n  --tag \"$VERSION\" > out.txt\ncargo xtask up --cluster k3d && cargo xtask down\n";
