@@ -605,31 +605,32 @@ fn kubectl_step(args: &ClusterArgs, what: String, extra: &[&str]) -> Step {
     )
 }
 
-/// Prints the password of the release's Redis (the chart's generated Secret).
-fn redis_password_step(args: &ClusterArgs) -> Step {
+/// Prints `output` (a kubectl output template) of the release's Redis `kind` of object.
+fn redis_get_step(args: &ClusterArgs, what: &str, kind: &str, output: &str) -> Step {
     kubectl_step(
         args,
-        format!("reading the Redis password of release {}", args.release),
-        &[
-            "get",
-            "secret",
-            &args.redis_selector(),
-            r#"--output=go-template={{range .items}}{{index .data "redis-password" | base64decode}}{{end}}"#,
-        ],
+        format!("{what} of release {}", args.release),
+        &["get", kind, &args.redis_selector(), output],
+    )
+}
+
+/// Prints the password in the release's Redis Secret (the one the chart generates).
+fn redis_password_step(args: &ClusterArgs) -> Step {
+    redis_get_step(
+        args,
+        "reading the Redis password",
+        "secret",
+        r#"--output=go-template={{range .items}}{{index .data "redis-password" | base64decode}}{{end}}"#,
     )
 }
 
 /// Prints the name of the release's Redis pod.
 fn redis_pod_step(args: &ClusterArgs) -> Step {
-    kubectl_step(
+    redis_get_step(
         args,
-        format!("finding the Redis pod of release {}", args.release),
-        &[
-            "get",
-            "pod",
-            &args.redis_selector(),
-            "--output=jsonpath={.items[0].metadata.name}",
-        ],
+        "finding the Redis pod",
+        "pod",
+        "--output=jsonpath={.items[0].metadata.name}",
     )
 }
 
