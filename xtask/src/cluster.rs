@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::{project, provision};
 
 /// k3s with containerd-shim-spin installed and registered as the `spin` runtime handler.
-pub const K3D_NODE_IMAGE: &str = "ghcr.io/spinframework/containerd-shim-spin/k3d:v0.24.0";
+const K3D_NODE_IMAGE: &str = "ghcr.io/spinframework/containerd-shim-spin/k3d:v0.24.0";
 
 /// Port the k3d-managed registry listens on inside the cluster's Docker network.
 const REGISTRY_INTERNAL_PORT: u16 = 5000;
@@ -281,7 +281,7 @@ fn require_tools<'a>(
 
 /// One command of a plan: what it is for (progress and error context) and its argv.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step {
+struct Step {
     what: String,
     argv: Vec<String>,
     /// Extra environment; never printed (it may hold a password).
@@ -441,7 +441,7 @@ fn publish_step(args: &ClusterArgs) -> Step {
 /// What `cargo xtask publish` wrote to `target/publish.json` (the part read here).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Published {
+struct Published {
     dry_run: bool,
     /// By app name.
     apps: BTreeMap<String, PublishedApp>,
@@ -454,7 +454,7 @@ struct PublishedApp {
 }
 
 impl Published {
-    pub fn read(path: &Path) -> Result<Published> {
+    fn read(path: &Path) -> Result<Published> {
         let text = std::fs::read_to_string(path).with_context(|| {
             format!(
                 "reading {} (written by `cargo xtask publish`)",
