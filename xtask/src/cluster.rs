@@ -111,14 +111,14 @@ pub fn up(kind: ClusterKind, args: &ClusterArgs) -> Result<()> {
     cluster_step(args, exists).run()?;
     publish_step(args).run()?;
     let published = Published::read(&project::root().join("target").join("publish.json"))?;
-    let deploy = deploy_steps(args, &published)?;
-    for step in &deploy {
-        if let Err(error) = step.run() {
-            diagnose(args);
-            return Err(error);
-        }
+    let deployed = deploy_steps(args, &published)?
+        .iter()
+        .try_for_each(Step::run)
+        .and_then(|()| wait_for_api(args.ingress_port, Duration::from_secs(120)));
+    if let Err(error) = deployed {
+        diagnose(args);
+        return Err(error);
     }
-    wait_for_api(args.ingress_port, Duration::from_secs(120))?;
     let url = args.url();
     println!(
         "order-system is up on k3d cluster {}: {url}",
@@ -234,7 +234,7 @@ const DEPLOY_TOOLS: &[Tool] = &[
     },
     Tool {
         program: "kubectl",
-        why: "reports pods, events and logs when a deploy fails",
+        why: "reaches Redis for --e2e and shows pods, events and logs when a deploy fails",
         install: "curl -fsSLO \"https://dl.k8s.io/release/$(curl -fsSL https://dl.k8s.io/release/stable.txt)/bin/linux/amd64/kubectl\" && sudo install kubectl /usr/local/bin/",
     },
 ];
