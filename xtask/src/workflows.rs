@@ -129,6 +129,51 @@ mod tests {
         found
     }
 
+    /// Every `cargo xtask …` in the shell code blocks of the repository's Markdown files.
+    fn documented_invocations() -> Vec<Invocation> {
+        let mut found = Vec::new();
+        for file in markdown_files(&project::root()) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let name = file
+                .strip_prefix(project::root())
+                .unwrap()
+                .display()
+                .to_string();
+            // Inside a code fence: whether its language is a shell.
+            let mut fence: Option<bool> = None;
+            for (index, line) in text.lines().enumerate() {
+                if let Some(language) = line.trim_start().strip_prefix("```") {
+                    fence = match fence {
+                        Some(_) => None,
+                        None => Some(matches!(
+                            language.trim(),
+                            "sh" | "bash" | "shell" | "console"
+                        )),
+                    };
+                } else if fence == Some(true) {
+                    found.extend(xtask_invocations(&format!("{name}:{}", index + 1), line));
+                }
+            }
+        }
+        found
+    }
+
+    fn markdown_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "node_modules" {
+                    files.extend(markdown_files(&path));
+                }
+            } else if name.ends_with(".md") {
+                files.push(path);
+            }
+        }
+        files
+    }
+
     /// The `cargo xtask` command lines of a shell script: continuation lines joined, `${{ … }}`
     /// expressions as one word, each command cut at the first shell operator.
     fn xtask_invocations(place: &str, script: &str) -> Vec<Invocation> {
@@ -145,6 +190,7 @@ mod tests {
                     .skip(2)
                     .take_while(|word| {
                         !matches!(word.as_str(), "&&" | "||" | ";" | "|" | ")")
+                            && !word.starts_with('#')
                             && !word.starts_with('>')
                             && !word.starts_with("2>")
                     })
@@ -216,6 +262,31 @@ mod tests {
         assert!(
             failures.is_empty(),
             "{} of {} `cargo xtask` invocations in .github/workflows do not parse:\n{}",
+            failures.len(),
+            invocations.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn every_xtask_command_in_the_docs_parses() {
+        let invocations = documented_invocations();
+        assert!(
+            invocations
+                .iter()
+                .any(|invocation| invocation.args == ["up", "--cluster", "k3d"]),
+            "the README's k3d quick start was not found"
+        );
+        let failures: Vec<String> = invocations
+            .iter()
+            .filter_map(|invocation| {
+                parse_failure(&invocation.args)
+                    .map(|why| format!("{}: `{}`\n    {why}", invocation.place, invocation.line))
+            })
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{} of {} documented `cargo xtask` commands do not parse:\n{}",
             failures.len(),
             invocations.len(),
             failures.join("\n")
