@@ -399,25 +399,20 @@ fn cluster_step(args: &ClusterArgs, exists: bool) -> Step {
             ["k3d", "cluster", "start", name.as_str(), "--wait"],
         )
     } else {
+        let registry = format!("{}:127.0.0.1:{}", args.registry_name(), args.registry_port);
+        let ingress = format!("{}:80@loadbalancer", args.ingress_port);
+        #[rustfmt::skip]
+        let create = [
+            "k3d", "cluster", "create", name,
+            "--image", K3D_NODE_IMAGE,
+            "--registry-create", &registry,
+            "--port", &ingress,
+            "--agents", "0",
+            "--wait", "--timeout", "300s",
+        ];
         Step::new(
             format!("creating k3d cluster {name} on {K3D_NODE_IMAGE}"),
-            [
-                "k3d".to_owned(),
-                "cluster".to_owned(),
-                "create".to_owned(),
-                name.clone(),
-                "--image".to_owned(),
-                K3D_NODE_IMAGE.to_owned(),
-                "--registry-create".to_owned(),
-                format!("{}:127.0.0.1:{}", args.registry_name(), args.registry_port),
-                "--port".to_owned(),
-                format!("{}:80@loadbalancer", args.ingress_port),
-                "--agents".to_owned(),
-                "0".to_owned(),
-                "--wait".to_owned(),
-                "--timeout".to_owned(),
-                "300s".to_owned(),
-            ],
+            create,
         )
     }
 }
@@ -523,39 +518,26 @@ fn chart_key(app: &str) -> String {
 /// Installs or upgrades the release with the published digests, then runs its `helm test`.
 fn deploy_steps(args: &ClusterArgs, published: &Published) -> Result<Vec<Step>> {
     let context = args.kube_context();
-    let mut install = vec![
-        "helm".to_owned(),
-        "upgrade".to_owned(),
-        "--install".to_owned(),
-        args.release.clone(),
-        CHART.to_owned(),
-        "--kube-context".to_owned(),
-        context.clone(),
-        "--namespace".to_owned(),
-        args.namespace.clone(),
-        "--create-namespace".to_owned(),
-        "--wait".to_owned(),
-        "--timeout".to_owned(),
-        "5m".to_owned(),
-        "--set".to_owned(),
-        "ingress.enabled=true".to_owned(),
-        "--set".to_owned(),
-        "ingress.className=traefik".to_owned(),
-    ];
+    #[rustfmt::skip]
+    let mut install: Vec<String> = [
+        "helm", "upgrade", "--install", &args.release, CHART,
+        "--kube-context", &context,
+        "--namespace", &args.namespace, "--create-namespace",
+        "--wait", "--timeout", "5m",
+        "--set", "ingress.enabled=true",
+        "--set", "ingress.className=traefik",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     for value in image_values(args, published)? {
         install.extend(["--set".to_owned(), value]);
     }
+    #[rustfmt::skip]
     let test = [
-        "helm",
-        "test",
-        args.release.as_str(),
-        "--kube-context",
-        context.as_str(),
-        "--namespace",
-        args.namespace.as_str(),
-        "--logs",
-        "--timeout",
-        "5m",
+        "helm", "test", &args.release,
+        "--kube-context", &context,
+        "--namespace", &args.namespace,
+        "--logs", "--timeout", "5m",
     ];
     Ok(vec![
         Step::new(
