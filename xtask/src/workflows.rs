@@ -239,6 +239,24 @@ mod tests {
         })
     }
 
+    /// Fails listing every invocation that does not parse, where it is, and clap's reason.
+    fn assert_all_parse(invocations: &[Invocation], what: &str) {
+        let failures: Vec<String> = invocations
+            .iter()
+            .filter_map(|invocation| {
+                parse_failure(&invocation.args)
+                    .map(|why| format!("{}: `{}`\n    {why}", invocation.place, invocation.line))
+            })
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{} of {} {what} do not parse:\n{}",
+            failures.len(),
+            invocations.len(),
+            failures.join("\n")
+        );
+    }
+
     #[test]
     fn every_xtask_invocation_in_the_workflows_parses() {
         let invocations = workflow_invocations();
@@ -252,19 +270,9 @@ mod tests {
                 "no `cargo xtask {expected}` found in the workflows: {tasks:?}"
             );
         }
-        let failures: Vec<String> = invocations
-            .iter()
-            .filter_map(|invocation| {
-                parse_failure(&invocation.args)
-                    .map(|why| format!("{}: `{}`\n    {why}", invocation.place, invocation.line))
-            })
-            .collect();
-        assert!(
-            failures.is_empty(),
-            "{} of {} `cargo xtask` invocations in .github/workflows do not parse:\n{}",
-            failures.len(),
-            invocations.len(),
-            failures.join("\n")
+        assert_all_parse(
+            &invocations,
+            "`cargo xtask` invocations in .github/workflows",
         );
     }
 
@@ -277,20 +285,7 @@ mod tests {
                 .any(|invocation| invocation.args == ["up", "--cluster", "k3d"]),
             "the README's k3d quick start was not found"
         );
-        let failures: Vec<String> = invocations
-            .iter()
-            .filter_map(|invocation| {
-                parse_failure(&invocation.args)
-                    .map(|why| format!("{}: `{}`\n    {why}", invocation.place, invocation.line))
-            })
-            .collect();
-        assert!(
-            failures.is_empty(),
-            "{} of {} documented `cargo xtask` commands do not parse:\n{}",
-            failures.len(),
-            invocations.len(),
-            failures.join("\n")
-        );
+        assert_all_parse(&invocations, "documented `cargo xtask` commands");
     }
 
     #[test]
