@@ -2,9 +2,11 @@
 //! This file only parses the command line and dispatches.
 
 mod build;
+mod cluster;
 mod project;
 mod provision;
 mod test;
+mod workflows;
 
 use clap::{Parser, Subcommand};
 
@@ -22,11 +24,23 @@ struct Cli {
 enum Task {
     Build(build::Build),
     Test(test::Test),
+    /// Run the system; `--cluster k3d` deploys it to a local k3d cluster with the Spin shim
+    Up(cluster::ClusterArgs),
+    Down(cluster::Down),
+    LintWorkflows(workflows::LintWorkflows),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Build(task) => task.run(),
         Task::Test(task) => task.run(),
+        // The embedded-runtime `up` (no `--cluster`) lives on the runtime branch; at merge its
+        // `Up` flattens `cluster::ClusterArgs` and calls `cluster::up` when `--cluster` is given.
+        Task::Up(args) => match args.cluster {
+            Some(kind) => cluster::up(kind, &args),
+            None => anyhow::bail!("`cargo xtask up` needs `--cluster k3d` in this build"),
+        },
+        Task::Down(task) => task.run(),
+        Task::LintWorkflows(task) => task.run(),
     }
 }

@@ -42,18 +42,30 @@ pub fn debian_packages(needed: &[(&str, &str)]) -> Result<()> {
         return Ok(());
     }
     let install = format!("apt-get install -y {}", missing.join(" "));
-    if !is_root() {
+    // As root, or through passwordless sudo (as on CI runners); anyone else is told what to run.
+    let mut apt_get = if is_root() {
+        vec!["apt-get"]
+    } else if passwordless_sudo() {
+        vec![
+            "sudo",
+            "-n",
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+        ]
+    } else {
         bail!(
             "missing Debian packages {missing:?}; install them with `sudo apt-get update && sudo {install}`"
         );
-    }
+    };
     eprintln!("installing {missing:?} with apt-get");
-    cmd!("apt-get", "update", "-qq")
-        .run()
-        .context("apt-get update")?;
-    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    let program = apt_get.remove(0);
+    let update: Vec<&str> = apt_get.iter().copied().chain(["update", "-qq"]).collect();
+    cmd(program, &update).run().context("apt-get update")?;
+    let mut args = apt_get;
+    args.extend(["install", "-y", "-qq", "--no-install-recommends"]);
     args.extend(&missing);
-    cmd("apt-get", &args)
+    cmd(program, &args)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .run()
         .with_context(|| format!("`{install}` failed"))?;
@@ -62,10 +74,23 @@ pub fn debian_packages(needed: &[(&str, &str)]) -> Result<()> {
 
 /// A program's path on PATH.
 pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    which_in(program, std::env::var_os("PATH").as_deref())
+}
+
+/// A program's path in the directories of `path`, a PATH-style list.
+pub fn which_in(program: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    std::env::split_paths(path?)
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
+}
+
+fn passwordless_sudo() -> bool {
+    which("sudo").is_some()
+        && cmd!("sudo", "-n", "true")
+            .stdout_null()
+            .stderr_null()
+            .run()
+            .is_ok()
 }
 
 fn is_root() -> bool {

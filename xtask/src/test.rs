@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use duct::cmd;
 
-use crate::{build, project, provision};
+use crate::{build, project, provision, workflows};
 
 /// Provision tools, build the wasm components, and run every test suite.
 #[derive(clap::Args)]
@@ -18,6 +18,7 @@ impl Test {
             .dir(project::root())
             .run()
             .context("`cargo fmt --all --check` found unformatted code: run `cargo fmt --all`")?;
+        workflows::lint()?;
         cmd!(project::cargo(), "test", "--workspace", "--locked")
             .dir(project::root())
             .run()
