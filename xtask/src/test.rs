@@ -4,9 +4,9 @@
 use anyhow::{Context, Result};
 use duct::cmd;
 
-use crate::{build, project, provision};
+use crate::{build, chart, project, provision};
 
-/// Provision tools, build the wasm components, and run every test suite.
+/// Provision tools, build the wasm components, and run every test suite (Rust, then the chart's).
 #[derive(clap::Args)]
 pub struct Test {}
 
@@ -22,6 +22,7 @@ impl Test {
             .dir(project::root())
             .run()
             .context("`cargo test --workspace` failed")?;
+        chart::test()?;
         Ok(())
     }
 }
