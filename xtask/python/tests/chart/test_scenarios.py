@@ -50,7 +50,8 @@ def test_scenarios_render_what_they_are_about():
 
     assert "StatefulSet" not in render("external-redis") and "Secret" not in render("external-redis")
     operator = render("spin-operator")
-    assert operator["SpinApp"] == 2 and "Deployment" not in operator and operator["HorizontalPodAutoscaler"] == 1
+    assert operator["SpinApp"] == 2 and operator["HorizontalPodAutoscaler"] == 1
+    assert "Deployment" not in operator and "RuntimeClass" not in operator
     assert render("hpa")["HorizontalPodAutoscaler"] == 2 and render("hpa")["PodDisruptionBudget"] == 2
     routed = render("httproute")
     assert routed["HTTPRoute"] == 1 and "Ingress" not in routed

@@ -1,9 +1,11 @@
 """The validators reject what the API server would, and bad values fail with readable messages."""
 
 import copy
+import json
 
-import pytest
 import helm_python as helm
+import jsonschema
+import pytest
 
 from order_chart import engine, validate
 
@@ -98,3 +100,15 @@ def test_validation_helper_lists_every_problem_at_once():
 def test_lint_reports_bad_values():
     findings = engine.lint({"redis": {"enabledd": True}}, kube_version=validate.kube_versions()[0])
     assert any("enabledd" in finding for finding in findings)
+
+
+def test_values_schema_is_strict_draft_07_for_other_validators_too():
+    """GitOps checks validate their values with Python's jsonschema: it must agree with Helm."""
+    schema = json.loads((engine.CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
+    for path in sorted((engine.CHART / "ci").glob("*-values.yaml")):
+        merged = engine.merge(engine.default_values(), engine.user_values([path]))
+        assert list(validator.iter_errors(merged)) == [], path.name
+    bad = engine.merge(engine.default_values(), {"orderProcessor": {"image": {"tag": "latest"}}, "extra": 1})
+    assert len(list(validator.iter_errors(bad))) == 2
