@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def user_values(files: list[Path] = (), sets: list[str] = ()) -> dict[str, Any]:
+def user_values(files: Sequence[Path] = (), sets: Sequence[str] = ()) -> dict[str, Any]:
     """The values a user passes: `-f` files in order, then `--set` expressions."""
     values: dict[str, Any] = {}
     for file in files:

@@ -88,23 +88,14 @@ def _template_name(name: str) -> str:
     return name if name.startswith("templates/") else f"templates/{name}"
 
 
-def _documents(rendered: Rendered, templates: list[str]) -> list[tuple[str, Any]]:
-    found = []
-    for template in templates:
-        if template not in rendered.documents:
-            raise SuiteError(f"no template {template} in the chart")
-        found += [(template, document) for document in rendered.documents[template]]
-    return found
+def _documents(rendered: Rendered, template: str) -> list[Any]:
+    if template not in rendered.documents:
+        raise SuiteError(f"no template {template} in the chart")
+    return rendered.documents[template]
 
 
-def _need_documents(documents: list[tuple[str, Any]]) -> None:
-    if not documents:
-        raise AssertionError("no manifest rendered by the selected templates")
-
-
-def _values_at(documents, params) -> list[tuple[str, Any]]:
-    _need_documents(documents)
-    return [(template, lookup(document, params["path"])) for template, document in documents]
+def _values_at(documents, params) -> list[Any]:
+    return [lookup(document, params["path"]) for document in documents]
 
 
 def _decoded(value: Any, params: dict[str, Any]) -> Any:
@@ -115,48 +106,48 @@ def _decoded(value: Any, params: dict[str, Any]) -> Any:
 
 def _equal(documents, params, negate) -> list[str]:
     failures = []
-    for template, actual in _values_at(documents, params):
+    for actual in _values_at(documents, params):
         if actual is MISSING and not negate:
-            failures.append(f"{template}: path {params['path']} does not exist")
+            failures.append(f"path {params['path']} does not exist")
         elif (_decoded(actual, params) == params["value"]) == negate:
             failures.append(
-                f"{template}: {params['path']} is {actual!r}, expected {'not ' if negate else ''}{params['value']!r}"
+                f"{params['path']} is {actual!r}, expected {'not ' if negate else ''}{params['value']!r}"
             )
     return failures
 
 
 def _exists(documents, params, negate) -> list[str]:
     return [
-        f"{template}: {params['path']} {'exists' if negate else 'does not exist'}"
-        for template, actual in _values_at(documents, params)
+        f"{params['path']} {'exists' if negate else 'does not exist'}"
+        for actual in _values_at(documents, params)
         if (actual is MISSING) != negate
     ]
 
 
 def _match_regex(documents, params, negate) -> list[str]:
     failures = []
-    for template, actual in _values_at(documents, params):
+    for actual in _values_at(documents, params):
         if not isinstance(actual, str):
-            failures.append(f"{template}: {params['path']} is {actual!r}, not a string")
+            failures.append(f"{params['path']} is {actual!r}, not a string")
         elif bool(re.search(params["pattern"], _decoded(actual, params))) == negate:
             failures.append(
-                f"{template}: {params['path']} = {actual!r} {'matches' if negate else 'does not match'} /{params['pattern']}/"
+                f"{params['path']} = {actual!r} {'matches' if negate else 'does not match'} /{params['pattern']}/"
             )
     return failures
 
 
 def _contains(documents, params, negate) -> list[str]:
     failures = []
-    for template, actual in _values_at(documents, params):
+    for actual in _values_at(documents, params):
         if not isinstance(actual, list):
-            failures.append(f"{template}: {params['path']} is {actual!r}, not a list")
+            failures.append(f"{params['path']} is {actual!r}, not a list")
             continue
         count = actual.count(params["content"])
         wanted = params.get("count")
         found = count == wanted if wanted is not None else count > 0
         if found == negate:
             failures.append(
-                f"{template}: {params['path']} {'contains' if negate else 'does not contain'} "
+                f"{params['path']} {'contains' if negate else 'does not contain'} "
                 f"{params['content']!r}{'' if wanted is None else f' {wanted} time(s) (found {count})'}; it is {actual!r}"
             )
     return failures
@@ -171,17 +162,17 @@ def _is_subset(documents, params, negate) -> list[str]:
         return content == actual
 
     return [
-        f"{template}: {params['path']} = {actual!r} {'contains' if negate else 'does not contain'} {params['content']!r}"
-        for template, actual in _values_at(documents, params)
+        f"{params['path']} = {actual!r} {'contains' if negate else 'does not contain'} {params['content']!r}"
+        for actual in _values_at(documents, params)
         if subset(params["content"], actual) == negate
     ]
 
 
 def _length_equal(documents, params, negate) -> list[str]:
     return [
-        f"{template}: {params['path']} has {len(actual) if isinstance(actual, list) else actual!r} items, "
+        f"{params['path']} has {len(actual) if isinstance(actual, list) else actual!r} items, "
         f"expected {'not ' if negate else ''}{params['count']}"
-        for template, actual in _values_at(documents, params)
+        for actual in _values_at(documents, params)
         if (isinstance(actual, list) and len(actual) == params["count"]) == negate
     ]
 
@@ -260,7 +251,15 @@ def _check(assertion: dict[str, Any], rendered: Rendered, templates: list[str]) 
         return checker(rendered.notes, params, negate != named_negation)
     if "template" in assertion:
         templates = [_template_name(assertion["template"])]
-    return checker(_documents(rendered, templates), params, negate != named_negation)
+    # Like helm-unittest, an assertion holds for each template in scope on its own.
+    failures = []
+    for template in templates:
+        documents = _documents(rendered, template)
+        if not documents and kind != "hasDocuments":
+            failures.append(f"{template}: renders no documents")
+            continue
+        failures += [f"{template}: {failure}" for failure in checker(documents, params, negate != named_negation)]
+    return failures
 
 
 @dataclass

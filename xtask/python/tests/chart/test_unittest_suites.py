@@ -18,9 +18,10 @@ def test_suite_passes(suite):
 
 
 def failures(tmp_path, asserts: str, *, template="order-processor-service.yaml", extra=None) -> list[str]:
-    """Runs a one-test suite with these asserts (YAML) against one template."""
+    """Runs a one-test suite with these asserts (YAML) against a template (or a list of them)."""
     test = {"it": "should probe", **(extra or {}), "asserts": yaml.safe_load(textwrap.dedent(asserts))}
-    suite = {"suite": "probe", "templates": [template], "release": {"name": "shop", "namespace": "orders"}, "tests": [test]}
+    templates = template if isinstance(template, list) else [template]
+    suite = {"suite": "probe", "templates": templates, "release": {"name": "shop", "namespace": "orders"}, "tests": [test]}
     path = tmp_path / "probe_test.yaml"
     path.write_text(yaml.safe_dump(suite))
     (result,) = unittest.run_suite(path)
@@ -65,6 +66,15 @@ def test_runner_passes_right_expectations(tmp_path):
         - notFailedTemplate: {}
         """,
     )
+
+
+def test_runner_asserts_each_template_on_its_own(tmp_path):
+    apps = ["order-processor-deployment.yaml", "fulfilment-processor-deployment.yaml"]
+    assert not failures(tmp_path, "- hasDocuments: {count: 1}", template=apps)
+    assert not failures(tmp_path, "- isKind: {of: Deployment}", template=apps)
+    with_hpa_off = ["order-processor-deployment.yaml", "order-processor-hpa.yaml"]
+    (failure,) = failures(tmp_path, "- isKind: {of: Deployment}", template=with_hpa_off)
+    assert failure == "templates/order-processor-hpa.yaml: renders no documents"
 
 
 def test_runner_reports_render_failures_and_matches_their_message(tmp_path):
