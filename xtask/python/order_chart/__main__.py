@@ -13,7 +13,9 @@ from .paths import CHART, SCENARIOS
 
 
 def _values_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-f", "--values", type=Path, action="append", default=[], help="a values file (repeatable)")
+    parser.add_argument(
+        "-f", "--values", type=Path, action="append", default=[], help="a values file (repeatable)"
+    )
     parser.add_argument("--set", action="append", default=[], help="a --set expression (repeatable)")
 
 
@@ -68,7 +70,10 @@ def readme(args: argparse.Namespace) -> int:
     if current == fresh:
         return 0
     if args.check:
-        print(f"{CHART / 'README.md'}: the values table is stale; run `cargo xtask chart readme`", file=sys.stderr)
+        print(
+            f"{CHART / 'README.md'}: the values table is stale; run `cargo xtask chart readme`",
+            file=sys.stderr,
+        )
         return 1
     (CHART / "README.md").write_text(fresh)
     print(f"updated {CHART / 'README.md'}")
@@ -96,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cargo xtask chart", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    command = commands.add_parser("lint", help="strict lint + validation of every ci/ scenario (or the given values)")
+    command = commands.add_parser(
+        "lint", help="strict lint + validation of every ci/ scenario (or the given values)"
+    )
     _values_options(command)
     command.set_defaults(run=lint)
 
@@ -106,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     command.add_argument("--namespace", default=engine.NAMESPACE)
     command.set_defaults(run=template)
 
-    command = commands.add_parser("unittest", help="run the helm-unittest suites in charts/order-system/tests")
+    command = commands.add_parser(
+        "unittest", help="run the helm-unittest suites in charts/order-system/tests"
+    )
     command.set_defaults(run=run_unittests)
 
     command = commands.add_parser("readme", help="regenerate the README's values table")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +68,7 @@ def render_files(
     """Renders the chart as `helm install --dry-run` would (schema checked first); returns
     `templates/<file>` → rendered text, NOTES.txt included."""
     with helm.Chart.load(chart) as loaded:
-        rendered = loaded.render(
-            values=values or {}, name=release, namespace=namespace, is_install=True
-        )
+        rendered = loaded.render(values=values or {}, name=release, namespace=namespace, is_install=True)
         prefix = f"{loaded.name}/"
     return {path.removeprefix(prefix): text for path, text in rendered.items()}
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import helm_python as helm
 import yaml
@@ -130,9 +131,8 @@ def _match_regex(documents, params, negate) -> list[str]:
         if not isinstance(actual, str):
             failures.append(f"{params['path']} is {actual!r}, not a string")
         elif bool(re.search(params["pattern"], _decoded(actual, params))) == negate:
-            failures.append(
-                f"{params['path']} = {actual!r} {'matches' if negate else 'does not match'} /{params['pattern']}/"
-            )
+            verdict = "matches" if negate else "does not match"
+            failures.append(f"{params['path']} = {actual!r} {verdict} /{params['pattern']}/")
     return failures
 
 
@@ -146,10 +146,9 @@ def _contains(documents, params, negate) -> list[str]:
         wanted = params.get("count")
         found = count == wanted if wanted is not None else count > 0
         if found == negate:
-            failures.append(
-                f"{params['path']} {'contains' if negate else 'does not contain'} "
-                f"{params['content']!r}{'' if wanted is None else f' {wanted} time(s) (found {count})'}; it is {actual!r}"
-            )
+            verdict = "contains" if negate else "does not contain"
+            times = "" if wanted is None else f" {wanted} time(s) (found {count})"
+            failures.append(f"{params['path']} {verdict} {params['content']!r}{times}; it is {actual!r}")
     return failures
 
 
@@ -230,7 +229,9 @@ def _check(assertion: dict[str, Any], rendered: Rendered, templates: list[str]) 
     unknown = set(assertion) - ASSERT_OPTIONS - set(ASSERTIONS) - FAILURE_ASSERTIONS
     kinds = set(assertion) - ASSERT_OPTIONS
     if unknown or len(kinds) != 1:
-        raise SuiteError(f"assertion {assertion!r}: need exactly one of {sorted(ASSERTIONS) + sorted(FAILURE_ASSERTIONS)}")
+        raise SuiteError(
+            f"assertion {assertion!r}: need exactly one of {sorted(ASSERTIONS) + sorted(FAILURE_ASSERTIONS)}"
+        )
     (kind,) = kinds
     params = assertion[kind] or {}
     negate = bool(assertion.get("not"))
@@ -258,7 +259,9 @@ def _check(assertion: dict[str, Any], rendered: Rendered, templates: list[str]) 
         if not documents and kind != "hasDocuments":
             failures.append(f"{template}: renders no documents")
             continue
-        failures += [f"{template}: {failure}" for failure in checker(documents, params, negate != named_negation)]
+        failures += [
+            f"{template}: {failure}" for failure in checker(documents, params, negate != named_negation)
+        ]
     return failures
 
 

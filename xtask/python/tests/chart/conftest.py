@@ -42,7 +42,8 @@ def oci_registry(tmp_path_factory) -> str:
             "(or: sudo apt-get install -y docker-registry)"
         )
     directory = tmp_path_factory.mktemp("registry")
-    address = f"127.0.0.1:{_free_port()}"
+    host, port = "127.0.0.1", _free_port()
+    address = f"{host}:{port}"
     config = directory / "config.yml"
     config.write_text(
         "version: 0.1\n"
@@ -56,11 +57,12 @@ def oci_registry(tmp_path_factory) -> str:
         deadline = time.monotonic() + 20
         while True:
             try:
-                socket.create_connection(address.split(":"), timeout=0.2).close()
+                socket.create_connection((host, port), timeout=0.2).close()
                 break
-            except OSError:
+            except OSError as error:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"docker-registry did not start: {Path(log.name).read_text()}")
+                    output = Path(log.name).read_text()
+                    raise RuntimeError(f"docker-registry did not start: {output}") from error
                 time.sleep(0.05)
         yield address
     finally:

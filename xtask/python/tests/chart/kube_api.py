@@ -53,17 +53,23 @@ class KubeApi:
         name = path.removeprefix(prefix)
         if path.startswith(prefix) and name in self.secrets:
             metadata = {"name": name, "namespace": self.namespace}
-            return 200, {"kind": "Secret", "apiVersion": "v1", "metadata": metadata, "data": self.secrets[name]}
+            return 200, {
+                "kind": "Secret",
+                "apiVersion": "v1",
+                "metadata": metadata,
+                "data": self.secrets[name],
+            }
         return 404, NOT_FOUND
 
     @property
     def kubeconfig(self) -> str:
         host, port = self._server.server_address
+        context = f"{{cluster: test, user: test, namespace: {self.namespace}}}"
         return (
             "apiVersion: v1\nkind: Config\n"
             f"clusters: [{{name: test, cluster: {{server: 'http://{host}:{port}'}}}}]\n"
             "users: [{name: test, user: {token: test}}]\n"
-            f"contexts: [{{name: test, context: {{cluster: test, user: test, namespace: {self.namespace}}}}}]\n"
+            f"contexts: [{{name: test, context: {context}}}]\n"
             "current-context: test\n"
         )
 

@@ -23,7 +23,11 @@ def test_artifacthub_images_are_the_ones_the_defaults_deploy():
     listed = set(re.findall(r"image: (\S+)", engine.chart_metadata()["annotations"]["artifacthub.io/images"]))
     deployed = set()
     for manifest in engine.render():
-        pod = manifest.obj["spec"]["template"]["spec"] if manifest.kind in {"Deployment", "StatefulSet"} else None
+        pod = (
+            manifest.obj["spec"]["template"]["spec"]
+            if manifest.kind in {"Deployment", "StatefulSet"}
+            else None
+        )
         if manifest.kind == "Pod":
             pod = manifest.obj["spec"]
         if pod:
@@ -36,9 +40,10 @@ def test_contract_names_are_the_defaults():
     assert values["runtimeClass"]["name"] == "wasmtime-spin"
     assert values["runtimeClass"]["handler"] == "spin"
     assert values["config"] == {"orderChannel": "neworders", "keyPrefix": "order:"}
-    assert {values["orderProcessor"]["image"]["repository"], values["fulfilmentProcessor"]["image"]["repository"]} == {
-        app.parent.name for app in (ROOT / "apps").glob("*/spin.toml")
-    }
+    assert {
+        values["orderProcessor"]["image"]["repository"],
+        values["fulfilmentProcessor"]["image"]["repository"],
+    } == {app.parent.name for app in (ROOT / "apps").glob("*/spin.toml")}
 
 
 def test_readme_values_table_is_current():

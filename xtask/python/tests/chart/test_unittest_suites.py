@@ -21,7 +21,12 @@ def failures(tmp_path, asserts: str, *, template="order-processor-service.yaml",
     """Runs a one-test suite with these asserts (YAML) against a template (or a list of them)."""
     test = {"it": "should probe", **(extra or {}), "asserts": yaml.safe_load(textwrap.dedent(asserts))}
     templates = template if isinstance(template, list) else [template]
-    suite = {"suite": "probe", "templates": templates, "release": {"name": "shop", "namespace": "orders"}, "tests": [test]}
+    suite = {
+        "suite": "probe",
+        "templates": templates,
+        "release": {"name": "shop", "namespace": "orders"},
+        "tests": [test],
+    }
     path = tmp_path / "probe_test.yaml"
     path.write_text(yaml.safe_dump(suite))
     (result,) = unittest.run_suite(path)
@@ -40,7 +45,8 @@ def failures(tmp_path, asserts: str, *, template="order-processor-service.yaml",
         "- notMatchRegex: {path: metadata.name, pattern: order-processor$}",
         "- contains: {path: spec.ports, content: {name: http}}",
         "- notContains: {path: spec.ports, content: {name: http, port: 80, targetPort: http, protocol: TCP}}",
-        "- contains: {path: spec.ports, content: {name: http, port: 80, targetPort: http, protocol: TCP}, count: 2}",
+        "- contains: {path: spec.ports, content: {name: http, port: 80, targetPort: http, protocol: TCP},"
+        " count: 2}",
         "- isSubset: {path: spec.selector, content: {app.kubernetes.io/component: redis}}",
         "- lengthEqual: {path: spec.ports, count: 2}",
         "- isKind: {of: Deployment}",
@@ -81,7 +87,9 @@ def test_runner_reports_render_failures_and_matches_their_message(tmp_path):
     broken = {"set": {"redis.enabled": False}}
     assert failures(tmp_path, "- isKind: {of: Service}", extra=broken)
     assert failures(tmp_path, "- failedTemplate: {errorPattern: no such message}", extra=broken)
-    assert not failures(tmp_path, "- failedTemplate: {errorPattern: external Redis is required}", extra=broken)
+    assert not failures(
+        tmp_path, "- failedTemplate: {errorPattern: external Redis is required}", extra=broken
+    )
 
 
 def test_runner_rejects_what_it_does_not_implement(tmp_path):

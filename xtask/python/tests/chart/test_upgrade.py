@@ -5,10 +5,9 @@ import base64
 
 import helm_python as helm
 import pytest
+from kube_api import KubeApi
 
 from order_chart import engine
-
-from kube_api import KubeApi
 
 SECRET = f"{engine.RELEASE}-order-system-redis"
 

@@ -47,7 +47,9 @@ def test_core_kinds_are_validated_strictly_on_each_version():
     broken["spec"]["template"]["spec"]["containers"][0]["commands"] = ["/"]
     problems = validate.problems(engine.Manifest(deployment.template, broken), validate.kube_versions())
     assert len(problems) == 2 and all("commands" in problem for problem in problems)
-    unknown = engine.Manifest("t", {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+    unknown = engine.Manifest(
+        "t", {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    )
     assert "no schema" in validate.problems(unknown, ["1.29.0"])[0]
 
 
@@ -65,7 +67,10 @@ def test_oldest_version_comes_from_kube_version():
         ({"redis": {"image": {"digest": "md5:abc"}}}, "/redis/image/digest"),
         ({"redis": {"external": {"port": 70000}}}, "/redis/external/port"),
         ({"ingres": {"enabled": True}}, "additional properties 'ingres' not allowed"),
-        ({"fulfilmentProcessor": {"securityContext": {"privileged": True}}}, "/fulfilmentProcessor/securityContext/privileged"),
+        (
+            {"fulfilmentProcessor": {"securityContext": {"privileged": True}}},
+            "/fulfilmentProcessor/securityContext/privileged",
+        ),
         ({"orderProcessor": {"resources": {"requests": None}}}, "/orderProcessor/resources"),
         ({"runtimeClass": {"handler": "Spin Shim"}}, "/runtimeClass/handler"),
     ],
