@@ -94,7 +94,10 @@ def problems(manifest: Manifest, versions: list[str]) -> list[str]:
         try:
             kubernetes_validate.validate(manifest.obj, version, strict=True)
         except kubernetes_validate.SchemaNotFoundError:
-            found.append(f"{manifest}: no schema for {key[0]} {key[1]} in Kubernetes {version}")
+            found.append(
+                f"{manifest}: no schema for {key[0]} {key[1]}: neither Kubernetes {version} "
+                f"nor a CRD in {crds_dir()} defines it"
+            )
         except kubernetes_validate.ValidationError as error:
             where = "/".join(map(str, error.path)) or "<root>"
             found.append(f"{manifest}: Kubernetes {version}: {where}: {error.message}")
