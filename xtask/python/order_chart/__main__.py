@@ -92,8 +92,10 @@ def push(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"would push {archive} as {reference}")
         return 0
-    result = registry.push(archive, args.remote, plain_http=args.plain_http)
-    print(f"pushed {reference}: {result}")
+    registry.push(archive, args.remote, plain_http=args.plain_http)
+    # The digest is what a release signs and deploys by.
+    digest = registry.resolve(reference, plain_http=args.plain_http)["digest"]
+    print(f"pushed {reference}@{digest}")
     return 0
 
 

@@ -13,9 +13,9 @@ USERNAME_VAR = "HELM_REGISTRY_USERNAME"
 PASSWORD_VAR = "HELM_REGISTRY_PASSWORD"
 
 
-def push(archive: Path, remote: str, *, plain_http: bool = False) -> dict[str, Any]:
-    """Pushes `archive` under `remote` (`oci://host/path`); returns Helm's push result (its ref
-    and digest). Logs in first when both credential variables are set."""
+def push(archive: Path, remote: str, *, plain_http: bool = False) -> None:
+    """Pushes `archive` under `remote` (`oci://host/path`) as `<name>:<version>`. Logs in first
+    when both credential variables are set."""
     if not remote.startswith("oci://"):
         raise ValueError(f"the remote must be an oci:// reference, not {remote!r}")
     with helm.RegistryClient(plain_http=plain_http) as client:
@@ -23,7 +23,7 @@ def push(archive: Path, remote: str, *, plain_http: bool = False) -> dict[str, A
         if username and password:
             host = remote.removeprefix("oci://").split("/", 1)[0]
             client.login(host, username, password, plain_http=plain_http)
-        return client.push(str(archive), remote, plain_http=plain_http)
+        client.push(str(archive), remote, plain_http=plain_http)
 
 
 def resolve(reference: str, *, plain_http: bool = False) -> dict[str, Any]:
