@@ -60,8 +60,8 @@ impl Chart {
 
 /// Every chart test (pytest over `xtask/python/tests/chart`); part of `cargo xtask test`.
 pub fn test() -> Result<()> {
-    // Pushing is tested against a real registry.
-    provision::debian_packages(&[("docker-registry", "docker-registry")])?;
+    // Pushing is tested against a real registry, the helm test hook's script with real curl.
+    provision::debian_packages(&[("docker-registry", "docker-registry"), ("curl", "curl")])?;
     let tests = python_dir().join("tests").join("chart");
     python(vec![
         "-m".into(),
