@@ -60,8 +60,13 @@ impl Chart {
 
 /// Every chart test (pytest over `xtask/python/tests/chart`); part of `cargo xtask test`.
 pub fn test() -> Result<()> {
-    // Pushing is tested against a real registry, the helm test hook's script with real curl.
-    provision::debian_packages(&[("docker-registry", "docker-registry"), ("curl", "curl")])?;
+    // Real programs behind the tests: a registry to push to, curl for the helm test hook's
+    // script, and Redis to run the rendered Redis container's command line.
+    provision::debian_packages(&[
+        ("docker-registry", "docker-registry"),
+        ("curl", "curl"),
+        ("redis-server", "redis-server"),
+    ])?;
     let tests = python_dir().join("tests").join("chart");
     python(vec![
         "-m".into(),

@@ -68,3 +68,23 @@ def test_readme_has_the_exact_k3d_commands():
     assert "helm test order-system" in readme
     port = re.search(r'--port "(\d+):80@loadbalancer"', readme).group(1)
     assert f"http://localhost:{port}/order" in readme
+
+
+def test_every_spin_variable_of_every_app_is_set_and_nothing_else():
+    """The env the shim reads (SPIN_VARIABLE_<NAME>) and the SpinApp variables cover exactly the
+    `[variables]` each spin.toml declares."""
+    declared = {
+        tomllib.loads(manifest.read_text())["application"]["name"]: set(
+            tomllib.loads(manifest.read_text())["variables"]
+        )
+        for manifest in (ROOT / "apps").glob("*/spin.toml")
+    }
+    for mode, values in [("runtimeClass", {}), ("spinOperator", {"mode": "spinOperator"})]:
+        for manifest in engine.render(values):
+            app = manifest.name.removeprefix(f"{engine.RELEASE}-order-system-")
+            if manifest.kind == "Deployment":
+                (container,) = manifest.obj["spec"]["template"]["spec"]["containers"]
+                names = {variable["name"] for variable in container["env"]}
+                assert names == {f"SPIN_VARIABLE_{name.upper()}" for name in declared[app]}, mode
+            elif manifest.kind == "SpinApp":
+                assert {variable["name"] for variable in manifest.obj["spec"]["variables"]} == declared[app]
