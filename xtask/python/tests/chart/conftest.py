@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from services import free_port, wait_until_listening
 
 from order_chart import engine
 from order_chart.paths import SCENARIOS
@@ -26,12 +25,6 @@ def rendered(scenario) -> list[engine.Manifest]:
     return engine.render(scenario)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def oci_registry(tmp_path_factory) -> str:
     """A Debian `docker-registry` (distribution) on a free loopback port; yields `host:port`."""
@@ -42,8 +35,7 @@ def oci_registry(tmp_path_factory) -> str:
             "(or: sudo apt-get install -y docker-registry)"
         )
     directory = tmp_path_factory.mktemp("registry")
-    host, port = "127.0.0.1", _free_port()
-    address = f"{host}:{port}"
+    address = f"127.0.0.1:{free_port()}"
     config = directory / "config.yml"
     config.write_text(
         "version: 0.1\n"
@@ -54,16 +46,8 @@ def oci_registry(tmp_path_factory) -> str:
     log = (directory / "registry.log").open("w")
     process = subprocess.Popen([program, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection((host, port), timeout=0.2).close()
-                break
-            except OSError as error:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = Path(log.name).read_text()
-                    raise RuntimeError(f"docker-registry did not start: {output}") from error
-                time.sleep(0.05)
+        port = int(address.rsplit(":", 1)[1])
+        wait_until_listening(port, process, "docker-registry", log=Path(log.name))
         yield address
     finally:
         process.terminate()

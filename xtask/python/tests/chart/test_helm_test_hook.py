@@ -78,52 +78,48 @@ def hook():
     return container["args"][0]
 
 
-def run_hook(script: str, api: OrderApi, timeout_seconds: int) -> subprocess.CompletedProcess:
+def run_hook(
+    script: str, timeout_seconds: int, **api_options
+) -> tuple[subprocess.CompletedProcess, OrderApi]:
+    """Runs the hook's script against a fresh OrderApi(**api_options); returns its result and the API."""
     if shutil.which("curl") is None:
         raise RuntimeError("`curl` is needed to run the helm test hook's script (apt-get install -y curl)")
+    api = OrderApi(**api_options)
     environment = {"PATH": "/usr/bin:/bin", "API": api.url, "TIMEOUT_SECONDS": str(timeout_seconds)}
-    return subprocess.run(
-        ["sh", "-c", script], env=environment, capture_output=True, text=True, timeout=timeout_seconds + 30
-    )
+    try:
+        result = subprocess.run(
+            ["sh", "-c", script],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout_seconds + 30,
+        )
+    finally:
+        api.close()
+    return result, api
 
 
 @pytest.mark.parametrize("compact", [True, False], ids=["compact", "spaced"])
 def test_passes_once_the_order_is_fulfilled(hook, compact):
-    api = OrderApi(created_polls=2, compact=compact)
-    try:
-        result = run_hook(hook, api, timeout_seconds=30)
-    finally:
-        api.close()
+    result, api = run_hook(hook, timeout_seconds=30, created_polls=2, compact=compact)
     assert result.returncode == 0, result.stderr
     assert "accepted:" in result.stdout and "fulfilled: {" in result.stdout
     assert list(api.orders.values()) == [3]  # polled until fulfilled, then stopped
 
 
 def test_rides_out_a_store_blip_while_polling(hook):
-    api = OrderApi(created_polls=1, unavailable_reads=2)
-    try:
-        result = run_hook(hook, api, timeout_seconds=30)
-    finally:
-        api.close()
+    result, api = run_hook(hook, timeout_seconds=30, created_polls=1, unavailable_reads=2)
     assert result.returncode == 0, result.stderr
     assert "503" in result.stderr  # curl reported the failed reads
 
 
 def test_fails_clearly_when_the_order_stays_created(hook):
-    api = OrderApi(created_polls=10**6)
-    try:
-        result = run_hook(hook, api, timeout_seconds=3)
-    finally:
-        api.close()
+    result, api = run_hook(hook, timeout_seconds=3, created_polls=10**6)
     assert result.returncode == 1
     assert "was not fulfilled within 3s" in result.stderr and "fulfilment-processor" in result.stderr
 
 
 def test_fails_clearly_when_orders_are_refused(hook):
-    api = OrderApi(created_polls=0, accept=False)
-    try:
-        result = run_hook(hook, api, timeout_seconds=3)
-    finally:
-        api.close()
+    result, api = run_hook(hook, timeout_seconds=3, created_polls=0, accept=False)
     assert result.returncode == 1
     assert "was not accepted within 3s" in result.stderr and "store-unavailable" in result.stderr

@@ -4,19 +4,12 @@ expansion), the password from the Secret, the append-only setting, and the readi
 import base64
 import re
 import shutil
-import socket
 import subprocess
-import time
 
 import pytest
+from services import free_port, wait_until_listening
 
 from order_chart import engine
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def expand(argument: str, environment: dict[str, str]) -> str:
@@ -52,15 +45,7 @@ def redis(request, tmp_path):
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError as error:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start from {command}") from error
-                time.sleep(0.05)
+        wait_until_listening(port, process, f"redis-server ({' '.join(command)})")
         yield port, environment, container["readinessProbe"]["exec"]["command"], request.param
     finally:
         process.terminate()
