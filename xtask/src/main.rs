@@ -2,6 +2,7 @@
 //! This file only parses the command line and dispatches.
 
 mod build;
+mod chart;
 mod cluster;
 mod project;
 mod provision;
@@ -23,6 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     Build(build::Build),
+    Chart(chart::Chart),
     Test(test::Test),
     /// Run the system; `--cluster k3d` deploys it to a local k3d cluster with the Spin shim
     Up(cluster::ClusterArgs),
@@ -33,6 +35,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Build(task) => task.run(),
+        Task::Chart(task) => task.run(),
         Task::Test(task) => task.run(),
         // The embedded-runtime `up` (no `--cluster`) lives on the runtime branch; at merge its
         // `Up` flattens `cluster::ClusterArgs` and calls `cluster::up` when `--cluster` is given.

@@ -4,9 +4,9 @@
 use anyhow::{Context, Result};
 use duct::cmd;
 
-use crate::{build, project, provision, workflows};
+use crate::{build, chart, project, provision, workflows};
 
-/// Provision tools, build the wasm components, and run every test suite.
+/// Provision tools, build the wasm components, and run every test suite (Rust, then the chart's).
 #[derive(clap::Args)]
 pub struct Test {}
 
@@ -23,6 +23,7 @@ impl Test {
             .dir(project::root())
             .run()
             .context("`cargo test --workspace` failed")?;
+        chart::test()?;
         Ok(())
     }
 }

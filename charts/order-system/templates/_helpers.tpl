@@ -1,0 +1,179 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "order-system.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* `<release>-<chart>` (or the release alone when it already contains the chart name): the prefix of every resource name. */}}
+{{- define "order-system.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* `<chart>-<version>` for the helm.sh/chart label. */}}
+{{- define "order-system.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every resource. */}}
+{{- define "order-system.labels" -}}
+helm.sh/chart: {{ include "order-system.chart" . }}
+{{ include "order-system.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: order-system
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels that select the chart's pods; never the version, so upgrades keep their selectors. */}}
+{{- define "order-system.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "order-system.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels and selector labels of one component: dict "root" $ "component" "redis". */}}
+{{- define "order-system.componentLabels" -}}
+{{ include "order-system.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "order-system.componentSelectorLabels" -}}
+{{ include "order-system.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Name of one component's resources: dict "root" $ "component" "redis". */}}
+{{- define "order-system.componentName" -}}
+{{- printf "%s-%s" (include "order-system.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "order-system.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "order-system.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* An image reference; the digest wins over the tag: dict "registry" … "repository" … "tag" … "digest" …. */}}
+{{- define "order-system.imageRef" -}}
+{{- if .digest }}
+{{- printf "%s/%s@%s" .registry .repository .digest }}
+{{- else }}
+{{- printf "%s/%s:%s" .registry .repository .tag }}
+{{- end }}
+{{- end }}
+
+{{/* The image of a Spin app: dict "root" $ "app" .Values.orderProcessor. The tag defaults to the appVersion. */}}
+{{- define "order-system.appImage" -}}
+{{- $root := .root }}
+{{- include "order-system.imageRef" (dict
+  "registry" $root.Values.image.registry
+  "repository" (printf "%s/%s" $root.Values.image.namespace .app.image.repository)
+  "tag" (default $root.Chart.AppVersion .app.image.tag)
+  "digest" .app.image.digest) }}
+{{- end }}
+
+{{/* The Secret and key holding the Redis password; empty name when Redis needs none. */}}
+{{- define "order-system.redis.secretName" -}}
+{{- if .Values.redis.enabled }}
+{{- default (include "order-system.componentName" (dict "root" . "component" "redis")) .Values.redis.auth.existingSecret }}
+{{- else }}
+{{- .Values.redis.external.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{- define "order-system.redis.secretKey" -}}
+{{- if .Values.redis.enabled }}
+{{- .Values.redis.auth.existingSecretPasswordKey }}
+{{- else }}
+{{- .Values.redis.external.existingSecretPasswordKey }}
+{{- end }}
+{{- end }}
+
+{{/* The Spin variables both apps read, as name/value(From) pairs; the password only through the Secret. */}}
+{{- define "order-system.spinVariables" -}}
+- name: redis_scheme
+  value: {{ ternary "rediss" "redis" (and (not .Values.redis.enabled) .Values.redis.external.tls) | quote }}
+- name: redis_host
+  value: {{ ternary (include "order-system.componentName" (dict "root" . "component" "redis")) .Values.redis.external.host .Values.redis.enabled | quote }}
+- name: redis_port
+  value: {{ ternary .Values.redis.service.port .Values.redis.external.port .Values.redis.enabled | toString | quote }}
+{{- with include "order-system.redis.secretName" . }}
+- name: redis_password
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ include "order-system.redis.secretKey" $ }}
+{{- end }}
+- name: order_channel
+  value: {{ .Values.config.orderChannel | quote }}
+- name: key_prefix
+  value: {{ .Values.config.keyPrefix | quote }}
+{{- end }}
+
+{{/* The same variables as container env, the way the shim reads them (SPIN_VARIABLE_<NAME>). */}}
+{{- define "order-system.spinEnv" -}}
+{{- range (include "order-system.spinVariables" . | fromYamlArray) }}
+- name: SPIN_VARIABLE_{{ .name | upper }}
+  {{- if hasKey . "valueFrom" }}
+  valueFrom:
+    {{- toYaml .valueFrom | nindent 4 }}
+  {{- else }}
+  value: {{ .value | quote }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Every problem with the values at once, as one failure. */}}
+{{- define "order-system.validateValues" -}}
+{{- $problems := list }}
+{{- range $key := list "orderProcessor" "fulfilmentProcessor" }}
+{{- $app := index $.Values $key }}
+{{- if and $app.autoscaling.enabled (gt (int $app.autoscaling.minReplicas) (int $app.autoscaling.maxReplicas)) }}
+{{- $problems = append $problems (printf "%s.autoscaling: minReplicas (%d) is above maxReplicas (%d)" $key (int $app.autoscaling.minReplicas) (int $app.autoscaling.maxReplicas)) }}
+{{- end }}
+{{- end }}
+{{- if and (eq .Values.mode "spinOperator") (not .Values.spinOperator.executor) }}
+{{- $problems = append $problems "spinOperator.executor: spinOperator mode needs the name of a SpinAppExecutor (e.g. containerd-shim-spin)" }}
+{{- end }}
+{{- if and (eq .Values.mode "spinOperator") (ne (int .Values.orderProcessor.service.port) 80) }}
+{{- $problems = append $problems "orderProcessor.service.port: spin-operator's Service listens on 80; leave the port at 80 in spinOperator mode" }}
+{{- end }}
+{{- if and .Values.redis.enabled .Values.redis.external.host }}
+{{- $problems = append $problems "redis.external.host: set only when redis.enabled is false (the chart would ignore the external Redis)" }}
+{{- end }}
+{{- if and (not .Values.redis.enabled) (not .Values.redis.external.host) }}
+{{- $problems = append $problems "redis.external.host: redis.enabled is false, so the host of an external Redis is required" }}
+{{- end }}
+{{- if and .Values.redis.enabled (not .Values.redis.image.tag) (not .Values.redis.image.digest) }}
+{{- $problems = append $problems "redis.image: set a tag or a digest" }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
+{{- $problems = append $problems "httpRoute.parentRefs: an HTTPRoute needs at least one Gateway to attach to" }}
+{{- end }}
+{{- if and (not .Values.runtimeClass.create) (or .Values.runtimeClass.nodeSelector .Values.runtimeClass.tolerations) }}
+{{- $problems = append $problems "runtimeClass.nodeSelector/tolerations: only used when the chart creates the RuntimeClass (runtimeClass.create)" }}
+{{- end }}
+{{- if $problems }}
+{{- fail (printf "\n\nVALUES VALIDATION:\n  - %s\n" (join "\n  - " $problems)) }}
+{{- end }}
+{{- end }}
+
+{{/* The Service in front of order-processor: the chart's in runtimeClass mode, spin-operator's (same name, port 80) otherwise. */}}
+{{- define "order-system.orderProcessor.serviceName" -}}
+{{- include "order-system.componentName" (dict "root" . "component" "order-processor") }}
+{{- end }}
+
+{{- define "order-system.orderProcessor.servicePort" -}}
+{{- ternary .Values.orderProcessor.service.port 80 (eq .Values.mode "runtimeClass") }}
+{{- end }}

@@ -1,0 +1,184 @@
+{{/*
+Resources of one Spin app, shared by order-processor and fulfilment-processor.
+Called with: dict "root" $ "key" "orderProcessor" "component" "order-processor" "http" true
+*/}}
+
+{{/* Pod labels: the selector labels (spin-operator copies podLabels to its pods, so NetworkPolicies and PDBs match in both modes). */}}
+{{- define "order-system.spinApp.podLabels" -}}
+{{- $app := index .root.Values .key }}
+{{- include "order-system.componentLabels" (dict "root" .root "component" .component) }}
+{{- with $app.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* runtimeClass mode: a Deployment the shim runs. */}}
+{{- define "order-system.spinApp.deployment" -}}
+{{- $root := .root }}
+{{- $app := index $root.Values .key }}
+{{- $component := dict "root" $root "component" .component }}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "order-system.componentName" $component }}
+  labels:
+    {{- include "order-system.componentLabels" $component | nindent 4 }}
+spec:
+  {{- if not $app.autoscaling.enabled }}
+  replicas: {{ $app.replicaCount }}
+  {{- end }}
+  revisionHistoryLimit: 3
+  selector:
+    matchLabels:
+      {{- include "order-system.componentSelectorLabels" $component | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "order-system.spinApp.podLabels" . | nindent 8 }}
+      {{- with $app.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      runtimeClassName: {{ $root.Values.runtimeClass.name }}
+      serviceAccountName: {{ include "order-system.serviceAccountName" $root }}
+      automountServiceAccountToken: {{ $root.Values.serviceAccount.automount }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: {{ .component }}
+          image: {{ include "order-system.appImage" (dict "root" $root "app" $app) | quote }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          # The shim runs the Spin app in the image; "/" is the conventional entry point.
+          command: ["/"]
+          env:
+            {{- include "order-system.spinEnv" $root | trim | nindent 12 }}
+          {{- if .http }}
+          ports:
+            - name: http
+              containerPort: 80
+              protocol: TCP
+          readinessProbe:
+            httpGet:
+              path: /.well-known/spin/health
+              port: http
+            {{- toYaml $app.readinessProbe | nindent 12 }}
+          livenessProbe:
+            httpGet:
+              path: /.well-known/spin/health
+              port: http
+            {{- toYaml $app.livenessProbe | nindent 12 }}
+          {{- end }}
+          resources:
+            {{- toYaml $app.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $app.securityContext | nindent 12 }}
+      {{- with $app.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $app.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $app.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}
+
+{{/* spinOperator mode: a SpinApp; spin-operator makes the Deployment (and, for HTTP apps, the Service) of the same name. */}}
+{{- define "order-system.spinApp.spinApp" -}}
+{{- $root := .root }}
+{{- $app := index $root.Values .key }}
+{{- $component := dict "root" $root "component" .component }}
+apiVersion: core.spinkube.dev/v1alpha1
+kind: SpinApp
+metadata:
+  name: {{ include "order-system.componentName" $component }}
+  labels:
+    {{- include "order-system.componentLabels" $component | nindent 4 }}
+spec:
+  image: {{ include "order-system.appImage" (dict "root" $root "app" $app) | quote }}
+  executor: {{ $root.Values.spinOperator.executor }}
+  {{- if $app.autoscaling.enabled }}
+  enableAutoscaling: true
+  {{- else }}
+  replicas: {{ $app.replicaCount }}
+  {{- end }}
+  serviceAccountName: {{ include "order-system.serviceAccountName" $root }}
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  podLabels:
+    {{- include "order-system.spinApp.podLabels" . | nindent 4 }}
+  {{- with $app.podAnnotations }}
+  podAnnotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  resources:
+    {{- toYaml $app.resources | nindent 4 }}
+  variables:
+    {{- include "order-system.spinVariables" $root | nindent 4 }}
+  {{- if .http }}
+  checks:
+    readiness:
+      httpGet:
+        path: /.well-known/spin/health
+      {{- toYaml $app.readinessProbe | nindent 6 }}
+    liveness:
+      httpGet:
+        path: /.well-known/spin/health
+      {{- toYaml $app.livenessProbe | nindent 6 }}
+  {{- end }}
+{{- end }}
+
+{{/* A HorizontalPodAutoscaler on the app's Deployment (made by the chart or by spin-operator). */}}
+{{- define "order-system.spinApp.hpa" -}}
+{{- $app := index .root.Values .key }}
+{{- $component := dict "root" .root "component" .component }}
+{{- if $app.autoscaling.enabled }}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "order-system.componentName" $component }}
+  labels:
+    {{- include "order-system.componentLabels" $component | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "order-system.componentName" $component }}
+  minReplicas: {{ $app.autoscaling.minReplicas }}
+  maxReplicas: {{ $app.autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $app.autoscaling.targetCPUUtilizationPercentage }}
+{{- end }}
+{{- end }}
+
+{{/* A PodDisruptionBudget over the app's pods. */}}
+{{- define "order-system.spinApp.pdb" -}}
+{{- $app := index .root.Values .key }}
+{{- $component := dict "root" .root "component" .component }}
+{{- if $app.podDisruptionBudget.enabled }}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "order-system.componentName" $component }}
+  labels:
+    {{- include "order-system.componentLabels" $component | nindent 4 }}
+spec:
+  maxUnavailable: {{ $app.podDisruptionBudget.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "order-system.componentSelectorLabels" $component | nindent 6 }}
+{{- end }}
+{{- end }}
