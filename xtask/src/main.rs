@@ -4,6 +4,7 @@
 mod build;
 mod project;
 mod provision;
+mod publish;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -21,12 +22,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     Build(build::Build),
+    Publish(publish::Publish),
     Test(test::Test),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().task {
+/// Errors print as one line (the context chain joined by `: `), without a backtrace.
+fn main() {
+    let result = match Cli::parse().task {
         Task::Build(task) => task.run(),
+        Task::Publish(task) => task.run(),
         Task::Test(task) => task.run(),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
     }
 }

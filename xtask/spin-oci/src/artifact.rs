@@ -107,7 +107,8 @@ fn spin_layers(
             .iter()
             .any(|layer| layer.media_type == media_type && layer.sha256_digest() == digest);
         // Inlined files travel in the locked app only (as `spin registry push` does).
-        if !already && !(media_type == DATA_LAYER_MEDIA_TYPE && content.is_inline()) {
+        let inlined_file = media_type == DATA_LAYER_MEDIA_TYPE && content.is_inline();
+        if !already && !inlined_file {
             layers.push(ImageLayer::new(data, media_type.into(), None));
         }
         content
@@ -218,7 +219,8 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
         {
             let path = entry?.path();
             if path.is_dir() {
@@ -335,8 +337,7 @@ fn deterministic_tar(files: &BTreeMap<PathBuf, PathBuf>, mtime: u64) -> Result<V
 /// gzip with no name and no timestamp in its header.
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write;
-    let mut encoder =
-        flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::default());
+    let mut encoder = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::default());
     encoder.write_all(data)?;
     Ok(encoder.finish()?)
 }
@@ -401,6 +402,9 @@ mod tests {
             normalize(Path::new("../../target/wasm32-wasip2/release/a.wasm")),
             Path::new("target/wasm32-wasip2/release/a.wasm")
         );
-        assert_eq!(normalize(Path::new("/static/./x/../y")), Path::new("static/y"));
+        assert_eq!(
+            normalize(Path::new("/static/./x/../y")),
+            Path::new("static/y")
+        );
     }
 }

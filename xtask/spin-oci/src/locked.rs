@@ -234,7 +234,11 @@ fn lock_component(
         "allowed_outbound_hosts",
         &component.allowed_outbound_hosts,
     );
-    insert_list(&mut metadata, "key_value_stores", &component.key_value_stores);
+    insert_list(
+        &mut metadata,
+        "key_value_stores",
+        &component.key_value_stores,
+    );
     insert_list(&mut metadata, "databases", &component.sqlite_databases);
     insert_list(&mut metadata, "ai_models", &component.ai_models);
     if let Some(build) = &component.build {

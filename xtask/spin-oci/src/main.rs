@@ -10,7 +10,10 @@ use spin_oci::summary::Target;
 use spin_oci::{Format, Provenance};
 
 #[derive(Parser)]
-#[command(name = "spin-oci", about = "Spin apps as OCI artifacts, pushed by digest")]
+#[command(
+    name = "spin-oci",
+    about = "Spin apps as OCI artifacts, pushed by digest"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -23,7 +23,11 @@ impl Credentials {
     /// `host` (`$DOCKER_CONFIG` or `~/.docker/config.json`, credential helpers included), else
     /// anonymous.
     pub fn for_host(host: &str) -> Result<Credentials> {
-        let env = |name| std::env::var(name).ok().filter(|value: &String| !value.is_empty());
+        let env = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|value: &String| !value.is_empty())
+        };
         match (env("REGISTRY_USERNAME"), env("REGISTRY_PASSWORD")) {
             (Some(username), Some(password)) => {
                 return Ok(Credentials {

@@ -103,7 +103,11 @@ pub fn publish(manifests: &[PathBuf], target: &Target, provenance: &Provenance) 
                     artifact.app,
                     report.blobs_pushed,
                     report.blobs_present,
-                    if report.manifest_pushed { "pushed" } else { "unchanged" }
+                    if report.manifest_pushed {
+                        "pushed"
+                    } else {
+                        "unchanged"
+                    }
                 );
                 Some(report.blobs_pushed)
             }
@@ -162,7 +166,10 @@ mod tests {
     #[test]
     fn registry_needs_a_host_first() {
         assert_eq!(registry_host("ghcr.io/owner").unwrap(), "ghcr.io");
-        assert_eq!(registry_host("127.0.0.1:5000/ns/sub").unwrap(), "127.0.0.1:5000");
+        assert_eq!(
+            registry_host("127.0.0.1:5000/ns/sub").unwrap(),
+            "127.0.0.1:5000"
+        );
         assert_eq!(registry_host("localhost").unwrap(), "localhost");
         assert!(registry_host("owner/ns").is_err());
         assert!(registry_host("https://ghcr.io/owner").is_err());
