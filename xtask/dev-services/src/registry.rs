@@ -1,10 +1,9 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use crate::process::{free_port, private_dir, require_tool};
+use crate::process::{free_port, private_dir, require_tool, wait_for_log_line};
 
 #[derive(Clone, Debug, Default)]
 pub struct RegistryOptions {
@@ -78,35 +77,10 @@ impl RegistryServer {
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;
         self.child = Some(child);
-        self.wait_until_listening()
-    }
-
-    /// Waits for *this* registry's "listening on" line: a port that answers may belong to
-    /// another process.
-    fn wait_until_listening(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let server = format!("docker-registry on port {}", self.port);
         let listening = format!("listening on 127.0.0.1:{}", self.port);
-        while Instant::now() < deadline {
-            let log = self.log();
-            if log.contains(&listening) {
-                return Ok(());
-            }
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                self.child = None;
-                bail!(
-                    "docker-registry on port {} exited ({status}): {}",
-                    self.port,
-                    log.lines().last().unwrap_or("no log")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        bail!(
-            "docker-registry on port {} was not listening within 10 s",
-            self.port
-        )
+        let log = self.log_file();
+        wait_for_log_line(&mut self.child, &log, &listening, &server)
     }
 
     fn log_file(&self) -> PathBuf {

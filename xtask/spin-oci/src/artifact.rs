@@ -100,16 +100,16 @@ fn spin_layers(
     app_dir: &Path,
 ) -> Result<(Vec<ImageLayer>, Config, Option<String>)> {
     let mut layers: Vec<ImageLayer> = Vec::new();
+    let mut packed: Vec<(String, String)> = Vec::new();
     let mut add_layer = |data: Vec<u8>, media_type: &str| -> ContentRef {
         let digest = sha256_digest(&data);
         let content = ContentRef::for_blob(&data, digest.clone());
-        let already = layers
-            .iter()
-            .any(|layer| layer.media_type == media_type && layer.sha256_digest() == digest);
         // Inlined files travel in the locked app only (as `spin registry push` does).
         let inlined_file = media_type == DATA_LAYER_MEDIA_TYPE && content.is_inline();
-        if !already && !inlined_file {
+        let key = (media_type.to_string(), digest);
+        if !packed.contains(&key) && !inlined_file {
             layers.push(ImageLayer::new(data, media_type.into(), None));
+            packed.push(key);
         }
         content
     };
