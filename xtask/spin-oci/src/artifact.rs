@@ -55,10 +55,12 @@ pub struct Artifact {
     pub format: Format,
     pub layers: Vec<ImageLayer>,
     pub config: Config,
-    /// The manifest exactly as it is pushed (canonical JSON, like oci-client writes).
+    /// The manifest exactly as it is pushed (canonical JSON, like oci-client writes), an OCI
+    /// image manifest in both formats.
     pub manifest: Vec<u8>,
-    pub manifest_media_type: String,
+    /// The manifest's digest: what to deploy.
     pub digest: String,
+    /// The manifest's layer descriptors, in `layers` order.
     pub descriptors: Vec<OciDescriptor>,
 }
 
@@ -79,7 +81,7 @@ pub fn pack(manifest_path: &Path, format: Format, provenance: &Provenance) -> Re
     };
     let annotations = annotations(&manifest, provenance);
     let mut oci_manifest = OciImageManifest::build(&layers, &config, Some(annotations));
-    oci_manifest.media_type = media_type.clone();
+    oci_manifest.media_type = media_type;
     let manifest_bytes = canonical_json(&oci_manifest)?;
     Ok(Artifact {
         app: manifest.application.name.clone(),
@@ -89,7 +91,6 @@ pub fn pack(manifest_path: &Path, format: Format, provenance: &Provenance) -> Re
         layers,
         config,
         manifest: manifest_bytes,
-        manifest_media_type: OCI_IMAGE_MEDIA_TYPE.into(),
     })
 }
 

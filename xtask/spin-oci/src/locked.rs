@@ -17,8 +17,10 @@ pub const INLINE_MAX_BYTES: usize = 128;
 
 #[derive(Debug, Serialize)]
 pub struct LockedApp {
-    /// 0: this app asks nothing of the host beyond the base feature set.
+    /// 0 unless the app has host requirements (then 1, with `must_understand`).
     pub spin_lock_version: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub must_understand: Vec<String>,
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub metadata: Map<String, Value>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -56,7 +58,12 @@ pub struct LockedComponent {
     pub files: Vec<ContentPath>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub host_requirements: BTreeMap<String, String>,
 }
+
+/// The host requirement of a component that calls others through `*.spin.internal`.
+const SERVICE_CHAINING: &str = "local_service_chaining";
 
 #[derive(Debug, Serialize)]
 pub struct LockedSource {
@@ -139,10 +146,18 @@ pub fn lock(
                 .with_context(|| format!("no content for component `{id}`"))?;
             lock_component(id, component, content)
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<LockedComponent>>>()?;
+    // Hosts that lack a feature a component requires must refuse the app, not misrun it.
+    let has_requirements = components
+        .iter()
+        .any(|component| !component.host_requirements.is_empty());
 
     Ok(LockedApp {
-        spin_lock_version: 0,
+        spin_lock_version: u32::from(has_requirements),
+        must_understand: has_requirements
+            .then(|| "component_host_requirements".to_string())
+            .into_iter()
+            .collect(),
         metadata: app_metadata(manifest)?,
         variables,
         triggers: lock_triggers(manifest)?,
@@ -254,7 +269,28 @@ fn lock_component(
         env: component.environment.clone(),
         files: content.files,
         config: component.variables.clone(),
+        host_requirements: component
+            .allowed_outbound_hosts
+            .iter()
+            .any(|host| is_service_chaining(host))
+            .then(|| (SERVICE_CHAINING.to_string(), "required".to_string()))
+            .into_iter()
+            .collect(),
     })
+}
+
+/// Whether an `allowed_outbound_hosts` entry (`scheme://host[:port][/path]`) names another
+/// component of the app: `<component>.spin.internal` or `*.spin.internal`.
+fn is_service_chaining(allowed_host: &str) -> bool {
+    let authority = allowed_host
+        .split_once("://")
+        .map_or(allowed_host, |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or_default();
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    host.split_once('.')
+        .is_some_and(|(_, domain)| domain == "spin.internal")
 }
 
 fn insert_string(metadata: &mut Map<String, Value>, key: &str, value: &str) {

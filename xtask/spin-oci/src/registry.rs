@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use docker_credential::{CredentialRetrievalError, DockerCredential};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OCI_IMAGE_MEDIA_TYPE;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 
@@ -138,8 +139,7 @@ impl Registry {
             .await
             .ok();
         if tagged.as_deref() != Some(artifact.digest.as_str()) {
-            let media_type = artifact
-                .manifest_media_type
+            let media_type = OCI_IMAGE_MEDIA_TYPE
                 .parse()
                 .context("manifest media type")?;
             self.client

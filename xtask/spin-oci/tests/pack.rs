@@ -193,6 +193,41 @@ fn image_layers_are_reproducible_and_hold_what_the_manifest_names() {
     assert_eq!(config["rootfs"]["diff_ids"], json!([sha256_digest(&tar)]));
 }
 
+#[test]
+fn calling_other_components_is_a_host_requirement() {
+    let dir = app(
+        "spin_manifest_version = 2\n[application]\nname = \"x\"\n\
+         [component.front]\nsource = \"a.wasm\"\n\
+         allowed_outbound_hosts = [\"http://back.spin.internal\", \"redis://{{ host }}:6379\"]\n\
+         [component.back]\nsource = \"a.wasm\"\n\
+         allowed_outbound_hosts = [\"https://spin.internal.example.com\"]\n",
+        &[("a.wasm", WASM)],
+    );
+    let artifact = pack(&dir.join("spin.toml"), Format::Spin, &provenance(0)).unwrap();
+    let locked = locked_app(&artifact);
+    assert_eq!(locked["spin_lock_version"], 1);
+    assert_eq!(
+        locked["must_understand"],
+        json!(["component_host_requirements"])
+    );
+    let requirements: Vec<_> = locked["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c.get("host_requirements")))
+        .collect();
+    assert_eq!(
+        requirements,
+        [
+            ("back", None),
+            (
+                "front",
+                Some(&json!({"local_service_chaining": "required"}))
+            )
+        ]
+    );
+}
+
 fn pack_error(manifest: &str) -> String {
     let dir = app(manifest, &[("a.wasm", WASM)]);
     let error = pack(&dir.join("spin.toml"), Format::Spin, &provenance(0))
