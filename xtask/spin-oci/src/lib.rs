@@ -5,8 +5,8 @@
 pub mod artifact;
 mod locked;
 mod manifest;
+pub mod publish;
 pub mod registry;
-pub mod summary;
 
 pub use artifact::{Artifact, Format, Provenance, pack};
-pub use summary::{AppSummary, Summary, publish};
+pub use publish::{AppSummary, Summary, Target, publish};

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use spin_oci::summary::Target;
-use spin_oci::{Format, Provenance};
+use spin_oci::{Format, Provenance, Target};
 
 #[derive(Parser)]
 #[command(
