@@ -88,8 +88,11 @@ impl Publish {
             args.push("--dry-run".into());
         }
         args.extend(manifests.into_iter().map(Into::into));
+        // The epoch travels as --created-epoch; in the environment it would make some build
+        // scripts (aws-lc-sys) rebuild spin-oci whenever it changes.
         let status = cmd(project::cargo(), &args)
             .dir(&root)
+            .env_remove("SOURCE_DATE_EPOCH")
             .unchecked()
             .run()
             .context("running spin-oci")?

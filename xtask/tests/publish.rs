@@ -104,6 +104,7 @@ fn publish(args: &[&str], env: &[(&str, &str)]) -> Run {
         .envs(env.iter().copied())
         .output()
         .unwrap();
+    std::fs::remove_dir_all(empty_docker_config).unwrap();
     let summary = output
         .status
         .success()
@@ -488,6 +489,7 @@ fn credentials_come_from_the_environment_or_the_docker_config_and_refusals_tag_n
     let summary = from_docker_config.assert_success();
     assert_eq!(summary["apps"]["fulfilment-processor"]["digest"], digest);
     assert_eq!(summary["apps"]["fulfilment-processor"]["blobsPushed"], 0);
+    std::fs::remove_dir_all(docker_config).unwrap();
 }
 
 #[test]

@@ -23,12 +23,27 @@ fn provenance(epoch: i64) -> Provenance {
     }
 }
 
+/// A temporary app directory, removed on drop.
+struct AppDir(PathBuf);
+
+impl AppDir {
+    fn manifest(&self) -> PathBuf {
+        self.0.join("spin.toml")
+    }
+}
+
+impl Drop for AppDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// An app directory with `spin.toml` = `manifest` and the given files.
-fn app(manifest: &str, files: &[(&str, &[u8])]) -> PathBuf {
-    let dir = private_dir("spin-app").unwrap();
-    std::fs::write(dir.join("spin.toml"), manifest).unwrap();
+fn app(manifest: &str, files: &[(&str, &[u8])]) -> AppDir {
+    let dir = AppDir(private_dir("spin-app").unwrap());
+    std::fs::write(dir.manifest(), manifest).unwrap();
     for (path, data) in files {
-        let path = dir.join(path);
+        let path = dir.0.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, data).unwrap();
     }
@@ -80,7 +95,7 @@ fn files_become_data_layers_or_inline_content_and_shared_wasm_one_layer() {
             ("assets/deep/same.js", &big),
         ],
     );
-    let artifact = pack(&dir.join("spin.toml"), Format::Spin, &provenance(0)).unwrap();
+    let artifact = pack(&dir.manifest(), Format::Spin, &provenance(0)).unwrap();
 
     let layers: Vec<_> = artifact
         .layers
@@ -140,7 +155,7 @@ fn image_layers_are_reproducible_and_hold_what_the_manifest_names() {
             ("assets/deep/same.js", b"js"),
         ],
     );
-    let manifest = dir.join("spin.toml");
+    let manifest = dir.manifest();
     let first = pack(&manifest, Format::Image, &provenance(1_700_000_000)).unwrap();
     let again = pack(&manifest, Format::Image, &provenance(1_700_000_000)).unwrap();
     let later = pack(&manifest, Format::Image, &provenance(1_800_000_000)).unwrap();
@@ -203,7 +218,7 @@ fn calling_other_components_is_a_host_requirement() {
          allowed_outbound_hosts = [\"https://spin.internal.example.com\"]\n",
         &[("a.wasm", WASM)],
     );
-    let artifact = pack(&dir.join("spin.toml"), Format::Spin, &provenance(0)).unwrap();
+    let artifact = pack(&dir.manifest(), Format::Spin, &provenance(0)).unwrap();
     let locked = locked_app(&artifact);
     assert_eq!(locked["spin_lock_version"], 1);
     assert_eq!(
@@ -230,7 +245,7 @@ fn calling_other_components_is_a_host_requirement() {
 
 fn pack_error(manifest: &str) -> String {
     let dir = app(manifest, &[("a.wasm", WASM)]);
-    let error = pack(&dir.join("spin.toml"), Format::Spin, &provenance(0))
+    let error = pack(&dir.manifest(), Format::Spin, &provenance(0))
         .err()
         .unwrap();
     format!("{error:#}")
@@ -284,7 +299,7 @@ fn a_missing_wasm_says_to_build_first() {
         "spin_manifest_version = 2\n[application]\nname = \"x\"\n[component.a]\nsource = \"gone.wasm\"\n",
         &[],
     );
-    let error = pack(&dir.join("spin.toml"), Format::Spin, &provenance(0))
+    let error = pack(&dir.manifest(), Format::Spin, &provenance(0))
         .err()
         .unwrap();
     let message = format!("{error:#}");
