@@ -6,6 +6,7 @@ mod chart;
 mod cluster;
 mod project;
 mod provision;
+mod publish;
 mod test;
 mod workflows;
 
@@ -25,6 +26,7 @@ struct Cli {
 enum Task {
     Build(build::Build),
     Chart(chart::Chart),
+    Publish(publish::Publish),
     Test(test::Test),
     /// Run the system; `--cluster k3d` deploys it to a local k3d cluster with the Spin shim
     Up(cluster::ClusterArgs),
@@ -32,18 +34,24 @@ enum Task {
     LintWorkflows(workflows::LintWorkflows),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().task {
+/// Errors print as one line (the context chain joined by `: `), without a backtrace.
+fn main() {
+    let result = match Cli::parse().task {
         Task::Build(task) => task.run(),
         Task::Chart(task) => task.run(),
+        Task::Publish(task) => task.run(),
         Task::Test(task) => task.run(),
         // The embedded-runtime `up` (no `--cluster`) lives on the runtime branch; at merge its
         // `Up` flattens `cluster::ClusterArgs` and calls `cluster::up` when `--cluster` is given.
         Task::Up(args) => match args.cluster {
             Some(kind) => cluster::up(kind, &args),
-            None => anyhow::bail!("`cargo xtask up` needs `--cluster k3d` in this build"),
+            None => Err(anyhow::anyhow!("`cargo xtask up` needs `--cluster k3d` in this build")),
         },
         Task::Down(task) => task.run(),
         Task::LintWorkflows(task) => task.run(),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
     }
 }

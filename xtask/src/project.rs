@@ -26,6 +26,8 @@ pub fn cargo() -> String {
 #[derive(Clone, Debug)]
 pub struct App {
     pub name: String,
+    /// Its `spin.toml`.
+    pub manifest: PathBuf,
     pub components: Vec<Component>,
 }
 
@@ -96,6 +98,7 @@ impl App {
             .collect::<Result<_>>()?;
         Ok(App {
             name: parsed.application.name,
+            manifest: manifest.to_path_buf(),
             components,
         })
     }

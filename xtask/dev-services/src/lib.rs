@@ -3,6 +3,8 @@
 
 mod process;
 mod redis;
+mod registry;
 
 pub use process::{free_port, private_dir, require_tool, wait_for_port};
 pub use redis::{RedisOptions, RedisServer};
+pub use registry::{RegistryOptions, RegistryServer};

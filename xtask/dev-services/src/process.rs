@@ -1,5 +1,6 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -49,4 +50,34 @@ pub fn require_tool(program: &str, debian_package: &str) -> Result<PathBuf> {
                  (or run `cargo xtask test`, which installs it when run as root)"
             )
         })
+}
+
+/// Waits until `log` contains `ready_line`, written by *this* server once it serves (a port that
+/// answers may belong to another process). If the server exits first, fails with its last log
+/// line and clears `child`.
+pub(crate) fn wait_for_log_line(
+    child: &mut Option<Child>,
+    log: &Path,
+    ready_line: &str,
+    server: &str,
+) -> Result<()> {
+    let timeout = Duration::from_secs(10);
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(ready_line) {
+            return Ok(());
+        }
+        if let Some(running) = child.as_mut()
+            && let Some(status) = running.try_wait()?
+        {
+            *child = None;
+            bail!(
+                "{server} exited ({status}): {}",
+                text.lines().last().unwrap_or("no log")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    bail!("{server} was not ready within {timeout:?}")
 }

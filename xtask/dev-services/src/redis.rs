@@ -1,12 +1,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use std::time::Instant;
+use anyhow::{Context, Result};
 
-use anyhow::{Context, Result, bail};
-
-use crate::process::{free_port, private_dir, require_tool};
+use crate::process::{free_port, private_dir, require_tool, wait_for_log_line};
 
 #[derive(Clone, Debug, Default)]
 pub struct RedisOptions {
@@ -84,33 +81,12 @@ impl RedisServer {
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;
         self.child = Some(child);
-        self.wait_until_ready(&log)
-    }
-
-    /// Waits for *this* server's "Ready to accept connections" line: a port that answers may
-    /// belong to another process.
-    fn wait_until_ready(&mut self, log: &Path) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            if text.contains("Ready to accept connections") {
-                return Ok(());
-            }
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                self.child = None;
-                bail!(
-                    "redis-server on port {} exited ({status}): {}",
-                    self.port,
-                    text.lines().last().unwrap_or("no log")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        bail!(
-            "redis-server on port {} was not ready within 10 s",
-            self.port
+        let server = format!("redis-server on port {}", self.port);
+        wait_for_log_line(
+            &mut self.child,
+            &log,
+            "Ready to accept connections",
+            &server,
         )
     }
 
