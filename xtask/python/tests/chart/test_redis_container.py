@@ -42,5 +42,12 @@ def test_append_only_file_follows_persistence(redis):
         "appendonly",
         "yes" if persistent else "no",
     ]
-    if not persistent:
+    if persistent:
+        assert cli(port, environment, "CONFIG", "GET", "appendfsync") == ["appendfsync", "everysec"]
+    else:
         assert cli(port, environment, "CONFIG", "GET", "save") == ["save", ""]
+
+
+def test_append_only_file_can_be_fsynced_before_every_answer(tmp_path):
+    with rendered_redis({"redis": {"persistence": {"appendFsync": "always"}}}, tmp_path) as (port, environment, _):
+        assert cli(port, environment, "CONFIG", "GET", "appendfsync") == ["appendfsync", "always"]
