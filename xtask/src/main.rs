@@ -45,7 +45,9 @@ fn main() {
         // `Up` flattens `cluster::ClusterArgs` and calls `cluster::up` when `--cluster` is given.
         Task::Up(args) => match args.cluster {
             Some(kind) => cluster::up(kind, &args),
-            None => Err(anyhow::anyhow!("`cargo xtask up` needs `--cluster k3d` in this build")),
+            None => Err(anyhow::anyhow!(
+                "`cargo xtask up` needs `--cluster k3d` in this build"
+            )),
         },
         Task::Down(task) => task.run(),
         Task::LintWorkflows(task) => task.run(),
