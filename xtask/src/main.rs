@@ -2,6 +2,7 @@
 //! This file only parses the command line and dispatches.
 
 mod build;
+mod gitops;
 mod project;
 mod provision;
 mod test;
@@ -21,12 +22,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     Build(build::Build),
+    Gitops(gitops::Gitops),
     Test(test::Test),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Build(task) => task.run(),
+        Task::Gitops(task) => task.run(),
         Task::Test(task) => task.run(),
     }
 }

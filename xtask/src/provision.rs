@@ -77,7 +77,6 @@ fn is_root() -> bool {
 
 /// The project's Python venv (`target/venv`) with `xtask/python/requirements.txt` installed;
 /// returns its `python`. Re-installs only when the requirements file changed.
-#[allow(dead_code)] // used by the chart and GitOps tasks
 pub fn python() -> Result<PathBuf> {
     let root = project::root();
     let venv = root.join("target").join("venv");

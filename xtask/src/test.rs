@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use duct::cmd;
 
-use crate::{build, project, provision};
+use crate::{build, gitops, project, provision};
 
 /// Provision tools, build the wasm components, and run every test suite.
 #[derive(clap::Args)]
@@ -22,6 +22,8 @@ impl Test {
             .dir(project::root())
             .run()
             .context("`cargo test --workspace` failed")?;
+        gitops::test()?;
+        gitops::check(&gitops::default_crds())?;
         Ok(())
     }
 }
