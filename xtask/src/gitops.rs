@@ -56,8 +56,9 @@ fn fetch_crds(dest: &Path) -> Result<()> {
         .with_context(|| format!("downloading the pinned CRDs into {}", dest.display()))
 }
 
-/// The broken-example tests of every check (pytest, fixtures in temp dirs).
-pub fn test() -> Result<()> {
+/// The broken-example tests of every check (pytest, fixtures in temp dirs), against the CRDs in
+/// `crds`.
+pub fn test(crds: &Path) -> Result<()> {
     let python = provision::python()?;
     let tests = python_dir().join("tests").join("gitops");
     cmd!(
@@ -71,6 +72,7 @@ pub fn test() -> Result<()> {
     )
     .dir(project::root())
     .env("PYTHONPATH", python_dir())
+    .env("GITOPS_CRDS", project::root().join(crds))
     .run()
     .context("the gitops check's tests failed")?;
     Ok(())

@@ -22,8 +22,9 @@ impl Test {
             .dir(project::root())
             .run()
             .context("`cargo test --workspace` failed")?;
-        gitops::test()?;
-        gitops::check(&gitops::default_crds())?;
+        let crds = gitops::default_crds();
+        gitops::test(&crds)?;
+        gitops::check(&crds)?;
         Ok(())
     }
 }

@@ -42,6 +42,7 @@ def run(root: Path, crd_dir: Path) -> list[str]:
     flux_envs: dict[str, list[values.ChartValues]] = {}
     argocd_envs: dict[str, list[values.ChartValues]] = {}
     for scope in scopes:
+        problems += scope.problems
         problems += references.check(repo, scope)
         releases, value_problems = values.chart_values(repo, scope)
         problems += value_problems

@@ -3,7 +3,7 @@ pins, and turning each CRD's structural schema into a JSON Schema that rejects u
 
 from __future__ import annotations
 
-import copy
+import functools
 import hashlib
 import tomllib
 import urllib.request
@@ -13,6 +13,9 @@ from pathlib import Path
 import yaml
 
 from .problems import CheckError
+
+# libyaml's parser when PyYAML has it (the wheels do): the CRDs are megabytes of YAML.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 RAW_GITHUB = "https://raw.githubusercontent.com"
 
@@ -111,22 +114,28 @@ class CrdVersion:
 
 
 def load_schemas(pins: list[Pin], crd_dir: Path) -> dict[tuple[str, str], dict[str, CrdVersion]]:
-    """`(group, kind) → {version: CrdVersion}` for every CRD in the pinned files."""
+    """`(group, kind) → {version: CrdVersion}` for every CRD in the pinned (and verified) files."""
     kinds: dict[tuple[str, str], dict[str, CrdVersion]] = {}
     for pin in pins:
-        path = crd_dir / pin.file
-        for crd in yaml.safe_load_all(path.read_text()):
-            if not crd or crd.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = crd["spec"]
-            versions = {}
-            for version in spec["versions"]:
-                schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
-                versions[version["name"]] = CrdVersion(
-                    schema=structural_to_json_schema(schema),
-                    served=version.get("served", False),
-                    storage=version.get("storage", False),
-                    deprecated=version.get("deprecated", False),
-                )
-            kinds[(spec["group"], spec["names"]["kind"])] = versions
+        kinds.update(crd_file_schemas(crd_dir / pin.file, pin.sha256))
+    return kinds
+
+
+@functools.cache
+def crd_file_schemas(path: Path, sha: str) -> dict[tuple[str, str], dict[str, CrdVersion]]:
+    """One CRD file's kinds; parsed once per process (they are megabytes), keyed by content."""
+    kinds = {}
+    for crd in yaml.load_all(path.read_text(), Loader=YAML_LOADER):
+        if not crd or crd.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = crd["spec"]
+        versions = {}
+        for version in spec["versions"]:
+            versions[version["name"]] = CrdVersion(
+                schema=structural_to_json_schema(version["schema"]["openAPIV3Schema"]),
+                served=version.get("served", False),
+                storage=version.get("storage", False),
+                deprecated=version.get("deprecated", False),
+            )
+        kinds[(spec["group"], spec["names"]["kind"])] = versions
     return kinds

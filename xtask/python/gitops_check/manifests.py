@@ -4,6 +4,7 @@ kustomization.yaml, else the YAML files themselves."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from .crds import YAML_LOADER
 from .problems import CheckError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -40,7 +42,7 @@ def kubectl() -> str:
 
 def parse_documents(text: str, origin: str) -> list[Manifest]:
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(yaml.load_all(text, Loader=YAML_LOADER))
     except yaml.YAMLError as error:
         raise CheckError(f"{origin}: not YAML: {error}")
     manifests = []
@@ -86,7 +88,9 @@ def run_kustomize(directory: Path, origin: str, files_outside_dir: bool) -> str:
         text=True,
     )
     if result.returncode != 0:
-        raise CheckError(f"kustomize build {origin} failed: {result.stderr.strip()}")
+        # Without klog's timestamp prefix, so the same failure reads the same every time.
+        message = re.sub(r"^[EWI]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] ", "", result.stderr.strip(), flags=re.M)
+        raise CheckError(f"kustomize build {origin} failed: {message}")
     return result.stdout
 
 

@@ -4,10 +4,12 @@ References resolve inside a scope; environments compare across them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .manifests import Manifest, kustomize_build, load_directory, parse_documents, relative
+from .problems import CheckError
 from .repository import ArgoVariant, FluxVariant, Repository
 
 FLUX_KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io", "Kustomization")
@@ -32,6 +34,15 @@ class Scope:
     tool: str  # "flux" or "argocd"
     environment: str | None
     manifests: list[Manifest] = field(default_factory=list)
+    # Directories that did not build (the same failure is reported once for the whole check).
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, load: Callable[[], list[Manifest]]) -> list[Manifest]:
+        try:
+            self.manifests += load()
+        except CheckError as error:
+            self.problems.append(str(error))
+        return self.manifests
 
     def find(self, kind: str, namespace: str, name: str) -> Manifest | None:
         return next(
@@ -72,7 +83,8 @@ def flux_follows(repo: Repository, kustomization: dict, scope: Scope) -> Path | 
 def flux_scope(repo: Repository, cluster_dir: Path, variant: FluxVariant | None = None) -> Scope:
     environment = cluster_dir.name
     name = f"Flux {environment}" + (f" ({variant.name})" if variant else "")
-    scope = Scope(name, "flux", environment, load_directory(repo.root, cluster_dir, flux=True))
+    scope = Scope(name, "flux", environment)
+    scope.add(lambda: load_directory(repo.root, cluster_dir, flux=True))
     applied = {cluster_dir.resolve()}
     index = 0
     while index < len(scope.manifests):
@@ -85,9 +97,9 @@ def flux_scope(repo: Repository, cluster_dir: Path, variant: FluxVariant | None 
             continue  # not this repository's, already applied, or missing (a reference problem)
         applied.add(directory)
         if variant and directory == variant.kustomization.resolve():
-            scope.manifests += kustomize_build(repo.root, directory, variant.components)
+            scope.add(lambda: kustomize_build(repo.root, directory, variant.components))
         else:
-            scope.manifests += load_directory(repo.root, directory, flux=True)
+            scope.add(lambda: load_directory(repo.root, directory, flux=True))
     return scope
 
 
@@ -100,7 +112,7 @@ def argocd_scope(repo: Repository, roots: list[Path], variant: ArgoVariant | Non
     name = "Argo CD" + (f" ({variant.name})" if variant else "")
     scope = Scope(name, "argocd", None)
     for root_file in roots:
-        scope.manifests += parse_documents(root_file.read_text(), relative(repo.root, root_file))
+        scope.add(lambda: parse_documents(root_file.read_text(), relative(repo.root, root_file)))
     synced: set[Path] = set()
     index = 0
     while index < len(scope.manifests):
@@ -115,7 +127,7 @@ def argocd_scope(repo: Repository, roots: list[Path], variant: ArgoVariant | Non
             if directory in synced or not directory.is_dir() or (directory / "Chart.yaml").is_file():
                 continue  # already synced, missing (a reference problem), or a chart (values check)
             synced.add(directory)
-            scope.manifests += swap_variant(repo, load_directory(repo.root, directory, flux=False), variant)
+            scope.add(lambda: swap_variant(repo, load_directory(repo.root, directory, flux=False), variant))
     return scope
 
 
