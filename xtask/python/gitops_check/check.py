@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from . import crds, references, values
-from .manifests import Manifest, confinement_problems, kustomization_dirs, kustomize_build, relative, yaml_files
+from .manifests import (
+    Manifest,
+    component_dirs,
+    confinement_problems,
+    kustomization_dirs,
+    kustomization_file,
+    kustomize_build,
+    relative,
+    yaml_files,
+)
 from .problems import CheckError, describe
 from .repository import Repository
 from .schemas import Validator
@@ -83,4 +94,11 @@ def unchecked_files(repo: Repository, scopes) -> list[str]:
         if any(path.is_relative_to(c) for v in repo.flux_variants for c in v.components):
             continue
         problems.append(f"{relative(repo.root, path)}: reached by no Flux cluster, Argo CD root or variant, so never checked")
+    used = {c.resolve() for v in repo.flux_variants for c in v.components}
+    for directory in built_dirs:
+        kustomization = yaml.safe_load(kustomization_file(directory).read_text()) or {}
+        used |= {(directory / c).resolve() for c in kustomization.get("components", [])}
+    for component in component_dirs(repo.gitops):
+        if component.resolve() not in used:
+            problems.append(f"{relative(repo.root, component)}: a kustomize Component no kustomization or variant uses")
     return problems

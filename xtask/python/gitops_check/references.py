@@ -4,6 +4,8 @@ file in the repository."""
 
 from __future__ import annotations
 
+import fnmatch
+
 from .problems import describe
 from .repository import Repository
 from .scopes import ARGO_APPLICATION, FLUX_KUSTOMIZATION, Scope, argocd_sources, group_kind, namespace_of, repo_path
@@ -80,9 +82,12 @@ def argocd_application(repo: Repository, scope: Scope, obj: dict) -> list[str]:
     spec = obj.get("spec") or {}
     project = spec.get("project", "")
     problems = []
-    if project != "default" and not exists(repo, scope, "AppProject", namespace_of(obj), project):
+    declared_project = scope.find("AppProject", namespace_of(obj), project)
+    if project != "default" and declared_project is None and not repo.external("AppProject", namespace_of(obj), project):
         problems.append(missing("AppProject", namespace_of(obj), project, "spec.project"))
     sources = argocd_sources(obj)
+    if declared_project is not None:
+        problems += project_permits(declared_project.obj, sources, spec.get("destination") or {})
     refs = {s["ref"]: s for s in sources if "ref" in s}
     for i, source in enumerate(sources):
         field = f"spec.sources[{i}]" if "sources" in spec else "spec.source"
@@ -95,6 +100,26 @@ def argocd_application(repo: Repository, scope: Scope, obj: dict) -> list[str]:
             problems += in_repository(repo, source["path"], f"{field}.path", want_dir=True)
         for value_file in (source.get("helm") or {}).get("valueFiles") or []:
             problems += value_file_reference(repo, refs, source, value_file, f"{field}.helm.valueFiles")
+    return problems
+
+
+def project_permits(project: dict, sources: list[dict], destination: dict) -> list[str]:
+    """Argo CD refuses to sync a source or destination its AppProject does not allow."""
+    spec = project.get("spec") or {}
+    name = (project.get("metadata") or {}).get("name")
+    problems = [
+        f"repoURL {source.get('repoURL')} is not in AppProject {name}'s sourceRepos"
+        for source in sources
+        if not any(fnmatch.fnmatchcase(str(source.get("repoURL", "")), allowed) for allowed in spec.get("sourceRepos") or [])
+    ]
+    allowed_destinations = spec.get("destinations") or []
+    if not any(
+        fnmatch.fnmatchcase(str(destination.get("namespace", "")), allowed.get("namespace", "*"))
+        and fnmatch.fnmatchcase(str(destination.get("server", "")), allowed.get("server", "*"))
+        and fnmatch.fnmatchcase(str(destination.get("name", "")), allowed.get("name", "*"))
+        for allowed in allowed_destinations
+    ):
+        problems.append(f"destination {destination} is not in AppProject {name}'s destinations")
     return problems
 
 

@@ -239,7 +239,12 @@ FILES = {
           name: shop
           namespace: argocd
         spec:
-          sourceRepos: ["*"]
+          sourceRepos:
+            - https://github.com/acme/shop.git
+            - oci://ghcr.io/acme/charts/*
+          destinations:
+            - server: https://kubernetes.default.svc
+              namespace: shop
     """,
     "gitops/argocd/apps/shop-dev.yaml": """
         apiVersion: argoproj.io/v1alpha1

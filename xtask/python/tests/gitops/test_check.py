@@ -198,6 +198,10 @@ def test_an_existing_secret_nothing_declares(repo):
          "repoURL https://github.com/acme/other.git is not this repository"),
         ("gitops/argocd/root.yaml", "path: gitops/argocd/apps", "path: gitops/argocd/applications",
          "spec.source.path gitops/argocd/applications is not a directory"),
+        ("gitops/argocd/apps/project.yaml", "oci://ghcr.io/acme/charts/*", "oci://ghcr.io/acme/images/*",
+         "repoURL oci://ghcr.io/acme/charts/order-system is not in AppProject shop's sourceRepos"),
+        ("gitops/argocd/apps/shop-dev.yaml", "    namespace: shop\n  syncPolicy", "    namespace: shop-dev\n  syncPolicy",
+         "is not in AppProject shop's destinations"),
     ],
 )
 def test_a_reference_to_nothing(repo, path, old, new, expected):
@@ -229,3 +233,8 @@ kind: Namespace
 metadata:
   name: prod
 """
+
+
+def test_a_component_nothing_uses(repo):
+    repo.write("gitops/flux/components/debug/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n")
+    assert_problem(repo.problems(), "gitops/flux/components/debug: a kustomize Component no kustomization or variant uses")
