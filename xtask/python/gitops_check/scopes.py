@@ -80,26 +80,37 @@ def flux_follows(repo: Repository, kustomization: dict, scope: Scope) -> Path | 
     return repo_path(repo, path) if is_repo else None
 
 
-def flux_scope(repo: Repository, cluster_dir: Path, variant: FluxVariant | None = None) -> Scope:
-    environment = cluster_dir.name
-    name = f"Flux {environment}" + (f" ({variant.name})" if variant else "")
-    scope = Scope(name, "flux", environment)
-    scope.add(lambda: load_directory(repo.root, cluster_dir, flux=True))
-    applied = {cluster_dir.resolve()}
+def follow(scope: Scope, kind: tuple[str, str], targets: Callable[[dict], list[Path]], load: Callable[[Path], list[Manifest]]) -> None:
+    """Adds what every `kind` object in the scope applies from this repository (each directory once),
+    including what the objects found that way apply in turn."""
+    done: set[Path] = set()
     index = 0
     while index < len(scope.manifests):
         manifest = scope.manifests[index]
         index += 1
-        if group_kind(manifest.obj) != FLUX_KUSTOMIZATION:
+        if group_kind(manifest.obj) != kind:
             continue
-        directory = flux_follows(repo, manifest.obj, scope)
-        if directory is None or directory in applied or not directory.is_dir():
-            continue  # not this repository's, already applied, or missing (a reference problem)
-        applied.add(directory)
+        for directory in targets(manifest.obj):
+            if directory not in done and directory.is_dir():  # a missing one is a reference problem
+                done.add(directory)
+                scope.add(lambda: load(directory))
+
+
+def flux_scope(repo: Repository, cluster_dir: Path, variant: FluxVariant | None = None) -> Scope:
+    environment = cluster_dir.name
+    scope = Scope(f"Flux {environment}" + (f" ({variant.name})" if variant else ""), "flux", environment)
+    scope.add(lambda: load_directory(repo.root, cluster_dir, flux=True))
+
+    def targets(kustomization: dict) -> list[Path]:
+        directory = flux_follows(repo, kustomization, scope)
+        return [directory] if directory and directory != cluster_dir.resolve() else []
+
+    def load(directory: Path) -> list[Manifest]:
         if variant and directory == variant.kustomization.resolve():
-            scope.add(lambda: kustomize_build(repo.root, directory, variant.components))
-        else:
-            scope.add(lambda: load_directory(repo.root, directory, flux=True))
+            return kustomize_build(repo.root, directory, variant.components)
+        return load_directory(repo.root, directory, flux=True)
+
+    follow(scope, FLUX_KUSTOMIZATION, targets, load)
     return scope
 
 
@@ -109,25 +120,20 @@ def argocd_sources(application: dict) -> list[dict]:
 
 
 def argocd_scope(repo: Repository, roots: list[Path], variant: ArgoVariant | None = None) -> Scope:
-    name = "Argo CD" + (f" ({variant.name})" if variant else "")
-    scope = Scope(name, "argocd", None)
+    scope = Scope("Argo CD" + (f" ({variant.name})" if variant else ""), "argocd", None)
     for root_file in roots:
         scope.add(lambda: parse_documents(root_file.read_text(), relative(repo.root, root_file)))
-    synced: set[Path] = set()
-    index = 0
-    while index < len(scope.manifests):
-        manifest = scope.manifests[index]
-        index += 1
-        if group_kind(manifest.obj) != ARGO_APPLICATION:
-            continue
-        for source in argocd_sources(manifest.obj):
-            if not repo.is_this_repository(str(source.get("repoURL", ""))) or "path" not in source:
-                continue
-            directory = repo_path(repo, source["path"])
-            if directory in synced or not directory.is_dir() or (directory / "Chart.yaml").is_file():
-                continue  # already synced, missing (a reference problem), or a chart (values check)
-            synced.add(directory)
-            scope.add(lambda: swap_variant(repo, load_directory(repo.root, directory, flux=False), variant))
+
+    def targets(application: dict) -> list[Path]:
+        """Directories synced as plain manifests or kustomize; a chart is the values check's."""
+        directories = [
+            repo_path(repo, source["path"])
+            for source in argocd_sources(application)
+            if repo.is_this_repository(str(source.get("repoURL", ""))) and "path" in source
+        ]
+        return [d for d in directories if not (d / "Chart.yaml").is_file()]
+
+    follow(scope, ARGO_APPLICATION, targets, lambda d: swap_variant(repo, load_directory(repo.root, d, flux=False), variant))
     return scope
 
 

@@ -277,32 +277,21 @@ FILES = {
             syncOptions:
               - CreateNamespace=true
     """,
-    "gitops/argocd/alternatives/shop-dev-from-git.yaml": """
-        apiVersion: argoproj.io/v1alpha1
-        kind: Application
-        metadata:
-          name: shop-dev
-          namespace: argocd
-          labels:
-            environment: dev
-        spec:
-          project: shop
-          sources:
+}
+# The documented alternative: the same Application with the chart from Git.
+FILES["gitops/argocd/alternatives/shop-dev-from-git.yaml"] = FILES["gitops/argocd/apps/shop-dev.yaml"].replace(
+    """
+            - repoURL: oci://ghcr.io/acme/charts/order-system
+              targetRevision: 0.1.0
+              path: .
+""",
+    """
             - repoURL: https://github.com/acme/shop.git
               targetRevision: main
               path: charts/order-system
-              helm:
-                valueFiles:
-                  - $values/gitops/values/common.yaml
-                  - $values/gitops/values/dev.yaml
-            - repoURL: https://github.com/acme/shop.git
-              targetRevision: main
-              ref: values
-          destination:
-            server: https://kubernetes.default.svc
-            namespace: shop
-    """,
-}
+""",
+)
+assert FILES["gitops/argocd/alternatives/shop-dev-from-git.yaml"] != FILES["gitops/argocd/apps/shop-dev.yaml"]
 
 
 class Repo:

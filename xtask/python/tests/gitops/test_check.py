@@ -34,50 +34,37 @@ def test_a_generator_file_outside_the_repository(repo):
 # --- object schemas ---------------------------------------------------------------------------
 
 
-def test_a_core_kind_with_an_unknown_field(repo):
-    repo.edit("gitops/flux/infrastructure/namespace.yaml", "  name: shop", "  name: shop\nspec:\n  finalisers: []")
-    assert_problem(repo.problems(), "Namespace shop", "'finalisers' was unexpected", "Kubernetes 1.32 schema")
-
-
-def test_a_core_kind_with_a_wrong_type(repo):
-    repo.edit("gitops/flux/infrastructure/namespace.yaml", "  name: shop", "  name: shop\n  labels:\n    tier: [a]")
-    assert_problem(repo.problems(), "Namespace shop", "metadata.labels.tier")
+@pytest.mark.parametrize(
+    ("path", "old", "new", "expected"),
+    [
+        ("gitops/flux/infrastructure/namespace.yaml", "  name: shop", "  name: shop\nspec:\n  finalisers: []",
+         ("Namespace shop", "'finalisers' was unexpected", "Kubernetes 1.32 schema")),
+        ("gitops/flux/infrastructure/namespace.yaml", "  name: shop", "  name: shop\n  labels:\n    tier: [a]",
+         ("Namespace shop", "metadata.labels.tier")),
+        ("gitops/flux/apps/base/shop/release.yaml", "  interval: 30m", "  interval: 30m\n  intervall: 5m",
+         ("HelmRelease shop/shop", "'intervall' was unexpected")),
+        ("gitops/flux/apps/base/shop/release.yaml", "      name: RetryOnFailure", "      name: RetryOnFailure\n      retries: 3",
+         ("HelmRelease shop/shop", "spec.install.strategy", "'retries' was unexpected")),
+        ("gitops/flux/apps/base/shop/release.yaml", "name: RetryOnFailure", "name: RetryForever",
+         ("spec.install.strategy.name", "'RetryForever' is not one of")),
+        ("gitops/flux/apps/base/shop/release.yaml", "helm.toolkit.fluxcd.io/v2", "helm.toolkit.fluxcd.io/v2beta1",
+         ("HelmRelease helm.toolkit.fluxcd.io/v2beta1 is not served; use v2",)),
+        ("gitops/argocd/apps/shop-dev.yaml", "      selfHeal: true", "      selfHeel: true",
+         ("Application argocd/shop-dev", "spec.syncPolicy.automated", "'selfHeel' was unexpected")),
+        # Custom objects' metadata is Kubernetes' ObjectMeta, strictly.
+        ("gitops/argocd/apps/shop-dev.yaml", "    environment: dev", "    environment: dev\n  finalizer: [x]",
+         ("Application argocd/shop-dev", "metadata", "'finalizer' was unexpected")),
+    ],
+)
+def test_an_object_its_schema_rejects(repo, path, old, new, expected):
+    repo.edit(path, old, new)
+    assert_problem(repo.problems(), *expected)
 
 
 def test_a_kind_nothing_defines(repo):
     repo.write("gitops/flux/infrastructure/widget.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n")
     repo.edit("gitops/flux/infrastructure/kustomization.yaml", "- namespace.yaml", "- namespace.yaml\n  - widget.yaml")
     assert_problem(repo.problems(), "Widget w", "no schema for Widget example.com/v1")
-
-
-def test_a_flux_object_with_an_unknown_field(repo):
-    repo.edit("gitops/flux/apps/base/shop/release.yaml", "  interval: 30m", "  interval: 30m\n  intervall: 5m")
-    assert_problem(repo.problems(), "HelmRelease shop/shop", "'intervall' was unexpected")
-
-
-def test_a_flux_object_with_an_unknown_nested_field(repo):
-    repo.edit("gitops/flux/apps/base/shop/release.yaml", "      name: RetryOnFailure", "      name: RetryOnFailure\n      retries: 3")
-    assert_problem(repo.problems(), "HelmRelease shop/shop", "spec.install.strategy", "'retries' was unexpected")
-
-
-def test_a_flux_object_with_a_value_outside_its_enum(repo):
-    repo.edit("gitops/flux/apps/base/shop/release.yaml", "name: RetryOnFailure", "name: RetryForever")
-    assert_problem(repo.problems(), "spec.install.strategy.name", "'RetryForever' is not one of")
-
-
-def test_a_flux_object_at_an_old_api_version(repo):
-    repo.edit("gitops/flux/apps/base/shop/release.yaml", "helm.toolkit.fluxcd.io/v2", "helm.toolkit.fluxcd.io/v2beta1")
-    assert_problem(repo.problems(), "HelmRelease helm.toolkit.fluxcd.io/v2beta1 is not served; use v2")
-
-
-def test_an_argocd_object_with_an_unknown_field(repo):
-    repo.edit("gitops/argocd/apps/shop-dev.yaml", "      selfHeal: true", "      selfHeel: true")
-    assert_problem(repo.problems(), "Application argocd/shop-dev", "spec.syncPolicy.automated", "'selfHeel' was unexpected")
-
-
-def test_custom_object_metadata_is_kubernetes_object_meta(repo):
-    repo.edit("gitops/argocd/apps/shop-dev.yaml", "    environment: dev", "    environment: dev\n  finalizer: [x]")
-    assert_problem(repo.problems(), "Application argocd/shop-dev", "metadata", "'finalizer' was unexpected")
 
 
 def test_preserve_unknown_fields_admits_any_chart_values(repo):
