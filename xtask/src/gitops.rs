@@ -94,3 +94,27 @@ fn gitops_check(args: &[&std::ffi::OsStr]) -> Result<()> {
 fn python_dir() -> PathBuf {
     project::root().join("xtask").join("python")
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args, Command, FromArgMatches};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Gitops, clap::Error> {
+        let matches = Gitops::augment_args(Command::new("gitops"))
+            .try_get_matches_from(std::iter::once("gitops").chain(args.iter().copied()))?;
+        Gitops::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn takes_exactly_one_of_check_and_fetch_crds() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--check", "--fetch-crds", "target/crds"]).is_err());
+        let check = parse(&["--check", "--crds", "/crds"]).unwrap();
+        assert!(check.check && check.fetch_crds.is_none());
+        assert_eq!(check.crds, Some(PathBuf::from("/crds")));
+        let fetch = parse(&["--fetch-crds", "target/crds"]).unwrap();
+        assert_eq!(fetch.fetch_crds, Some(PathBuf::from("target/crds")));
+    }
+}
