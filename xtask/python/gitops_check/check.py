@@ -20,7 +20,7 @@ from .manifests import (
 from .problems import CheckError, describe
 from .repository import Repository
 from .schemas import Validator
-from .scopes import all_scopes
+from .scopes import Scope, all_scopes
 
 
 def run(root: Path, crd_dir: Path) -> list[str]:
@@ -60,27 +60,37 @@ def run(root: Path, crd_dir: Path) -> list[str]:
         for release in releases:
             if scope.tool == "flux":
                 flux_envs.setdefault(scope.environment or "", []).append(release)
-            elif environment := ((release.manifest.obj.get("metadata") or {}).get("labels") or {}).get("environment"):
+            elif environment := ((release.manifest.obj.get("metadata") or {}).get("labels") or {}).get(
+                "environment"
+            ):
                 argocd_envs.setdefault(environment, []).append(release)
     problems += values.compare_environments(flux_envs, argocd_envs)
     problems += unchecked_files(repo, scopes)
     return list(dict.fromkeys(problems))  # variants repeat their base's problems
 
 
-def variant_problems(repo: Repository, scopes) -> list[str]:
+def variant_problems(repo: Repository, scopes: list[Scope]) -> list[str]:
     """A variant that changes nothing would check nothing."""
     origins = {m.origin for scope in scopes for m in scope.manifests}
     problems = []
     for variant in repo.flux_variants:
-        if not any(o.startswith(f"kustomize build {relative(repo.root, variant.kustomization)} + ") for o in origins):
-            problems.append(f"gitops/check.toml: flux_variant {variant.name!r}: cluster {variant.environment} never applies {relative(repo.root, variant.kustomization)}")
+        if not any(
+            o.startswith(f"kustomize build {relative(repo.root, variant.kustomization)} + ") for o in origins
+        ):
+            problems.append(
+                f"gitops/check.toml: flux_variant {variant.name!r}: cluster {variant.environment}"
+                f" never applies {relative(repo.root, variant.kustomization)}"
+            )
     for variant in repo.argocd_variants:
         if relative(repo.root, variant.with_) not in origins:
-            problems.append(f"gitops/check.toml: argocd_variant {variant.name!r}: no root Application syncs {relative(repo.root, variant.replace)}")
+            problems.append(
+                f"gitops/check.toml: argocd_variant {variant.name!r}:"
+                f" no root Application syncs {relative(repo.root, variant.replace)}"
+            )
     return problems
 
 
-def unchecked_files(repo: Repository, scopes) -> list[str]:
+def unchecked_files(repo: Repository, scopes: list[Scope]) -> list[str]:
     """YAML under gitops/ that no cluster, root, variant or kustomization reaches is never checked;
     Helm values files are checked through the releases that read them."""
     origins = {m.origin for scope in scopes for m in scope.manifests}
@@ -93,12 +103,17 @@ def unchecked_files(repo: Repository, scopes) -> list[str]:
             continue
         if any(path.is_relative_to(c) for v in repo.flux_variants for c in v.components):
             continue
-        problems.append(f"{relative(repo.root, path)}: reached by no Flux cluster, Argo CD root or variant, so never checked")
+        problems.append(
+            f"{relative(repo.root, path)}: reached by no Flux cluster, Argo CD root or variant,"
+            " so never checked"
+        )
     used = {c.resolve() for v in repo.flux_variants for c in v.components}
     for directory in built_dirs:
         kustomization = yaml.safe_load(kustomization_file(directory).read_text()) or {}
         used |= {(directory / c).resolve() for c in kustomization.get("components", [])}
     for component in component_dirs(repo.gitops):
         if component.resolve() not in used:
-            problems.append(f"{relative(repo.root, component)}: a kustomize Component no kustomization or variant uses")
+            problems.append(
+                f"{relative(repo.root, component)}: a kustomize Component no kustomization or variant uses"
+            )
     return problems

@@ -39,10 +39,14 @@ def read_lock(lock: Path) -> list[Pin]:
         entries = tomllib.loads(lock.read_text())["crd"]
         pins = [Pin(**entry) for entry in entries]
     except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as error:
-        raise CheckError(f"{lock}: not a CRD lock ([[crd]] tables of file, repo, commit, path, sha256): {error}")
+        raise CheckError(
+            f"{lock}: not a CRD lock ([[crd]] tables of file, repo, commit, path, sha256): {error}"
+        ) from error
     for pin in pins:
         if len(pin.commit) != 40 or len(pin.sha256) != 64:
-            raise CheckError(f"{lock}: {pin.file}: commit must be a full 40-digit SHA and sha256 64 hex digits")
+            raise CheckError(
+                f"{lock}: {pin.file}: commit must be a full 40-digit SHA and sha256 64 hex digits"
+            )
     return pins
 
 
@@ -56,7 +60,9 @@ def verify(pins: list[Pin], crd_dir: Path) -> list[str]:
     for pin in pins:
         path = crd_dir / pin.file
         if not path.is_file():
-            problems.append(f"{path}: missing; `cargo xtask gitops --fetch-crds {crd_dir}` downloads the pinned CRDs")
+            problems.append(
+                f"{path}: missing; `cargo xtask gitops --fetch-crds {crd_dir}` downloads the pinned CRDs"
+            )
         elif (actual := sha256(path.read_bytes())) != pin.sha256:
             problems.append(
                 f"{path}: sha256 {actual} is not the pinned {pin.sha256} ({pin.repo}@{pin.commit}:{pin.path})"
@@ -73,9 +79,11 @@ def fetch(pins: list[Pin], dest: Path, base_url: str = RAW_GITHUB) -> None:
             with urllib.request.urlopen(url, timeout=60) as response:
                 data = response.read()
         except OSError as error:
-            raise CheckError(f"downloading {url}: {error}")
+            raise CheckError(f"downloading {url}: {error}") from error
         if (actual := sha256(data)) != pin.sha256:
-            raise CheckError(f"{url}: sha256 {actual} is not the pinned {pin.sha256}; refusing to write {pin.file}")
+            raise CheckError(
+                f"{url}: sha256 {actual} is not the pinned {pin.sha256}; refusing to write {pin.file}"
+            )
         (dest / pin.file).write_bytes(data)
 
 
@@ -98,7 +106,11 @@ def structural_to_json_schema(node: dict) -> dict:
         node.pop("type", None)
         node["anyOf"] = [*node.get("anyOf", []), {"type": "integer"}, {"type": "string"}]
     is_object = node.get("type") == "object" or "properties" in node
-    if is_object and not node.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in node:
+    if (
+        is_object
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+        and "additionalProperties" not in node
+    ):
         node["additionalProperties"] = False
     if node.pop("nullable", False) and "type" in node:
         node["type"] = [node["type"], "null"]

@@ -44,7 +44,7 @@ def parse_documents(text: str, origin: str) -> list[Manifest]:
     try:
         documents = list(yaml.load_all(text, Loader=YAML_LOADER))
     except yaml.YAMLError as error:
-        raise CheckError(f"{origin}: not YAML: {error}")
+        raise CheckError(f"{origin}: not YAML: {error}") from error
     manifests = []
     for document in documents:
         if document is None:
@@ -106,8 +106,12 @@ def load_directory(root: Path, directory: Path, flux: bool) -> list[Manifest]:
         return kustomize_build(root, directory, files_outside_dir=flux)
     manifests = []
     for path in yaml_files(directory, recursive=flux):
-        manifests.extend(parse_documents(path.read_text(), relative(root, path)))
+        manifests.extend(load_file(root, path))
     return manifests
+
+
+def load_file(root: Path, path: Path) -> list[Manifest]:
+    return parse_documents(path.read_text(), relative(root, path))
 
 
 def relative(root: Path, path: Path) -> str:
@@ -122,7 +126,10 @@ def referenced_paths(kustomization: dict) -> list[str]:
     paths = [*kustomization.get("resources", []), *kustomization.get("components", [])]
     paths += kustomization.get("configurations", [])
     paths += [patch["path"] for patch in kustomization.get("patches", []) if "path" in patch]
-    for generator in [*kustomization.get("configMapGenerator", []), *kustomization.get("secretGenerator", [])]:
+    for generator in [
+        *kustomization.get("configMapGenerator", []),
+        *kustomization.get("secretGenerator", []),
+    ]:
         for entry in generator.get("files", []):
             paths.append(entry.split("=", 1)[-1])
         paths += generator.get("envs", [])

@@ -12,4 +12,8 @@ def describe(obj: dict) -> str:
     metadata = obj.get("metadata") or {}
     name = metadata.get("name", "<no name>")
     namespace = metadata.get("namespace")
-    return f"{obj.get('kind', '<no kind>')} {namespace}/{name}" if namespace else f"{obj.get('kind', '<no kind>')} {name}"
+    return (
+        f"{obj.get('kind', '<no kind>')} {namespace}/{name}"
+        if namespace
+        else f"{obj.get('kind', '<no kind>')} {name}"
+    )

@@ -8,7 +8,15 @@ import fnmatch
 
 from .problems import describe
 from .repository import Repository
-from .scopes import ARGO_APPLICATION, FLUX_KUSTOMIZATION, Scope, argocd_sources, group_kind, namespace_of, repo_path
+from .scopes import (
+    ARGO_APPLICATION,
+    FLUX_KUSTOMIZATION,
+    Scope,
+    argocd_sources,
+    group_kind,
+    namespace_of,
+    repo_path,
+)
 
 HELM_RELEASE = ("helm.toolkit.fluxcd.io", "HelmRelease")
 
@@ -18,10 +26,15 @@ def exists(repo: Repository, scope: Scope, kind: str, namespace: str, name: str)
 
 
 def missing(kind: str, namespace: str, name: str, field: str) -> str:
-    return f"{field} names {kind} {namespace}/{name}, which nothing declares (nor gitops/check.toml's [[external]])"
+    return (
+        f"{field} names {kind} {namespace}/{name},"
+        " which nothing declares (nor gitops/check.toml's [[external]])"
+    )
 
 
-def check_ref(repo: Repository, scope: Scope, ref: dict, default_kind: str, own_namespace: str, field: str) -> list[str]:
+def check_ref(
+    repo: Repository, scope: Scope, ref: dict, default_kind: str, own_namespace: str, field: str
+) -> list[str]:
     kind = ref.get("kind", default_kind)
     namespace = ref.get("namespace") or own_namespace
     name = ref.get("name", "")
@@ -58,7 +71,9 @@ def helm_release(repo: Repository, scope: Scope, obj: dict) -> list[str]:
         source = chart_spec.get("sourceRef") or {}
         problems += check_ref(repo, scope, source, "HelmRepository", own, "spec.chart.spec.sourceRef")
         if source.get("kind") == "GitRepository":
-            problems += in_repository(repo, f"{chart_spec.get('chart', '')}/Chart.yaml", "spec.chart.spec.chart", False)
+            problems += in_repository(
+                repo, f"{chart_spec.get('chart', '')}/Chart.yaml", "spec.chart.spec.chart", False
+            )
     for i, dependency in enumerate(spec.get("dependsOn") or []):
         problems += check_ref(repo, scope, dependency, "HelmRelease", own, f"spec.dependsOn[{i}]")
     for i, values_from in enumerate(spec.get("valuesFrom") or []):
@@ -83,7 +98,11 @@ def argocd_application(repo: Repository, scope: Scope, obj: dict) -> list[str]:
     project = spec.get("project", "")
     problems = []
     declared_project = scope.find("AppProject", namespace_of(obj), project)
-    if project != "default" and declared_project is None and not repo.external("AppProject", namespace_of(obj), project):
+    if (
+        project != "default"
+        and declared_project is None
+        and not repo.external("AppProject", namespace_of(obj), project)
+    ):
         problems.append(missing("AppProject", namespace_of(obj), project, "spec.project"))
     sources = argocd_sources(obj)
     if declared_project is not None:
@@ -110,7 +129,10 @@ def project_permits(project: dict, sources: list[dict], destination: dict) -> li
     problems = [
         f"repoURL {source.get('repoURL')} is not in AppProject {name}'s sourceRepos"
         for source in sources
-        if not any(fnmatch.fnmatchcase(str(source.get("repoURL", "")), allowed) for allowed in spec.get("sourceRepos") or [])
+        if not any(
+            fnmatch.fnmatchcase(str(source.get("repoURL", "")), allowed)
+            for allowed in spec.get("sourceRepos") or []
+        )
     ]
     allowed_destinations = spec.get("destinations") or []
     if not any(
@@ -123,7 +145,9 @@ def project_permits(project: dict, sources: list[dict], destination: dict) -> li
     return problems
 
 
-def value_file_reference(repo: Repository, refs: dict, source: dict, value_file: str, field: str) -> list[str]:
+def value_file_reference(
+    repo: Repository, refs: dict, source: dict, value_file: str, field: str
+) -> list[str]:
     if value_file.startswith("$"):
         ref, _, path = value_file[1:].partition("/")
         if ref not in refs:
@@ -131,7 +155,11 @@ def value_file_reference(repo: Repository, refs: dict, source: dict, value_file:
         if not repo.is_this_repository(str(refs[ref].get("repoURL", ""))):
             return [f"{field}: ${ref} is not this repository; its files cannot be checked"]
         return in_repository(repo, path, field, want_dir=False)
-    chart_dir = source.get("path", ".") if repo.is_this_repository(str(source.get("repoURL", ""))) else repo.chart_path()
+    chart_dir = (
+        source.get("path", ".")
+        if repo.is_this_repository(str(source.get("repoURL", "")))
+        else repo.chart_path()
+    )
     return in_repository(repo, f"{chart_dir}/{value_file}", field, want_dir=False)
 
 

@@ -57,7 +57,9 @@ class Chart:
             defaults = yaml.safe_load((directory / "values.yaml").read_text()) or {}
             schema = json.loads((directory / "values.schema.json").read_text())
         except (OSError, KeyError, TypeError, yaml.YAMLError, json.JSONDecodeError) as error:
-            raise CheckError(f"{directory}: not a chart with Chart.yaml, values.yaml and values.schema.json: {error}")
+            raise CheckError(
+                f"{directory}: not a chart with Chart.yaml, values.yaml and values.schema.json: {error}"
+            ) from error
         return Chart(directory, name, defaults, schema)
 
 
@@ -99,7 +101,7 @@ class Repository:
         try:
             url = tomllib.loads(cargo.read_text())["workspace"]["package"]["repository"]
         except (OSError, KeyError, tomllib.TOMLDecodeError) as error:
-            raise CheckError(f"{cargo}: needs [workspace.package] repository: {error}")
+            raise CheckError(f"{cargo}: needs [workspace.package] repository: {error}") from error
         url = url.removesuffix("/").removesuffix(".git")
         parsed = urlparse(url)
         owner = parsed.path.strip("/").split("/")[0]
@@ -125,9 +127,11 @@ class Repository:
                     for entry in config.get("flux_variant", [])
                 ],
                 argocd_variants=[
-                    ArgoVariant(name=entry["name"], replace=root / entry["replace"], with_=root / entry["with"])
+                    ArgoVariant(
+                        name=entry["name"], replace=root / entry["replace"], with_=root / entry["with"]
+                    )
                     for entry in config.get("argocd_variant", [])
                 ],
             )
         except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError) as error:
-            raise CheckError(f"{config_file}: {error!r}")
+            raise CheckError(f"{config_file}: {error!r}") from error

@@ -10,7 +10,9 @@ from referencing import Registry, Resource
 
 from .crds import CrdVersion
 
-OBJECT_META = "https://kubernetes.io/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+OBJECT_META = (
+    "https://kubernetes.io/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+)
 
 
 def split_api_version(api_version: str) -> tuple[str, str]:
@@ -33,7 +35,8 @@ class Validator:
         self.crd_kinds = crd_kinds
         self.crd_groups = {group for group, _ in crd_kinds}
         definitions = schema_contents(
-            f"kubernetes-json-schema/v{kubernetes_version}.0-local-strict/_definitions.json", kubernetes_version
+            f"kubernetes-json-schema/v{kubernetes_version}.0-local-strict/_definitions.json",
+            kubernetes_version,
         )
         self.registry = Resource.from_contents(definitions) @ Registry()
         self._validators: dict[tuple[str, str, str], jsonschema.protocols.Validator] = {}
@@ -52,8 +55,8 @@ class Validator:
             return [f"{error_path(error)}: {error.message} (Kubernetes {self.kubernetes_version} schema)"]
         except kubernetes_validate.SchemaNotFoundError:
             return [
-                f"<object>: no schema for {kind} {api_version}: not a Kubernetes {self.kubernetes_version} kind"
-                " and no pinned CRD (gitops/crds.lock) defines it"
+                f"<object>: no schema for {kind} {api_version}: not a Kubernetes"
+                f" {self.kubernetes_version} kind and no pinned CRD (gitops/crds.lock) defines it"
             ]
         return []
 
@@ -65,16 +68,16 @@ class Validator:
         if crd_version is None or not crd_version.served:
             return [f"<object>: {kind} {group}/{version} is not served; use {self._storage(versions)}"]
         if crd_version.deprecated or not crd_version.storage:
-            return [f"<object>: {kind} {group}/{version} is not the current API; use {self._storage(versions)}"]
+            return [
+                f"<object>: {kind} {group}/{version} is not the current API; use {self._storage(versions)}"
+            ]
         validator = self._validators.get((group, version, kind))
         if validator is None:
             schema = dict(crd_version.schema)
             schema["properties"] = {**schema.get("properties", {}), "metadata": {"$ref": OBJECT_META}}
             validator = jsonschema.Draft202012Validator(schema, registry=self.registry)
             self._validators[(group, version, kind)] = validator
-        return sorted(
-            f"{error_path(error)}: {error.message}" for error in validator.iter_errors(obj)
-        )
+        return sorted(f"{error_path(error)}: {error.message}" for error in validator.iter_errors(obj))
 
     @staticmethod
     def _storage(versions: dict[str, CrdVersion]) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .manifests import Manifest, kustomize_build, load_directory, parse_documents, relative
+from .manifests import Manifest, kustomize_build, load_directory, load_file, relative
 from .problems import CheckError
 from .repository import ArgoVariant, FluxVariant, Repository
 
@@ -37,12 +37,12 @@ class Scope:
     # Directories that did not build (the same failure is reported once for the whole check).
     problems: list[str] = field(default_factory=list)
 
-    def add(self, load: Callable[[], list[Manifest]]) -> list[Manifest]:
+    def add(self, load: Callable[..., list[Manifest]], *args) -> None:
+        """Adds what `load(*args)` returns, or records why it failed."""
         try:
-            self.manifests += load()
+            self.manifests += load(*args)
         except CheckError as error:
             self.problems.append(str(error))
-        return self.manifests
 
     def find(self, kind: str, namespace: str, name: str) -> Manifest | None:
         return next(
@@ -80,7 +80,12 @@ def flux_follows(repo: Repository, kustomization: dict, scope: Scope) -> Path | 
     return repo_path(repo, path) if is_repo else None
 
 
-def follow(scope: Scope, kind: tuple[str, str], targets: Callable[[dict], list[Path]], load: Callable[[Path], list[Manifest]]) -> None:
+def follow(
+    scope: Scope,
+    kind: tuple[str, str],
+    targets: Callable[[dict], list[Path]],
+    load: Callable[[Path], list[Manifest]],
+) -> None:
     """Adds what every `kind` object in the scope applies from this repository (each directory once),
     including what the objects found that way apply in turn."""
     done: set[Path] = set()
@@ -93,13 +98,13 @@ def follow(scope: Scope, kind: tuple[str, str], targets: Callable[[dict], list[P
         for directory in targets(manifest.obj):
             if directory not in done and directory.is_dir():  # a missing one is a reference problem
                 done.add(directory)
-                scope.add(lambda: load(directory))
+                scope.add(load, directory)
 
 
 def flux_scope(repo: Repository, cluster_dir: Path, variant: FluxVariant | None = None) -> Scope:
     environment = cluster_dir.name
     scope = Scope(f"Flux {environment}" + (f" ({variant.name})" if variant else ""), "flux", environment)
-    scope.add(lambda: load_directory(repo.root, cluster_dir, flux=True))
+    scope.add(load_directory, repo.root, cluster_dir, True)
 
     def targets(kustomization: dict) -> list[Path]:
         directory = flux_follows(repo, kustomization, scope)
@@ -122,7 +127,7 @@ def argocd_sources(application: dict) -> list[dict]:
 def argocd_scope(repo: Repository, roots: list[Path], variant: ArgoVariant | None = None) -> Scope:
     scope = Scope("Argo CD" + (f" ({variant.name})" if variant else ""), "argocd", None)
     for root_file in roots:
-        scope.add(lambda: parse_documents(root_file.read_text(), relative(repo.root, root_file)))
+        scope.add(load_file, repo.root, root_file)
 
     def targets(application: dict) -> list[Path]:
         """Directories synced as plain manifests or kustomize; a chart is the values check's."""
@@ -133,7 +138,12 @@ def argocd_scope(repo: Repository, roots: list[Path], variant: ArgoVariant | Non
         ]
         return [d for d in directories if not (d / "Chart.yaml").is_file()]
 
-    follow(scope, ARGO_APPLICATION, targets, lambda d: swap_variant(repo, load_directory(repo.root, d, flux=False), variant))
+    follow(
+        scope,
+        ARGO_APPLICATION,
+        targets,
+        lambda d: swap_variant(repo, load_directory(repo.root, d, flux=False), variant),
+    )
     return scope
 
 
@@ -145,12 +155,14 @@ def swap_variant(repo: Repository, manifests: list[Manifest], variant: ArgoVaria
     kept = [m for m in manifests if m.origin != replaced]
     if len(kept) == len(manifests):
         return manifests
-    return kept + parse_documents(variant.with_.read_text(), relative(repo.root, variant.with_))
+    return kept + load_file(repo.root, variant.with_)
 
 
 def all_scopes(repo: Repository) -> list[Scope]:
     clusters = repo.gitops / "flux" / "clusters"
-    scopes = [flux_scope(repo, d) for d in sorted(clusters.iterdir()) if d.is_dir()] if clusters.is_dir() else []
+    scopes = (
+        [flux_scope(repo, d) for d in sorted(clusters.iterdir()) if d.is_dir()] if clusters.is_dir() else []
+    )
     for variant in repo.flux_variants:
         scopes.append(flux_scope(repo, clusters / variant.environment, variant))
     argocd = repo.gitops / "argocd"

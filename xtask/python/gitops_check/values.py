@@ -13,7 +13,7 @@ import yaml
 
 from .manifests import Manifest
 from .problems import describe
-from .references import HELM_RELEASE
+from .references import HELM_RELEASE, exists, missing
 from .repository import Repository
 from .scopes import ARGO_APPLICATION, Scope, argocd_sources, namespace_of, repo_path
 
@@ -93,7 +93,9 @@ def flux_values(repo: Repository, scope: Scope, release: Manifest) -> tuple[Char
     return ChartValues(release, target, values, oci), problems
 
 
-def flux_chart_source(repo: Repository, scope: Scope, spec: dict, namespace: str) -> tuple[tuple[str, str] | None, list[str]]:
+def flux_chart_source(
+    repo: Repository, scope: Scope, spec: dict, namespace: str
+) -> tuple[tuple[str, str] | None, list[str]]:
     """The chart a HelmRelease deploys must be this repository's, from OCI or from Git."""
     if "chartRef" in spec:
         ref = spec["chartRef"]
@@ -103,8 +105,12 @@ def flux_chart_source(repo: Repository, scope: Scope, spec: dict, namespace: str
         source = declared.obj.get("spec") or {}
         url = source.get("url", "")
         if url != repo.chart_oci_url:
-            return None, [f"spec.chartRef: {url} is not this project's chart {repo.chart_oci_url} (owner from Cargo.toml)"]
-        tag = (source.get("ref") or {}).get("tag") or (source.get("ref") or {}).get("digest") or ""
+            return None, [
+                f"spec.chartRef: {url} is not this project's chart {repo.chart_oci_url}"
+                " (owner from Cargo.toml)"
+            ]
+        oci_ref = source.get("ref") or {}
+        tag = oci_ref.get("digest") or oci_ref.get("tag") or oci_ref.get("semver") or ""
         return (url, str(tag)), []
     chart_spec = (spec.get("chart") or {}).get("spec") or {}
     if (chart_spec.get("sourceRef") or {}).get("kind") == "GitRepository":
@@ -204,13 +210,8 @@ def chart_values(repo: Repository, scope: Scope) -> tuple[list[ChartValues], lis
         results.append(found)
         problems += [f"{where}: {p}" for p in schema_problems(repo, found.values)]
         for path, secret in secret_names(merge(repo.chart.defaults, found.values)):
-            if scope.find("Secret", found.namespace, secret) is None and not repo.external(
-                "Secret", found.namespace, secret
-            ):
-                problems.append(
-                    f"{where}: values.{path} names Secret {found.namespace}/{secret}, which nothing declares"
-                    " (nor gitops/check.toml's [[external]])"
-                )
+            if not exists(repo, scope, "Secret", found.namespace, secret):
+                problems.append(f"{where}: {missing('Secret', found.namespace, secret, f'values.{path}')}")
     return results, problems
 
 
@@ -223,14 +224,21 @@ def differences(left, right, path: str = "") -> list[str]:
     return [] if left == right else [f"{path or '<root>'}: {left!r} ≠ {right!r}"]
 
 
-def compare_environments(flux: dict[str, list[ChartValues]], argocd: dict[str, list[ChartValues]]) -> list[str]:
+def compare_environments(
+    flux: dict[str, list[ChartValues]], argocd: dict[str, list[ChartValues]]
+) -> list[str]:
     """Flux and Argo CD must give an environment the same values and the same OCI chart version."""
     problems = []
     for environment in sorted(set(flux) & set(argocd)):
         for left in flux[environment]:
             for right in argocd[environment]:
-                pair = f"{environment}: {describe(left.manifest.obj)} (Flux) and {describe(right.manifest.obj)} (Argo CD)"
-                problems += [f"{pair} differ in values at {d}" for d in differences(left.values, right.values)]
+                pair = (
+                    f"{environment}: {describe(left.manifest.obj)} (Flux)"
+                    f" and {describe(right.manifest.obj)} (Argo CD)"
+                )
+                problems += [
+                    f"{pair} differ in values at {d}" for d in differences(left.values, right.values)
+                ]
                 if left.oci and right.oci and left.oci != right.oci:
                     problems.append(f"{pair} deploy different charts: {left.oci} ≠ {right.oci}")
     return problems

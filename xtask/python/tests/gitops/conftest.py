@@ -279,7 +279,9 @@ FILES = {
     """,
 }
 # The documented alternative: the same Application with the chart from Git.
-FILES["gitops/argocd/alternatives/shop-dev-from-git.yaml"] = FILES["gitops/argocd/apps/shop-dev.yaml"].replace(
+FILES["gitops/argocd/alternatives/shop-dev-from-git.yaml"] = FILES[
+    "gitops/argocd/apps/shop-dev.yaml"
+].replace(
     """
             - repoURL: oci://ghcr.io/acme/charts/order-system
               targetRevision: 0.1.0

@@ -37,23 +37,55 @@ def test_a_generator_file_outside_the_repository(repo):
 @pytest.mark.parametrize(
     ("path", "old", "new", "expected"),
     [
-        ("gitops/flux/infrastructure/namespace.yaml", "  name: shop", "  name: shop\nspec:\n  finalisers: []",
-         ("Namespace shop", "'finalisers' was unexpected", "Kubernetes 1.32 schema")),
-        ("gitops/flux/infrastructure/namespace.yaml", "  name: shop", "  name: shop\n  labels:\n    tier: [a]",
-         ("Namespace shop", "metadata.labels.tier")),
-        ("gitops/flux/apps/base/shop/release.yaml", "  interval: 30m", "  interval: 30m\n  intervall: 5m",
-         ("HelmRelease shop/shop", "'intervall' was unexpected")),
-        ("gitops/flux/apps/base/shop/release.yaml", "      name: RetryOnFailure", "      name: RetryOnFailure\n      retries: 3",
-         ("HelmRelease shop/shop", "spec.install.strategy", "'retries' was unexpected")),
-        ("gitops/flux/apps/base/shop/release.yaml", "name: RetryOnFailure", "name: RetryForever",
-         ("spec.install.strategy.name", "'RetryForever' is not one of")),
-        ("gitops/flux/apps/base/shop/release.yaml", "helm.toolkit.fluxcd.io/v2", "helm.toolkit.fluxcd.io/v2beta1",
-         ("HelmRelease helm.toolkit.fluxcd.io/v2beta1 is not served; use v2",)),
-        ("gitops/argocd/apps/shop-dev.yaml", "      selfHeal: true", "      selfHeel: true",
-         ("Application argocd/shop-dev", "spec.syncPolicy.automated", "'selfHeel' was unexpected")),
+        (
+            "gitops/flux/infrastructure/namespace.yaml",
+            "  name: shop",
+            "  name: shop\nspec:\n  finalisers: []",
+            ("Namespace shop", "'finalisers' was unexpected", "Kubernetes 1.32 schema"),
+        ),
+        (
+            "gitops/flux/infrastructure/namespace.yaml",
+            "  name: shop",
+            "  name: shop\n  labels:\n    tier: [a]",
+            ("Namespace shop", "metadata.labels.tier"),
+        ),
+        (
+            "gitops/flux/apps/base/shop/release.yaml",
+            "  interval: 30m",
+            "  interval: 30m\n  intervall: 5m",
+            ("HelmRelease shop/shop", "'intervall' was unexpected"),
+        ),
+        (
+            "gitops/flux/apps/base/shop/release.yaml",
+            "      name: RetryOnFailure",
+            "      name: RetryOnFailure\n      retries: 3",
+            ("HelmRelease shop/shop", "spec.install.strategy", "'retries' was unexpected"),
+        ),
+        (
+            "gitops/flux/apps/base/shop/release.yaml",
+            "name: RetryOnFailure",
+            "name: RetryForever",
+            ("spec.install.strategy.name", "'RetryForever' is not one of"),
+        ),
+        (
+            "gitops/flux/apps/base/shop/release.yaml",
+            "helm.toolkit.fluxcd.io/v2",
+            "helm.toolkit.fluxcd.io/v2beta1",
+            ("HelmRelease helm.toolkit.fluxcd.io/v2beta1 is not served; use v2",),
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "      selfHeal: true",
+            "      selfHeel: true",
+            ("Application argocd/shop-dev", "spec.syncPolicy.automated", "'selfHeel' was unexpected"),
+        ),
         # Custom objects' metadata is Kubernetes' ObjectMeta, strictly.
-        ("gitops/argocd/apps/shop-dev.yaml", "    environment: dev", "    environment: dev\n  finalizer: [x]",
-         ("Application argocd/shop-dev", "metadata", "'finalizer' was unexpected")),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "    environment: dev",
+            "    environment: dev\n  finalizer: [x]",
+            ("Application argocd/shop-dev", "metadata", "'finalizer' was unexpected"),
+        ),
     ],
 )
 def test_an_object_its_schema_rejects(repo, path, old, new, expected):
@@ -62,15 +94,26 @@ def test_an_object_its_schema_rejects(repo, path, old, new, expected):
 
 
 def test_a_kind_nothing_defines(repo):
-    repo.write("gitops/flux/infrastructure/widget.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n")
-    repo.edit("gitops/flux/infrastructure/kustomization.yaml", "- namespace.yaml", "- namespace.yaml\n  - widget.yaml")
+    repo.write(
+        "gitops/flux/infrastructure/widget.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",
+    )
+    repo.edit(
+        "gitops/flux/infrastructure/kustomization.yaml",
+        "- namespace.yaml",
+        "- namespace.yaml\n  - widget.yaml",
+    )
     assert_problem(repo.problems(), "Widget w", "no schema for Widget example.com/v1")
 
 
 def test_preserve_unknown_fields_admits_any_chart_values(repo):
     # HelmRelease spec.values is x-kubernetes-preserve-unknown-fields: the CRD admits anything there,
     # so only the chart's schema can catch this (and does).
-    repo.edit("gitops/flux/apps/base/shop/release.yaml", "  interval: 30m", "  interval: 30m\n  values:\n    colour: blue")
+    repo.edit(
+        "gitops/flux/apps/base/shop/release.yaml",
+        "  interval: 30m",
+        "  interval: 30m\n  values:\n    colour: blue",
+    )
     problems = repo.problems()
     assert not any("spec.values" in p for p in problems), problems
     assert_problem(problems, "HelmRelease shop/shop", "values", "'colour' was unexpected")
@@ -82,7 +125,8 @@ def test_int_or_string_admits_exactly_integers_and_strings(repo, count, valid):
     repo.edit(
         "gitops/argocd/root.yaml",
         "    path: gitops/argocd/apps",
-        f"    path: gitops/argocd/apps\n    kustomize:\n      replicas:\n        - name: web\n          count: {count}",
+        "    path: gitops/argocd/apps\n"
+        f"    kustomize:\n      replicas:\n        - name: web\n          count: {count}",
     )
     problems = repo.problems()
     if valid:
@@ -111,14 +155,22 @@ def test_crds_that_differ_from_the_pins(repo, tmp_path):
 
 
 def test_values_the_chart_schema_rejects(repo):
-    repo.edit("gitops/values/dev.yaml", "registry: registry.localhost:5000", "registry: registry.localhost:5000/shop")
+    repo.edit(
+        "gitops/values/dev.yaml",
+        "registry: registry.localhost:5000",
+        "registry: registry.localhost:5000/shop",
+    )
     problems = repo.problems()
     for who in ("Flux dev: ", "Argo CD: "):
         assert_problem(problems, who, "values.image.registry", "does not match")
 
 
 def test_values_with_a_key_the_chart_does_not_have(repo):
-    repo.edit("gitops/values/common.yaml", "existingSecret: redis-auth", "existingSecret: redis-auth\n    password: hunter2")
+    repo.edit(
+        "gitops/values/common.yaml",
+        "existingSecret: redis-auth",
+        "existingSecret: redis-auth\n    password: hunter2",
+    )
     assert_problem(repo.problems(), "values.redis.auth", "'password' was unexpected")
 
 
@@ -126,7 +178,8 @@ def test_argocd_inline_values_are_checked_too(repo):
     repo.edit(
         "gitops/argocd/apps/shop-dev.yaml",
         "          - $values/gitops/values/dev.yaml",
-        "          - $values/gitops/values/dev.yaml\n        valuesObject:\n          ingress:\n            host: 42",
+        "          - $values/gitops/values/dev.yaml\n"
+        "        valuesObject:\n          ingress:\n            host: 42",
     )
     assert_problem(repo.problems(), "Argo CD: ", "values.ingress.host", "is not of type 'string'")
 
@@ -135,9 +188,14 @@ def test_flux_and_argocd_giving_an_environment_different_values(repo):
     repo.edit(
         "gitops/argocd/apps/shop-dev.yaml",
         "          - $values/gitops/values/dev.yaml",
-        "          - $values/gitops/values/dev.yaml\n        parameters:\n          - name: ingress.host\n            value: shop.example",
+        "          - $values/gitops/values/dev.yaml\n"
+        "        parameters:\n          - name: ingress.host\n            value: shop.example",
     )
-    assert_problem(repo.problems(), "dev: HelmRelease shop/shop (Flux) and Application argocd/shop-dev (Argo CD)", "ingress.host")
+    assert_problem(
+        repo.problems(),
+        "dev: HelmRelease shop/shop (Flux) and Application argocd/shop-dev (Argo CD)",
+        "ingress.host",
+    )
 
 
 def test_flux_and_argocd_deploying_different_chart_versions(repo):
@@ -147,7 +205,10 @@ def test_flux_and_argocd_deploying_different_chart_versions(repo):
 
 def test_a_chart_from_another_owner(repo):
     repo.edit("gitops/flux/apps/base/shop/source.yaml", "ghcr.io/acme/", "ghcr.io/someone-else/")
-    assert_problem(repo.problems(), "oci://ghcr.io/someone-else/charts/order-system is not this project's chart oci://ghcr.io/acme/charts/order-system")
+    assert_problem(
+        repo.problems(),
+        "oci://ghcr.io/someone-else/charts/order-system is not this project's chart oci://ghcr.io/acme/charts/order-system",
+    )
 
 
 def test_an_existing_secret_nothing_declares(repo):
@@ -161,34 +222,90 @@ def test_an_existing_secret_nothing_declares(repo):
 @pytest.mark.parametrize(
     ("path", "old", "new", "expected"),
     [
-        ("gitops/flux/clusters/dev/apps.yaml", "- name: infrastructure", "- name: infra",
-         "spec.dependsOn[0] names Kustomization flux-system/infra"),
-        ("gitops/flux/clusters/dev/apps.yaml", "    name: flux-system", "    name: shop-repo",
-         "spec.sourceRef names GitRepository flux-system/shop-repo"),
-        ("gitops/flux/clusters/dev/apps.yaml", "path: ./gitops/flux/apps/dev", "path: ./gitops/flux/apps/prod",
-         "spec.path ./gitops/flux/apps/prod is not a directory"),
-        ("gitops/flux/apps/base/shop/release.yaml", "    name: shop\n  install", "    name: shop-chart\n  install",
-         "spec.chartRef names OCIRepository shop/shop-chart"),
-        ("gitops/flux/apps/base/shop/release.yaml", "      name: shop-values", "      name: shop-values\n      valuesKey: values.yml",
-         "ConfigMap shop/shop-values-"),
-        ("gitops/flux/apps/base/shop/release.yaml", "  interval: 30m", "  interval: 30m\n  dependsOn:\n    - name: redis",
-         "spec.dependsOn[0] names HelmRelease shop/redis"),
-        ("gitops/flux/components/chart-from-git/kustomization.yaml", "chart: ./charts/order-system", "chart: ./charts/shop",
-         "spec.chart.spec.chart ./charts/shop/Chart.yaml is not a file"),
-        ("gitops/argocd/apps/shop-dev.yaml", "  project: shop", "  project: shops",
-         "spec.project names AppProject argocd/shops"),
-        ("gitops/argocd/apps/shop-dev.yaml", "$values/gitops/values/dev.yaml", "$values/gitops/values/prod.yaml",
-         "gitops/values/prod.yaml is not a file"),
-        ("gitops/argocd/apps/shop-dev.yaml", "$values/gitops/values/dev.yaml", "$vals/gitops/values/dev.yaml",
-         "uses $vals, but no source has `ref: vals`"),
-        ("gitops/argocd/apps/shop-dev.yaml", "https://github.com/acme/shop.git", "https://github.com/acme/other.git",
-         "repoURL https://github.com/acme/other.git is not this repository"),
-        ("gitops/argocd/root.yaml", "path: gitops/argocd/apps", "path: gitops/argocd/applications",
-         "spec.source.path gitops/argocd/applications is not a directory"),
-        ("gitops/argocd/apps/project.yaml", "oci://ghcr.io/acme/charts/*", "oci://ghcr.io/acme/images/*",
-         "repoURL oci://ghcr.io/acme/charts/order-system is not in AppProject shop's sourceRepos"),
-        ("gitops/argocd/apps/shop-dev.yaml", "    namespace: shop\n  syncPolicy", "    namespace: shop-dev\n  syncPolicy",
-         "is not in AppProject shop's destinations"),
+        (
+            "gitops/flux/clusters/dev/apps.yaml",
+            "- name: infrastructure",
+            "- name: infra",
+            "spec.dependsOn[0] names Kustomization flux-system/infra",
+        ),
+        (
+            "gitops/flux/clusters/dev/apps.yaml",
+            "    name: flux-system",
+            "    name: shop-repo",
+            "spec.sourceRef names GitRepository flux-system/shop-repo",
+        ),
+        (
+            "gitops/flux/clusters/dev/apps.yaml",
+            "path: ./gitops/flux/apps/dev",
+            "path: ./gitops/flux/apps/prod",
+            "spec.path ./gitops/flux/apps/prod is not a directory",
+        ),
+        (
+            "gitops/flux/apps/base/shop/release.yaml",
+            "    name: shop\n  install",
+            "    name: shop-chart\n  install",
+            "spec.chartRef names OCIRepository shop/shop-chart",
+        ),
+        (
+            "gitops/flux/apps/base/shop/release.yaml",
+            "      name: shop-values",
+            "      name: shop-values\n      valuesKey: values.yml",
+            "ConfigMap shop/shop-values-",
+        ),
+        (
+            "gitops/flux/apps/base/shop/release.yaml",
+            "  interval: 30m",
+            "  interval: 30m\n  dependsOn:\n    - name: redis",
+            "spec.dependsOn[0] names HelmRelease shop/redis",
+        ),
+        (
+            "gitops/flux/components/chart-from-git/kustomization.yaml",
+            "chart: ./charts/order-system",
+            "chart: ./charts/shop",
+            "spec.chart.spec.chart ./charts/shop/Chart.yaml is not a file",
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "  project: shop",
+            "  project: shops",
+            "spec.project names AppProject argocd/shops",
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "$values/gitops/values/dev.yaml",
+            "$values/gitops/values/prod.yaml",
+            "gitops/values/prod.yaml is not a file",
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "$values/gitops/values/dev.yaml",
+            "$vals/gitops/values/dev.yaml",
+            "uses $vals, but no source has `ref: vals`",
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "https://github.com/acme/shop.git",
+            "https://github.com/acme/other.git",
+            "repoURL https://github.com/acme/other.git is not this repository",
+        ),
+        (
+            "gitops/argocd/root.yaml",
+            "path: gitops/argocd/apps",
+            "path: gitops/argocd/applications",
+            "spec.source.path gitops/argocd/applications is not a directory",
+        ),
+        (
+            "gitops/argocd/apps/project.yaml",
+            "oci://ghcr.io/acme/charts/*",
+            "oci://ghcr.io/acme/images/*",
+            "repoURL oci://ghcr.io/acme/charts/order-system is not in AppProject shop's sourceRepos",
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "    namespace: shop\n  syncPolicy",
+            "    namespace: shop-dev\n  syncPolicy",
+            "is not in AppProject shop's destinations",
+        ),
     ],
 )
 def test_a_reference_to_nothing(repo, path, old, new, expected):
@@ -197,7 +314,11 @@ def test_a_reference_to_nothing(repo, path, old, new, expected):
 
 
 def test_a_values_from_nothing_declares(repo):
-    repo.edit("gitops/flux/apps/base/shop/release.yaml", "      name: shop-values", "      name: shop-values\n    - kind: Secret\n      name: shop-secrets")
+    repo.edit(
+        "gitops/flux/apps/base/shop/release.yaml",
+        "      name: shop-values",
+        "      name: shop-values\n    - kind: Secret\n      name: shop-secrets",
+    )
     assert_problem(repo.problems(), "spec.valuesFrom[1] names Secret shop/shop-secrets")
 
 
@@ -210,8 +331,15 @@ def test_a_file_no_entry_point_reaches(repo):
 
 
 def test_a_variant_that_changes_nothing(repo):
-    repo.edit("gitops/check.toml", 'replace = "gitops/argocd/apps/shop-dev.yaml"', 'replace = "gitops/argocd/apps/shop-prod.yaml"')
-    assert_problem(repo.problems(), "argocd_variant 'chart from Git': no root Application syncs gitops/argocd/apps/shop-prod.yaml")
+    repo.edit(
+        "gitops/check.toml",
+        'replace = "gitops/argocd/apps/shop-dev.yaml"',
+        'replace = "gitops/argocd/apps/shop-prod.yaml"',
+    )
+    assert_problem(
+        repo.problems(),
+        "argocd_variant 'chart from Git': no root Application syncs gitops/argocd/apps/shop-prod.yaml",
+    )
 
 
 FILE_NOBODY_USES = """
@@ -223,5 +351,11 @@ metadata:
 
 
 def test_a_component_nothing_uses(repo):
-    repo.write("gitops/flux/components/debug/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n")
-    assert_problem(repo.problems(), "gitops/flux/components/debug: a kustomize Component no kustomization or variant uses")
+    repo.write(
+        "gitops/flux/components/debug/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n",
+    )
+    assert_problem(
+        repo.problems(),
+        "gitops/flux/components/debug: a kustomize Component no kustomization or variant uses",
+    )

@@ -19,14 +19,20 @@ def accepts(schema: dict, instance) -> bool:
 
 
 def test_objects_reject_fields_their_schema_does_not_list():
-    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"a": {"type": "string"}}}}}
+    schema = {
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {"a": {"type": "string"}}}},
+    }
     assert accepts(schema, {"spec": {"a": "x"}})
     assert not accepts(schema, {"spec": {"a": "x", "b": "y"}})
     assert not accepts(schema, {"status": {}})
 
 
 def test_preserve_unknown_fields_keeps_any_field():
-    schema = {"type": "object", "properties": {"values": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+    schema = {
+        "type": "object",
+        "properties": {"values": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+    }
     assert accepts(schema, {"values": {"anything": {"nested": [1, 2]}}})
 
 
@@ -39,13 +45,19 @@ def test_int_or_string_is_an_integer_or_a_string():
 
 
 def test_nullable_admits_null_only_where_declared():
-    schema = {"type": "object", "properties": {"a": {"type": "string", "nullable": True}, "b": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string", "nullable": True}, "b": {"type": "string"}},
+    }
     assert accepts(schema, {"a": None})
     assert not accepts(schema, {"b": None})
 
 
 def test_maps_keep_their_declared_value_schema():
-    schema = {"type": "object", "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    schema = {
+        "type": "object",
+        "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}},
+    }
     assert accepts(schema, {"labels": {"x": "y"}})
     assert not accepts(schema, {"labels": {"x": 1}})
 
