@@ -31,7 +31,7 @@ def test_a_generator_file_outside_the_repository(repo):
     assert_problem(repo.problems(), "../../../../../../secrets.yaml is outside the repository")
 
 
-# --- object schemas ---------------------------------------------------------------------------
+# --- object schemas and cross-references ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -86,9 +86,94 @@ def test_a_generator_file_outside_the_repository(repo):
             "    environment: dev\n  finalizer: [x]",
             ("Application argocd/shop-dev", "metadata", "'finalizer' was unexpected"),
         ),
+        # cross-references
+        (
+            "gitops/flux/clusters/dev/apps.yaml",
+            "- name: infrastructure",
+            "- name: infra",
+            ("spec.dependsOn[0] names Kustomization flux-system/infra",),
+        ),
+        (
+            "gitops/flux/clusters/dev/apps.yaml",
+            "    name: flux-system",
+            "    name: shop-repo",
+            ("spec.sourceRef names GitRepository flux-system/shop-repo",),
+        ),
+        (
+            "gitops/flux/clusters/dev/apps.yaml",
+            "path: ./gitops/flux/apps/dev",
+            "path: ./gitops/flux/apps/prod",
+            ("spec.path ./gitops/flux/apps/prod is not a directory",),
+        ),
+        (
+            "gitops/flux/apps/base/shop/release.yaml",
+            "    name: shop\n  install",
+            "    name: shop-chart\n  install",
+            ("spec.chartRef names OCIRepository shop/shop-chart",),
+        ),
+        (
+            "gitops/flux/apps/base/shop/release.yaml",
+            "      name: shop-values",
+            "      name: shop-values\n      valuesKey: values.yml",
+            ("ConfigMap shop/shop-values-",),
+        ),
+        (
+            "gitops/flux/apps/base/shop/release.yaml",
+            "  interval: 30m",
+            "  interval: 30m\n  dependsOn:\n    - name: redis",
+            ("spec.dependsOn[0] names HelmRelease shop/redis",),
+        ),
+        (
+            "gitops/flux/components/chart-from-git/kustomization.yaml",
+            "chart: ./charts/order-system",
+            "chart: ./charts/shop",
+            ("spec.chart.spec.chart ./charts/shop/Chart.yaml is not a file",),
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "  project: shop",
+            "  project: shops",
+            ("spec.project names AppProject argocd/shops",),
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "$values/gitops/values/dev.yaml",
+            "$values/gitops/values/prod.yaml",
+            ("gitops/values/prod.yaml is not a file",),
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "$values/gitops/values/dev.yaml",
+            "$vals/gitops/values/dev.yaml",
+            ("uses $vals, but no source has `ref: vals`",),
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "https://github.com/acme/shop.git",
+            "https://github.com/acme/other.git",
+            ("repoURL https://github.com/acme/other.git is not this repository",),
+        ),
+        (
+            "gitops/argocd/root.yaml",
+            "path: gitops/argocd/apps",
+            "path: gitops/argocd/applications",
+            ("spec.source.path gitops/argocd/applications is not a directory",),
+        ),
+        (
+            "gitops/argocd/apps/project.yaml",
+            "oci://ghcr.io/acme/charts/*",
+            "oci://ghcr.io/acme/images/*",
+            ("repoURL oci://ghcr.io/acme/charts/order-system is not in AppProject shop's sourceRepos",),
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "    namespace: shop\n  syncPolicy",
+            "    namespace: shop-dev\n  syncPolicy",
+            ("is not in AppProject shop's destinations",),
+        ),
     ],
 )
-def test_an_object_its_schema_rejects(repo, path, old, new, expected):
+def test_an_object_its_schema_or_a_reference_rejects(repo, path, old, new, expected):
     repo.edit(path, old, new)
     assert_problem(repo.problems(), *expected)
 
@@ -214,103 +299,6 @@ def test_a_chart_from_another_owner(repo):
 def test_an_existing_secret_nothing_declares(repo):
     repo.edit("gitops/values/common.yaml", "existingSecret: redis-auth", "existingSecret: redis-password")
     assert_problem(repo.problems(), "values.redis.auth.existingSecret names Secret shop/redis-password")
-
-
-# --- cross-references -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("path", "old", "new", "expected"),
-    [
-        (
-            "gitops/flux/clusters/dev/apps.yaml",
-            "- name: infrastructure",
-            "- name: infra",
-            "spec.dependsOn[0] names Kustomization flux-system/infra",
-        ),
-        (
-            "gitops/flux/clusters/dev/apps.yaml",
-            "    name: flux-system",
-            "    name: shop-repo",
-            "spec.sourceRef names GitRepository flux-system/shop-repo",
-        ),
-        (
-            "gitops/flux/clusters/dev/apps.yaml",
-            "path: ./gitops/flux/apps/dev",
-            "path: ./gitops/flux/apps/prod",
-            "spec.path ./gitops/flux/apps/prod is not a directory",
-        ),
-        (
-            "gitops/flux/apps/base/shop/release.yaml",
-            "    name: shop\n  install",
-            "    name: shop-chart\n  install",
-            "spec.chartRef names OCIRepository shop/shop-chart",
-        ),
-        (
-            "gitops/flux/apps/base/shop/release.yaml",
-            "      name: shop-values",
-            "      name: shop-values\n      valuesKey: values.yml",
-            "ConfigMap shop/shop-values-",
-        ),
-        (
-            "gitops/flux/apps/base/shop/release.yaml",
-            "  interval: 30m",
-            "  interval: 30m\n  dependsOn:\n    - name: redis",
-            "spec.dependsOn[0] names HelmRelease shop/redis",
-        ),
-        (
-            "gitops/flux/components/chart-from-git/kustomization.yaml",
-            "chart: ./charts/order-system",
-            "chart: ./charts/shop",
-            "spec.chart.spec.chart ./charts/shop/Chart.yaml is not a file",
-        ),
-        (
-            "gitops/argocd/apps/shop-dev.yaml",
-            "  project: shop",
-            "  project: shops",
-            "spec.project names AppProject argocd/shops",
-        ),
-        (
-            "gitops/argocd/apps/shop-dev.yaml",
-            "$values/gitops/values/dev.yaml",
-            "$values/gitops/values/prod.yaml",
-            "gitops/values/prod.yaml is not a file",
-        ),
-        (
-            "gitops/argocd/apps/shop-dev.yaml",
-            "$values/gitops/values/dev.yaml",
-            "$vals/gitops/values/dev.yaml",
-            "uses $vals, but no source has `ref: vals`",
-        ),
-        (
-            "gitops/argocd/apps/shop-dev.yaml",
-            "https://github.com/acme/shop.git",
-            "https://github.com/acme/other.git",
-            "repoURL https://github.com/acme/other.git is not this repository",
-        ),
-        (
-            "gitops/argocd/root.yaml",
-            "path: gitops/argocd/apps",
-            "path: gitops/argocd/applications",
-            "spec.source.path gitops/argocd/applications is not a directory",
-        ),
-        (
-            "gitops/argocd/apps/project.yaml",
-            "oci://ghcr.io/acme/charts/*",
-            "oci://ghcr.io/acme/images/*",
-            "repoURL oci://ghcr.io/acme/charts/order-system is not in AppProject shop's sourceRepos",
-        ),
-        (
-            "gitops/argocd/apps/shop-dev.yaml",
-            "    namespace: shop\n  syncPolicy",
-            "    namespace: shop-dev\n  syncPolicy",
-            "is not in AppProject shop's destinations",
-        ),
-    ],
-)
-def test_a_reference_to_nothing(repo, path, old, new, expected):
-    repo.edit(path, old, new)
-    assert_problem(repo.problems(), expected)
 
 
 def test_a_values_from_nothing_declares(repo):
