@@ -72,6 +72,7 @@ pub fn test(crds: &Path) -> Result<()> {
     )
     .dir(project::root())
     .env("PYTHONPATH", python_dir())
+    .env("PYTHONDONTWRITEBYTECODE", "1")
     .env("GITOPS_CRDS", project::root().join(crds))
     .run()
     .context("the gitops check's tests failed")?;
@@ -87,6 +88,7 @@ fn gitops_check(args: &[&std::ffi::OsStr]) -> Result<()> {
     cmd(python, argv)
         .dir(&root)
         .env("PYTHONPATH", python_dir())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .run()?;
     Ok(())
 }

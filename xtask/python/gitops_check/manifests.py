@@ -65,19 +65,29 @@ def kustomize_build(
     kustomize's default, which forbids that (`files_outside_dir=False`)."""
     origin = relative(root, directory)
     if components:
-        with tempfile.TemporaryDirectory() as scratch:
-            variant = {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": [os.path.relpath(directory, scratch)],
-                "components": [os.path.relpath(component, scratch) for component in components],
-            }
-            Path(scratch, "kustomization.yaml").write_text(yaml.safe_dump(variant))
-            output = run_kustomize(Path(scratch), origin, files_outside_dir=True)
+        output = build_with_components(directory, components, origin)
         origin += " + " + ", ".join(relative(root, component) for component in components)
     else:
         output = run_kustomize(directory, origin, files_outside_dir)
     return parse_documents(output, f"kustomize build {origin}")
+
+
+def build_with_components(directory: Path, components: tuple[Path, ...], origin: str) -> str:
+    """Builds `directory` as if its kustomization listed `components` too: a copy of it next to it
+    (so every relative path resolves the same) with the components appended, removed afterwards."""
+    copy = Path(tempfile.mkdtemp(prefix=f".{directory.name}-with-components-", dir=directory.parent))
+    try:
+        shutil.copytree(directory, copy, dirs_exist_ok=True)
+        file = kustomization_file(copy)
+        kustomization = yaml.safe_load(file.read_text()) or {}
+        kustomization["components"] = [
+            *kustomization.get("components", []),
+            *(os.path.relpath(component, directory) for component in components),
+        ]
+        file.write_text(yaml.safe_dump(kustomization))
+        return run_kustomize(copy, origin, files_outside_dir=True)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 def run_kustomize(directory: Path, origin: str, files_outside_dir: bool) -> str:
@@ -100,13 +110,17 @@ def yaml_files(directory: Path, recursive: bool) -> list[Path]:
 
 
 def load_directory(root: Path, directory: Path, flux: bool) -> list[Manifest]:
-    """What Flux or Argo CD applies from a directory: its kustomize build, or every YAML file in it
-    (Flux descends into subdirectories, Argo CD by default does not)."""
+    """What Flux or Argo CD applies from a directory: its kustomize build, or every YAML file in it.
+    Flux also descends into subdirectories, building those with a kustomization.yaml as a whole
+    (as `flux bootstrap`'s flux-system/ is); Argo CD by default does not descend."""
     if kustomization_file(directory):
         return kustomize_build(root, directory, files_outside_dir=flux)
     manifests = []
-    for path in yaml_files(directory, recursive=flux):
+    for path in yaml_files(directory, recursive=False):
         manifests.extend(load_file(root, path))
+    if flux:
+        for subdirectory in sorted(p for p in directory.iterdir() if p.is_dir()):
+            manifests.extend(load_directory(root, subdirectory, flux=True))
     return manifests
 
 

@@ -14,6 +14,7 @@ from .scopes import (
     Scope,
     argocd_sources,
     group_kind,
+    is_this_repository_source,
     namespace_of,
     repo_path,
 )
@@ -53,7 +54,13 @@ def in_repository(repo: Repository, path: str, field: str, want_dir: bool) -> li
 def flux_kustomization(repo: Repository, scope: Scope, obj: dict) -> list[str]:
     spec = obj.get("spec") or {}
     own = namespace_of(obj)
-    problems = check_ref(repo, scope, spec.get("sourceRef") or {}, "GitRepository", own, "spec.sourceRef")
+    source = spec.get("sourceRef") or {}
+    problems = check_ref(repo, scope, source, "GitRepository", own, "spec.sourceRef")
+    if not problems and not is_this_repository_source(repo, scope, source, own):
+        problems.append(
+            f"spec.sourceRef {source.get('kind')} {source.get('name')} is not this repository ({repo.url},"
+            " Cargo.toml), so what it applies cannot be checked"
+        )
     for i, dependency in enumerate(spec.get("dependsOn") or []):
         problems += check_ref(repo, scope, dependency, "Kustomization", own, f"spec.dependsOn[{i}]")
     problems += in_repository(repo, spec.get("path", "./"), "spec.path", want_dir=True)

@@ -18,6 +18,18 @@ from .problems import CheckError
 CHART = "charts/order-system"
 
 
+def git_location(url: str) -> tuple[str, str]:
+    """(host, owner/name) of `https://host/owner/name(.git)`, `ssh://git@host/owner/name(.git)` or
+    `git@host:owner/name(.git)`."""
+    if "://" not in url and ":" in url:
+        user_host, _, path = url.partition(":")
+        host = user_host.rpartition("@")[2]
+    else:
+        parsed = urlparse(url)
+        host, path = parsed.hostname or "", parsed.path
+    return host.lower(), path.strip("/").removesuffix(".git")
+
+
 @dataclass(frozen=True)
 class External:
     """An object made on the cluster rather than declared in gitops/ (check.toml `[[external]]`)."""
@@ -84,7 +96,8 @@ class Repository:
         return f"oci://ghcr.io/{self.owner}/charts/{self.chart.name}"
 
     def is_this_repository(self, url: str) -> bool:
-        return url.removesuffix("/").removesuffix(".git") == self.url
+        """Whether a Git URL names this repository, over HTTPS or SSH (`flux bootstrap` writes either)."""
+        return git_location(url) == git_location(self.url)
 
     def chart_path(self) -> str:
         return str(self.chart.directory.resolve().relative_to(self.root.resolve()))

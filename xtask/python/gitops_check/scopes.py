@@ -62,22 +62,25 @@ def repo_path(repo: Repository, path: str) -> Path:
     return (repo.root / path.removeprefix("./")).resolve()
 
 
-def flux_follows(repo: Repository, kustomization: dict, scope: Scope) -> Path | None:
-    """The repository directory a Flux Kustomization applies, when its source is this repository
-    (the bootstrap GitRepository, or one whose URL is this repository)."""
-    source = (kustomization.get("spec") or {}).get("sourceRef") or {}
-    if source.get("kind") != "GitRepository":
-        return None
-    namespace = source.get("namespace") or namespace_of(kustomization)
-    name = source.get("name", "")
+def is_this_repository_source(repo: Repository, scope: Scope, source_ref: dict, own_namespace: str) -> bool:
+    """Whether a Flux `sourceRef` is this repository: a GitRepository whose URL is this repository's,
+    or one made on the cluster (`flux bootstrap`'s, listed in check.toml)."""
+    if source_ref.get("kind") != "GitRepository":
+        return False
+    namespace = source_ref.get("namespace") or own_namespace
+    name = source_ref.get("name", "")
     declared = scope.find("GitRepository", namespace, name)
-    is_repo = (
-        repo.is_this_repository(str((declared.obj.get("spec") or {}).get("url", "")))
-        if declared
-        else repo.external("GitRepository", namespace, name) is not None
-    )
-    path = (kustomization.get("spec") or {}).get("path", "./")
-    return repo_path(repo, path) if is_repo else None
+    if declared:
+        return repo.is_this_repository(str((declared.obj.get("spec") or {}).get("url", "")))
+    return repo.external("GitRepository", namespace, name) is not None
+
+
+def flux_follows(repo: Repository, kustomization: dict, scope: Scope) -> Path | None:
+    """The repository directory a Flux Kustomization applies, when its source is this repository."""
+    spec = kustomization.get("spec") or {}
+    if not is_this_repository_source(repo, scope, spec.get("sourceRef") or {}, namespace_of(kustomization)):
+        return None
+    return repo_path(repo, spec.get("path", "./"))
 
 
 def follow(

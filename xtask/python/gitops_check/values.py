@@ -15,7 +15,14 @@ from .manifests import Manifest
 from .problems import describe
 from .references import HELM_RELEASE, exists, missing
 from .repository import Repository
-from .scopes import ARGO_APPLICATION, Scope, argocd_sources, namespace_of, repo_path
+from .scopes import (
+    ARGO_APPLICATION,
+    Scope,
+    argocd_sources,
+    is_this_repository_source,
+    namespace_of,
+    repo_path,
+)
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -113,7 +120,7 @@ def flux_chart_source(
         tag = oci_ref.get("digest") or oci_ref.get("tag") or oci_ref.get("semver") or ""
         return (url, str(tag)), []
     chart_spec = (spec.get("chart") or {}).get("spec") or {}
-    if (chart_spec.get("sourceRef") or {}).get("kind") == "GitRepository":
+    if is_this_repository_source(repo, scope, chart_spec.get("sourceRef") or {}, namespace):
         if repo_path(repo, chart_spec.get("chart", "")) != repo.chart.directory.resolve():
             return None, [f"spec.chart.spec.chart {chart_spec.get('chart')} is not {repo.chart_path()}"]
         return None, []

@@ -347,3 +347,60 @@ def test_a_component_nothing_uses(repo):
         repo.problems(),
         "gitops/flux/components/debug: a kustomize Component no kustomization or variant uses",
     )
+
+
+def test_a_chart_from_another_git_repository(repo):
+    repo.write(
+        "gitops/flux/components/chart-from-git/source.yaml",
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: fork\n"
+        "spec:\n  interval: 5m\n  url: https://github.com/someone-else/shop.git\n",
+    )
+    repo.edit(
+        "gitops/flux/components/chart-from-git/kustomization.yaml",
+        "patches:",
+        "resources:\n  - source.yaml\npatches:",
+    )
+    repo.edit(
+        "gitops/flux/components/chart-from-git/kustomization.yaml", "name: flux-system\n", "name: fork\n"
+    )
+    repo.edit("gitops/flux/components/chart-from-git/kustomization.yaml", "namespace: flux-system\n", "")
+    assert_problem(repo.problems(), "Flux dev (chart from Git)", "the chart must come from")
+
+
+def test_a_cluster_directory_after_flux_bootstrap(repo):
+    # What `flux bootstrap git --url=ssh://…` commits (gotk-components.yaml left out): the
+    # GitRepository is then declared in the repository, with an SSH URL of this repository.
+    repo.write("gitops/flux/clusters/dev/flux-system/kustomization.yaml", "resources:\n  - gotk-sync.yaml\n")
+    repo.write("gitops/flux/clusters/dev/flux-system/gotk-sync.yaml", BOOTSTRAP_SYNC)
+    assert repo.problems() == []
+    repo.edit("gitops/flux/clusters/dev/flux-system/gotk-sync.yaml", "acme/shop.git", "acme/other.git")
+    assert_problem(repo.problems(), "Kustomization flux-system/flux-system", "is not this repository")
+
+
+BOOTSTRAP_SYNC = """
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 1m0s
+  ref:
+    branch: main
+  secretRef:
+    name: flux-system
+  url: ssh://git@github.com/acme/shop.git
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m0s
+  path: ./gitops/flux/clusters/dev
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+"""
