@@ -54,9 +54,6 @@ class Scope:
             None,
         )
 
-    def of(self, kind: tuple[str, str]) -> list[Manifest]:
-        return [m for m in self.manifests if group_kind(m.obj) == kind]
-
 
 def repo_path(repo: Repository, path: str) -> Path:
     return (repo.root / path.removeprefix("./")).resolve()
