@@ -4,6 +4,7 @@
 mod build;
 mod chart;
 mod cluster;
+mod gitops;
 mod project;
 mod provision;
 mod publish;
@@ -26,6 +27,7 @@ struct Cli {
 enum Task {
     Build(build::Build),
     Chart(chart::Chart),
+    Gitops(gitops::Gitops),
     Publish(publish::Publish),
     Test(test::Test),
     /// Run the system; `--cluster k3d` deploys it to a local k3d cluster with the Spin shim
@@ -39,6 +41,7 @@ fn main() {
     let result = match Cli::parse().task {
         Task::Build(task) => task.run(),
         Task::Chart(task) => task.run(),
+        Task::Gitops(task) => task.run(),
         Task::Publish(task) => task.run(),
         Task::Test(task) => task.run(),
         // The embedded-runtime `up` (no `--cluster`) lives on the runtime branch; at merge its
