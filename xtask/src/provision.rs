@@ -134,3 +134,18 @@ pub fn python() -> Result<PathBuf> {
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }
+
+/// `python <args>` in the project's venv from the project root, with `xtask/python` on the
+/// module path (`-m order_chart …`, `-m api_fuzz …`).
+pub fn run_python(args: Vec<std::ffi::OsString>) -> Result<()> {
+    cmd(python()?, args)
+        .dir(project::root())
+        .env("PYTHONPATH", python_dir())
+        .run()?;
+    Ok(())
+}
+
+/// The project's Python tooling and its tests.
+pub fn python_dir() -> PathBuf {
+    project::root().join("xtask").join("python")
+}
