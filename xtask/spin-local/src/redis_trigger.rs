@@ -40,7 +40,7 @@ struct Handler {
 }
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
-const LAST_RETRY: Duration = Duration::from_secs(5);
+const LAST_RETRY: Duration = Duration::from_secs(2);
 
 impl RedisTrigger {
     /// The app's Redis triggers, one per server address, with addresses and channels resolved
