@@ -5,6 +5,7 @@ mod build;
 mod project;
 mod provision;
 mod test;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -22,11 +23,13 @@ struct Cli {
 enum Task {
     Build(build::Build),
     Test(test::Test),
+    Up(up::Up),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Build(task) => task.run(),
         Task::Test(task) => task.run(),
+        Task::Up(task) => task.run(),
     }
 }
