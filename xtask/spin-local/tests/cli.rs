@@ -10,29 +10,22 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{manifest, probe_wasm, request};
+use common::{probe_app, request};
 
 fn app() -> PathBuf {
-    manifest(&format!(
+    probe_app(
+        "cli",
         r#"
-        spin_manifest_version = 2
-        [application]
-        name = "cli"
-        [variables]
-        from_env = {{ default = "from-default" }}
-        from_flag = {{ default = "from-default" }}
-        token = {{ required = true, secret = true }}
-        [[trigger.http]]
-        route = "/..."
-        component = "probe"
-        [component.probe]
-        source = "{}"
-        [component.probe.variables]
-        from_env = "{{{{ from_env }}}}"
-        from_flag = "{{{{ from_flag }}}}"
+        from_env = { default = "from-default" }
+        from_flag = { default = "from-default" }
+        token = { required = true, secret = true }
         "#,
-        probe_wasm().display()
-    ))
+        r#"
+        [component.probe.variables]
+        from_env = "{{ from_env }}"
+        from_flag = "{{ from_flag }}"
+        "#,
+    )
 }
 
 fn spin_local(args: &[&str]) -> Command {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Running, manifest, probe_wasm, providers};
+use common::{Running, manifest, probe_app, probe_wasm, providers};
 
 /// One app with the order-processor's two routes, both served by the probe.
 fn routes_app() -> std::path::PathBuf {
@@ -123,30 +123,22 @@ fn the_component_gets_the_request_headers_and_spins() {
 
 #[test]
 fn components_read_their_variables() {
-    let wasm = probe_wasm();
-    let app = manifest(&format!(
+    let app = probe_app(
+        "variables",
         r#"
-        spin_manifest_version = 2
-        [application]
-        name = "variables"
-        [variables]
-        plain = {{ default = "from-default" }}
-        from_env = {{ default = "from-default" }}
-        from_flag = {{ default = "from-default" }}
-        token = {{ required = true, secret = true }}
-        [[trigger.http]]
-        route = "/..."
-        component = "probe"
-        [component.probe]
-        source = "{}"
-        [component.probe.variables]
-        plain = "{{{{ plain }}}}"
-        from_env = "{{{{ from_env }}}}"
-        from_flag = "{{{{ from_flag }}}}"
-        bearer = "Bearer {{{{ token }}}}"
+        plain = { default = "from-default" }
+        from_env = { default = "from-default" }
+        from_flag = { default = "from-default" }
+        token = { required = true, secret = true }
         "#,
-        wasm.display()
-    ));
+        r#"
+        [component.probe.variables]
+        plain = "{{ plain }}"
+        from_env = "{{ from_env }}"
+        from_flag = "{{ from_flag }}"
+        bearer = "Bearer {{ token }}"
+        "#,
+    );
     let running = Running::start(
         &[app],
         providers(
@@ -177,21 +169,7 @@ fn components_read_their_variables() {
 
 #[test]
 fn a_required_variable_without_a_value_stops_the_start() {
-    let app = manifest(&format!(
-        r#"
-        spin_manifest_version = 2
-        [application]
-        name = "required"
-        [variables]
-        token = {{ required = true }}
-        [[trigger.http]]
-        route = "/..."
-        component = "probe"
-        [component.probe]
-        source = "{}"
-        "#,
-        probe_wasm().display()
-    ));
+    let app = probe_app("required", "token = { required = true }", "");
     let error = spin_local::Runtime::load(&[app], &providers(&[], &[]))
         .err()
         .unwrap();
@@ -230,25 +208,16 @@ fn a_missing_wasm_file_says_to_build() {
 fn outbound_redis_reaches_only_allowed_hosts() {
     let redis = dev_services::RedisServer::start().unwrap();
     let unused_port = dev_services::free_port().unwrap();
-    let app = manifest(&format!(
-        r#"
-        spin_manifest_version = 2
-        [application]
-        name = "outbound"
-        [variables]
-        redis_port = {{ default = "1" }}
-        [[trigger.http]]
-        route = "/..."
-        component = "probe"
-        [component.probe]
-        source = "{}"
-        allowed_outbound_hosts = [
-            "redis://127.0.0.1:{{{{ redis_port }}}}",
-            "redis://127.0.0.1:{unused_port}",
-        ]
-        "#,
-        probe_wasm().display()
-    ));
+    let app = probe_app(
+        "outbound",
+        r#"redis_port = { default = "1" }"#,
+        &format!(
+            r#"allowed_outbound_hosts = [
+                "redis://127.0.0.1:{{{{ redis_port }}}}",
+                "redis://127.0.0.1:{unused_port}",
+            ]"#
+        ),
+    );
     let running = Running::start(
         &[app],
         providers(&[("redis_port", &redis.port().to_string())], &[]),

@@ -68,6 +68,27 @@ pub fn manifest(text: &str) -> PathBuf {
     path
 }
 
+/// An app whose one component, `probe`, serves every path. `variables` is the body of its
+/// `[variables]` table, `component` more lines for `[component.probe]` (tables may follow).
+pub fn probe_app(name: &str, variables: &str, component: &str) -> PathBuf {
+    manifest(&format!(
+        r#"
+        spin_manifest_version = 2
+        [application]
+        name = "{name}"
+        [variables]
+        {variables}
+        [[trigger.http]]
+        route = "/..."
+        component = "probe"
+        [component.probe]
+        source = "{wasm}"
+        {component}
+        "#,
+        wasm = probe_wasm().display()
+    ))
+}
+
 /// A runtime serving on a free loopback port from a background thread; stops on drop.
 pub struct Running {
     pub address: SocketAddr,
