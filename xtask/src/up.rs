@@ -107,6 +107,9 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     if let Some(url) = &options.redis_url {
         RedisLocation::parse(url)?;
     }
+    if options.runtime == AppRuntime::Spin {
+        spin_cli()?;
+    }
     let apps = project::apps()?;
     let listen = match options.listen {
         Some(listen) => listen,
@@ -149,10 +152,7 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
             system.processes.push(("spin-local".to_string(), process));
         }
         AppRuntime::Spin => {
-            let spin = provision::which("spin").context(
-                "`--runtime spin` runs the apps with the Spin CLI, which is not on PATH: install it \
-                 (https://spinframework.dev/install) or leave out `--runtime spin` to use the embedded runtime",
-            )?;
+            let spin = spin_cli()?;
             for app in &apps {
                 let process = start_spin(&spin, app, listen, &location, &options.variables)?;
                 system
@@ -163,6 +163,13 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     }
     system.wait_until_ready(&apps, listen, &options.variables)?;
     Ok(system)
+}
+
+fn spin_cli() -> Result<std::path::PathBuf> {
+    provision::which("spin").context(
+        "`--runtime spin` runs the apps with the Spin CLI, which is not on PATH: install it \
+         (https://spinframework.dev/install) or leave out `--runtime spin` to use the embedded runtime",
+    )
 }
 
 fn ensure_free(listen: SocketAddr) -> Result<()> {
