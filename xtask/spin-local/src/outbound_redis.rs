@@ -45,6 +45,11 @@ impl wit::HostConnection for HostState {
             self.component.report_disallowed(&address);
             return Err(Error::InvalidAddress);
         }
+        if address.starts_with("rediss://") {
+            return Err(Error::Other(
+                "TLS to Redis (rediss://) is not supported by spin-local".into(),
+            ));
+        }
         let client = redis::Client::open(address.as_str()).map_err(|_| Error::InvalidAddress)?;
         // Spin's redis client (0.32) has no connection or response timeouts; 1.x defaults to
         // some, so they are turned off to behave the same.

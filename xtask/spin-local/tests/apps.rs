@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Running, eventually, providers, request, wasm_dir, workspace_root};
+use common::{Running, eventually, manifest, providers, request, wasm_dir, workspace_root};
 use dev_services::RedisServer;
 
 fn start_apps(redis: &RedisServer) -> Running {
@@ -92,4 +92,29 @@ fn without_redis_the_api_answers_503_and_both_apps_recover() {
     let reply = post_order(&running, "after Redis is back");
     assert_eq!(reply.status, 202, "{reply:?}");
     wait_until_fulfilled(&running, reply.header("location").unwrap());
+}
+
+#[test]
+fn a_redis_trigger_over_tls_is_refused_clearly() {
+    let app = manifest(&format!(
+        r#"
+        spin_manifest_version = 2
+        [application]
+        name = "tls"
+        [[trigger.redis]]
+        address = "rediss://127.0.0.1:6380"
+        channel = "jobs"
+        component = "fulfiller"
+        [component.fulfiller]
+        source = "{}"
+        "#,
+        wasm_dir().join("fulfiller.wasm").display()
+    ));
+    let error = spin_local::Runtime::load(&[app], &providers(&[], &[]))
+        .err()
+        .unwrap();
+    assert!(
+        format!("{error:#}").contains("TLS (rediss://), which spin-local does not support"),
+        "{error:#}"
+    );
 }
