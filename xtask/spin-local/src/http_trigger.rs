@@ -119,17 +119,17 @@ impl HttpTrigger {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_string();
-        let (result, component) = match self.router.route(&path) {
-            _ if path.starts_with(WELL_KNOWN_PREFIX) => (Ok(self.well_known(&path)), None),
-            None => (Ok(plain(StatusCode::NOT_FOUND, "")), None),
-            Some(found) => {
-                let component = found.component().to_string();
-                let result = match spin_headers(&request, &found, client) {
-                    Ok(headers) => self.call(&component, request, headers).await,
-                    Err(error) => Err(error),
-                };
-                (result, Some(component))
-            }
+        let (result, component) = if path.starts_with(WELL_KNOWN_PREFIX) {
+            (Ok(self.well_known(&path)), None)
+        } else if let Some(found) = self.router.route(&path) {
+            let component = found.component().to_string();
+            let result = match spin_headers(&request, &found, client) {
+                Ok(headers) => self.call(&component, request, headers).await,
+                Err(error) => Err(error),
+            };
+            (result, Some(component))
+        } else {
+            (Ok(plain(StatusCode::NOT_FOUND, "")), None)
         };
         let by = component
             .map(|component| format!(" [{component}]"))
