@@ -1,9 +1,11 @@
 //! Application variables resolved as Spin resolves them: a `--variable name=value` flag first,
-//! then the `SPIN_VARIABLE_<NAME>` environment variable, then the manifest's `default`; a
+//! then the `SPIN_VARIABLE_<NAME>` environment variable (or that line of a `.env` file in the
+//! current directory), then the manifest's `default`; a
 //! `required` variable with no value is an error at start. Components see only their own
 //! `[component.<id>.variables]`, templates over the application variables.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
@@ -23,11 +25,13 @@ pub struct VariableProviders {
 }
 
 impl VariableProviders {
-    /// `--variable` flags over the process environment.
+    /// `--variable` flags over the process environment, then a `.env` file in the current
+    /// directory, as Spin's default environment provider reads them.
     pub fn new(flags: impl IntoIterator<Item = (String, String)>) -> Result<VariableProviders> {
-        Self::with_environment(flags, |name| match std::env::var(name) {
+        let dotenv = read_dotenv(Path::new(".env"))?;
+        Self::with_environment(flags, move |name| match std::env::var(name) {
             Ok(value) => Ok(Some(value)),
-            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotPresent) => Ok(dotenv.get(name).cloned()),
             Err(error) => Err(error).with_context(|| format!("reading {name}")),
         })
     }
@@ -58,6 +62,17 @@ impl VariableProviders {
             return Ok(Some(value.clone()));
         }
         (self.environment)(&environment_name(name))
+    }
+}
+
+/// The `NAME=value` lines of a dotenv file; none when there is no such file.
+fn read_dotenv(path: &Path) -> Result<HashMap<String, String>> {
+    match dotenvy::from_path_iter(path) {
+        Ok(lines) => lines
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("reading {}", path.display())),
+        Err(error) if error.not_found() => Ok(HashMap::new()),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
     }
 }
 

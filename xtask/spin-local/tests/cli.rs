@@ -1,5 +1,6 @@
-//! The `spin-local` binary: `SPIN_VARIABLE_*` from its environment under `--variable` flags,
-//! clear errors for a taken port or a missing required variable, and a clean stop on SIGTERM.
+//! The `spin-local` binary: `SPIN_VARIABLE_*` from its environment (and `.env`) under
+//! `--variable` flags, clear errors for a taken port or a missing required variable, and a
+//! clean stop on SIGTERM.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,12 +18,14 @@ fn app() -> PathBuf {
         "cli",
         r#"
         from_env = { default = "from-default" }
+        from_dotenv = { default = "from-default" }
         from_flag = { default = "from-default" }
         token = { required = true, secret = true }
         "#,
         r#"
         [component.probe.variables]
         from_env = "{{ from_env }}"
+        from_dotenv = "{{ from_dotenv }}"
         from_flag = "{{ from_flag }}"
         "#,
     )
@@ -34,6 +37,7 @@ fn spin_local(args: &[&str]) -> Command {
         .arg("up")
         .args(args)
         .env_remove("SPIN_VARIABLE_FROM_ENV")
+        .env_remove("SPIN_VARIABLE_FROM_DOTENV")
         .env_remove("SPIN_VARIABLE_FROM_FLAG")
         .env_remove("SPIN_VARIABLE_TOKEN")
         .stdin(Stdio::null())
@@ -56,6 +60,14 @@ fn serves_with_variables_from_env_and_flags_and_stops_on_sigterm() {
     let port = dev_services::free_port().unwrap();
     let listen = format!("127.0.0.1:{port}");
     let manifest = app();
+    // Like `spin up`, spin-local reads a `.env` file in its working directory, under the
+    // environment.
+    let workdir = manifest.parent().unwrap();
+    std::fs::write(
+        workdir.join(".env"),
+        "SPIN_VARIABLE_FROM_DOTENV=from-dotenv\nSPIN_VARIABLE_FROM_ENV=dotenv-loses\n",
+    )
+    .unwrap();
     let child = spin_local(&[
         "-f",
         manifest.to_str().unwrap(),
@@ -64,6 +76,7 @@ fn serves_with_variables_from_env_and_flags_and_stops_on_sigterm() {
         "--variable",
         "from_flag=from-flag",
     ])
+    .current_dir(workdir)
     .env("SPIN_VARIABLE_FROM_ENV", "from-env")
     .env("SPIN_VARIABLE_FROM_FLAG", "env-loses")
     .env("SPIN_VARIABLE_TOKEN", "s3cr3t")
@@ -83,6 +96,7 @@ fn serves_with_variables_from_env_and_flags_and_stops_on_sigterm() {
         .body
     };
     assert_eq!(variable("from_env"), "ok from-env");
+    assert_eq!(variable("from_dotenv"), "ok from-dotenv");
     assert_eq!(variable("from_flag"), "ok from-flag");
 
     let output = stop(child);
