@@ -96,6 +96,9 @@ pub struct LocalSystem {
     redis: Option<RedisServer>,
     base_url: String,
     redis_url: String,
+    apps: Vec<App>,
+    listen: SocketAddr,
+    variables: Vec<(String, String)>,
 }
 
 /// How long the apps may take to listen and subscribe after they are started.
@@ -145,15 +148,18 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         redis,
         base_url: format!("http://{listen}"),
         redis_url,
+        apps,
+        listen,
+        variables: options.variables.clone(),
     };
     match options.runtime {
         AppRuntime::Local => {
-            let process = start_spin_local(&apps, listen, &location, &options.variables)?;
+            let process = start_spin_local(&system.apps, listen, &location, &options.variables)?;
             system.processes.push(("spin-local".to_string(), process));
         }
         AppRuntime::Spin => {
             let spin = spin_cli()?;
-            for app in &apps {
+            for app in &system.apps {
                 let process = start_spin(&spin, app, listen, &location, &options.variables)?;
                 system
                     .processes
@@ -161,7 +167,7 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
             }
         }
     }
-    system.wait_until_ready(&apps, listen, &options.variables)?;
+    system.wait_until_ready()?;
     Ok(system)
 }
 
@@ -266,12 +272,10 @@ impl LocalSystem {
         Ok(())
     }
 
-    fn wait_until_ready(
-        &self,
-        apps: &[App],
-        listen: SocketAddr,
-        overrides: &[(String, String)],
-    ) -> Result<()> {
+    /// Waits until the order API accepts connections and every Redis trigger is subscribed;
+    /// after a Redis restart, this tells when the apps have resubscribed.
+    pub fn wait_until_ready(&self) -> Result<()> {
+        let listen = self.listen;
         let deadline = Instant::now() + READY_TIMEOUT;
         let wait = |what: &str, ready: &dyn Fn() -> Result<bool, String>| -> Result<()> {
             loop {
@@ -292,9 +296,9 @@ impl LocalSystem {
             &format!("the order API did not listen on {listen}"),
             &|| Ok(TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok()),
         )?;
-        for app in apps {
+        for app in &self.apps {
             let mut values = app.variable_defaults.clone();
-            values.extend(overrides.iter().cloned());
+            values.extend(self.variables.iter().cloned());
             for template in &app.redis_channels {
                 let channel = expand(template, &values)
                     .with_context(|| format!("the Redis trigger channel of {}", app.name))?;
