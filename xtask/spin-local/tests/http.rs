@@ -254,3 +254,31 @@ fn outbound_redis_reaches_only_allowed_hosts() {
     let tls = ping(&format!("rediss://127.0.0.1:{unused_port}"));
     assert!(tls.contains("(rediss://) is not supported"), "{tls}");
 }
+
+#[test]
+fn outbound_http_reaches_only_allowed_hosts() {
+    let app = probe_app(
+        "outbound-http",
+        "",
+        r#"allowed_outbound_hosts = ["http://127.0.0.1:*"]"#,
+    );
+    let running = Running::start(&[app], providers(&[], &[]));
+    let fetch = |url: &str| running.get("/", &[("probe", &format!("http {url}"))]).body;
+
+    // The component calls the runtime's own health endpoint through wasi:http.
+    let port = running.address.port();
+    assert_eq!(
+        fetch(&format!("http://127.0.0.1:{port}/.well-known/spin/health")),
+        "ok 200 OK"
+    );
+    for refused in [
+        format!("http://localhost:{port}/.well-known/spin/health"),
+        format!("https://127.0.0.1:{port}/.well-known/spin/health"),
+    ] {
+        assert_eq!(
+            fetch(&refused),
+            "error Http(ErrorCode::HttpRequestDenied)",
+            "{refused}"
+        );
+    }
+}

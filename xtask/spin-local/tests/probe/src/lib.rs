@@ -2,7 +2,8 @@
 //! - no `probe` header: every request header as `name: value` lines, in the order received;
 //! - `probe: variable <name>`: `ok <value>` or `error <error>` from `variables::get`;
 //! - `probe: redis <address>`: `ok <reply>` to a `PING` over `redis::Connection::open`, or
-//!   `error <error>`.
+//!   `error <error>`;
+//! - `probe: http <url>`: `ok <status> <body>` for an outbound `GET <url>`, or `error <error>`.
 
 // The Spin SDK's export macros generate the component ABI, which needs unsafe code.
 #![allow(unsafe_code)]
@@ -12,7 +13,7 @@ use spin_sdk::http_component;
 use spin_sdk::redis::{Connection, RedisResult};
 
 #[http_component]
-fn probe(request: Request) -> Response {
+async fn probe(request: Request) -> Response {
     let probe = request
         .header("probe")
         .and_then(|value| value.as_str())
@@ -23,6 +24,7 @@ fn probe(request: Request) -> Response {
             Err(error) => format!("error {error:?}"),
         },
         Some(("redis", address)) => ping(address),
+        Some(("http", url)) => fetch(url).await,
         _ => request
             .headers()
             .map(|(name, value)| format!("{name}: {}\n", value.as_str().unwrap_or("<binary>")))
@@ -36,6 +38,17 @@ fn ping(address: &str) -> String {
     match reply.as_deref() {
         Ok([RedisResult::Status(status)]) => format!("ok {status}"),
         Ok(other) => format!("ok {other:?}"),
+        Err(error) => format!("error {error:?}"),
+    }
+}
+
+async fn fetch(url: &str) -> String {
+    match spin_sdk::http::send::<_, Response>(Request::get(url).build()).await {
+        Ok(response) => format!(
+            "ok {} {}",
+            response.status(),
+            String::from_utf8_lossy(response.body())
+        ),
         Err(error) => format!("error {error:?}"),
     }
 }
