@@ -9,6 +9,7 @@ mod project;
 mod provision;
 mod publish;
 mod test;
+mod up;
 mod workflows;
 
 use clap::{Parser, Subcommand};
@@ -30,8 +31,7 @@ enum Task {
     Gitops(gitops::Gitops),
     Publish(publish::Publish),
     Test(test::Test),
-    /// Run the system; `--cluster k3d` deploys it to a local k3d cluster with the Spin shim
-    Up(cluster::ClusterArgs),
+    Up(up::Up),
     Down(cluster::Down),
     LintWorkflows(workflows::LintWorkflows),
 }
@@ -44,14 +44,7 @@ fn main() {
         Task::Gitops(task) => task.run(),
         Task::Publish(task) => task.run(),
         Task::Test(task) => task.run(),
-        // The embedded-runtime `up` (no `--cluster`) lives on the runtime branch; at merge its
-        // `Up` flattens `cluster::ClusterArgs` and calls `cluster::up` when `--cluster` is given.
-        Task::Up(args) => match args.cluster {
-            Some(kind) => cluster::up(kind, &args),
-            None => Err(anyhow::anyhow!(
-                "`cargo xtask up` needs `--cluster k3d` in this build"
-            )),
-        },
+        Task::Up(task) => task.run(),
         Task::Down(task) => task.run(),
         Task::LintWorkflows(task) => task.run(),
     };
