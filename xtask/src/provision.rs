@@ -11,6 +11,7 @@ use crate::project::{self, WASM_TARGET};
 /// Debian packages the tests start for real: Redis, an OCI registry, and an OCI client.
 pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("redis-server", "redis-server"),
+    ("redis-cli", "redis-tools"),
     ("docker-registry", "docker-registry"),
     ("skopeo", "skopeo"),
 ];
