@@ -12,7 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Reply, Running, eventually, providers, request, wasm_dir, workspace_root};
+use common::{
+    Reply, Running, eventually, post_order, providers, request, wait_for_subscriber, wasm_dir,
+    workspace_root,
+};
 use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
 
 const CHANNEL: &str = "neworders";
@@ -68,36 +71,6 @@ fn connection(redis: &RedisServer) -> redis::Connection {
         .unwrap()
         .get_connection()
         .unwrap()
-}
-
-fn wait_for_subscriber(redis: &RedisServer) {
-    eventually(
-        "the fulfiller's subscription",
-        Duration::from_secs(30),
-        || {
-            let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg(CHANNEL)
-                .query(
-                    &mut redis::Client::open(redis.url())
-                        .ok()?
-                        .get_connection()
-                        .ok()?,
-                )
-                .ok()?;
-            (subscribers > 0).then_some(())
-        },
-    );
-}
-
-fn post_order(api: &Running, details: &str) -> Reply {
-    request(
-        api.address,
-        "POST",
-        "/order",
-        &[("content-type", "application/json")],
-        format!(r#"{{"details":"{details}"}}"#).as_bytes(),
-    )
 }
 
 /// The order id of a 202 answer.
