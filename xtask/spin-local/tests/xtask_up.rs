@@ -45,7 +45,7 @@ fn up_order_and_interrupt(arguments: &[&str]) -> u16 {
     let up = loop {
         let line = lines
             .next()
-            .expect("`cargo xtask up` ended before the system was up")
+            .unwrap_or_else(|| panic!("`cargo xtask up` ended before the system was up"))
             .unwrap();
         if line.starts_with("order-system is up") {
             break line;
