@@ -50,8 +50,12 @@ def main(argv: list[str]) -> int:
                 "--report", "har",
                 "--report-dir", report_dir,
                 "--no-color",
+                # Repeatable from the seed alone; nothing stored between runs.
+                "--generation-database", "none",
             ],
             env={**os.environ, "SCHEMATHESIS_HOOKS": "api_fuzz.hooks"},
+            # schemathesis keeps caches in its working directory: not in the repository.
+            cwd=report_dir,
         )
         statuses = har_statuses(Path(report_dir))
     requests = sum(statuses.values())
