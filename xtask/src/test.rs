@@ -6,7 +6,8 @@ use duct::cmd;
 
 use crate::{build, chart, gitops, project, provision, up, workflows};
 
-/// Provision tools, build the wasm components, and run every test suite (Rust, then the chart's).
+/// Provision tools, build the wasm components, and run every test suite: Rust (with the fault
+/// tests), API fuzzing, the chart's, then the GitOps checks.
 #[derive(clap::Args)]
 pub struct Test {}
 
