@@ -3,12 +3,10 @@
 //! `xtask/python/order_chart` (helm-python-sdk, kubernetes-validate) in the project's venv.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use duct::cmd;
 
-use crate::{project, provision};
+use crate::provision;
 
 #[derive(clap::Args)]
 pub struct Chart {
@@ -54,21 +52,21 @@ impl Chart {
         };
         let mut command = vec![OsString::from("-m"), "order_chart".into(), step.into()];
         command.extend(args);
-        python(command).with_context(|| format!("`cargo xtask chart {step}` failed"))
+        provision::run_python(command).with_context(|| format!("`cargo xtask chart {step}` failed"))
     }
 }
 
 /// Every chart test (pytest over `xtask/python/tests/chart`); part of `cargo xtask test`.
 pub fn test() -> Result<()> {
     // Real programs behind the tests: a registry to push to, curl for the helm test hook's
-    // script, and Redis to run the rendered Redis container's command line.
+    // script, and Redis (with redis-cli) to run the rendered Redis and reconciler command lines.
     provision::debian_packages(&[
         ("docker-registry", "docker-registry"),
         ("curl", "curl"),
         ("redis-server", "redis-server"),
     ])?;
-    let tests = python_dir().join("tests").join("chart");
-    python(vec![
+    let tests = provision::python_dir().join("tests").join("chart");
+    provision::run_python(vec![
         "-m".into(),
         "pytest".into(),
         "-q".into(),
@@ -77,17 +75,4 @@ pub fn test() -> Result<()> {
         tests.into(),
     ])
     .context("the chart tests failed")
-}
-
-fn python(args: Vec<OsString>) -> Result<()> {
-    let python = provision::python()?;
-    cmd(python, args)
-        .dir(project::root())
-        .env("PYTHONPATH", python_dir())
-        .run()?;
-    Ok(())
-}
-
-fn python_dir() -> PathBuf {
-    project::root().join("xtask").join("python")
 }

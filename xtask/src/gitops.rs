@@ -60,7 +60,7 @@ fn fetch_crds(dest: &Path) -> Result<()> {
 /// `crds`.
 pub fn test(crds: &Path) -> Result<()> {
     let python = provision::python()?;
-    let tests = python_dir().join("tests").join("gitops");
+    let tests = provision::python_dir().join("tests").join("gitops");
     cmd!(
         python,
         "-m",
@@ -71,7 +71,7 @@ pub fn test(crds: &Path) -> Result<()> {
         &tests
     )
     .dir(project::root())
-    .env("PYTHONPATH", python_dir())
+    .env("PYTHONPATH", provision::python_dir())
     .env("PYTHONDONTWRITEBYTECODE", "1")
     .env("GITOPS_CRDS", project::root().join(crds))
     .run()
@@ -87,14 +87,10 @@ fn gitops_check(args: &[&std::ffi::OsStr]) -> Result<()> {
     argv.extend(args);
     cmd(python, argv)
         .dir(&root)
-        .env("PYTHONPATH", python_dir())
+        .env("PYTHONPATH", provision::python_dir())
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .run()?;
     Ok(())
-}
-
-fn python_dir() -> PathBuf {
-    project::root().join("xtask").join("python")
 }
 
 #[cfg(test)]

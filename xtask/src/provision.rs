@@ -11,6 +11,7 @@ use crate::project::{self, WASM_TARGET};
 /// Debian packages the tests start for real: Redis, an OCI registry, and an OCI client.
 pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("redis-server", "redis-server"),
+    ("redis-cli", "redis-tools"),
     ("docker-registry", "docker-registry"),
     ("skopeo", "skopeo"),
 ];
@@ -133,4 +134,19 @@ pub fn python() -> Result<PathBuf> {
     .context("installing xtask/python/requirements.txt into target/venv")?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
+}
+
+/// `python <args>` in the project's venv from the project root, with `xtask/python` on the
+/// module path (`-m order_chart …`, `-m api_fuzz …`).
+pub fn run_python(args: Vec<std::ffi::OsString>) -> Result<()> {
+    cmd(python()?, args)
+        .dir(project::root())
+        .env("PYTHONPATH", python_dir())
+        .run()?;
+    Ok(())
+}
+
+/// The project's Python tooling and its tests.
+pub fn python_dir() -> PathBuf {
+    project::root().join("xtask").join("python")
 }

@@ -4,9 +4,10 @@
 use anyhow::{Context, Result};
 use duct::cmd;
 
-use crate::{build, chart, gitops, project, provision, workflows};
+use crate::{build, chart, gitops, project, provision, up, workflows};
 
-/// Provision tools, build the wasm components, and run every test suite (Rust, then the chart's).
+/// Provision tools, build the wasm components, and run every test suite: Rust (with the fault
+/// tests), API fuzzing, the chart's, then the GitOps checks.
 #[derive(clap::Args)]
 pub struct Test {}
 
@@ -23,6 +24,16 @@ impl Test {
             .dir(project::root())
             .run()
             .context("`cargo test --workspace` failed")?;
+        // API fuzzing from docs/openapi.yaml against the apps on the embedded runtime.
+        let system = up::start_local(&up::LocalOptions::default())?;
+        provision::run_python(vec![
+            "-m".into(),
+            "api_fuzz".into(),
+            "--url".into(),
+            system.base_url().into(),
+        ])
+        .context("API fuzzing (schemathesis, docs/openapi.yaml) failed")?;
+        drop(system);
         chart::test()?;
         let crds = gitops::default_crds();
         gitops::test(&crds)?;

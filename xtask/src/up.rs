@@ -1,7 +1,9 @@
 //! `cargo xtask up`: the whole system on this machine until Ctrl-C. It builds the components,
 //! starts a `redis-server` on a free loopback port (unless `--redis-url` is given) and runs both
 //! apps on the embedded runtime (`xtask/spin-local`) or, with `--runtime spin`, on the Spin CLI.
-//! [`start_local`] does the same for tests and returns a guard that stops everything on drop.
+//! Beside them, the chart's reconciler script re-publishes orders still unfulfilled after a few
+//! seconds, as the CronJob does in a cluster. [`start_local`] does the same for tests and returns a
+//! guard that stops everything on drop.
 //! `--cluster k3d` hands over to the `cluster` module instead.
 
 use std::collections::BTreeMap;
@@ -11,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use dev_services::RedisServer;
+use dev_services::{Reconciler, ReconcilerOptions, RedisServer};
 use duct::unix::HandleExt;
 use duct::{Handle, cmd};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -72,7 +74,8 @@ impl Up {
             variables: self.variables,
         })?;
         println!(
-            "\norder-system is up: the order API is at {} (Redis at {}). Ctrl-C stops it.",
+            "\norder-system is up: the order API is at {} (Redis at {}). Every {RECONCILE_EVERY:?} \
+             the reconciler re-publishes orders unfulfilled for {RECONCILE_MIN_AGE:?}. Ctrl-C stops it.",
             system.base_url(),
             RedisLocation::parse(system.redis_url())?.without_password()
         );
@@ -100,6 +103,8 @@ pub struct LocalOptions {
 /// The running system; dropping it stops the apps and the Redis it started.
 pub struct LocalSystem {
     processes: Vec<(String, Handle)>,
+    /// Stops before the Redis it talks to.
+    reconciler: Option<Reconciler>,
     redis: Option<RedisServer>,
     base_url: String,
     redis_url: String,
@@ -110,6 +115,10 @@ pub struct LocalSystem {
 
 /// How long the apps may take to listen and subscribe after they are started.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often the local reconciler runs, and how old an unfulfilled order must be to be
+/// re-published (the chart's CronJob: every minute, 30 s).
+const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+const RECONCILE_MIN_AGE: Duration = Duration::from_secs(5);
 
 /// Builds the components and starts Redis (unless given) and both apps, and returns once the
 /// order API accepts connections and every Redis trigger has subscribed.
@@ -152,6 +161,7 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     let location = RedisLocation::parse(&redis_url)?;
     let mut system = LocalSystem {
         processes: Vec::new(),
+        reconciler: None,
         redis,
         base_url: format!("http://{listen}"),
         redis_url,
@@ -175,7 +185,30 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         }
     }
     system.wait_until_ready()?;
+    let reconciler = ReconcilerOptions {
+        host: location.host.clone(),
+        port: location.port,
+        password: (!location.password.is_empty()).then(|| location.password.clone()),
+        tls: location.scheme == "rediss",
+        channel: app_variable(&system.apps, &options.variables, "order_channel")?,
+        key_prefix: app_variable(&system.apps, &options.variables, "key_prefix")?,
+        min_age: RECONCILE_MIN_AGE,
+        batch: 500,
+    };
+    system.reconciler = Some(Reconciler::start(reconciler, RECONCILE_EVERY)?);
     Ok(system)
+}
+
+/// An application variable's value: the last `--variable` for it, else the first app's default.
+fn app_variable(apps: &[App], variables: &[(String, String)], name: &str) -> Result<String> {
+    let given = variables.iter().rev().find(|(given, _)| given == name);
+    given
+        .map(|(_, value)| value.clone())
+        .or_else(|| {
+            apps.iter()
+                .find_map(|app| app.variable_defaults.get(name).cloned())
+        })
+        .with_context(|| format!("no app defines the variable {name:?}"))
 }
 
 fn spin_cli() -> Result<std::path::PathBuf> {
@@ -320,15 +353,21 @@ impl LocalSystem {
 
     /// How many clients are subscribed to `channel`, by `redis-cli PUBSUB NUMSUB`.
     fn subscribers(&self, channel: &str) -> Result<u64, String> {
-        let mut arguments = vec!["--no-auth-warning", "-u", &self.redis_url];
-        if self.redis_url.starts_with("rediss://") {
+        let location = RedisLocation::parse(&self.redis_url).map_err(|error| error.to_string())?;
+        let port = location.port.to_string();
+        let mut arguments = vec!["--no-auth-warning", "-h", &location.host, "-p", &port];
+        if location.scheme == "rediss" {
             arguments.push("--tls");
         }
         arguments.extend(["PUBSUB", "NUMSUB", channel]);
-        let reply = cmd("redis-cli", &arguments)
-            .stderr_to_stdout()
-            .read()
-            .map_err(|error| error.to_string())?;
+        // The password through REDISCLI_AUTH: redis-cli 7.0 does not authenticate with
+        // `-u redis://:password@…` (an empty user name).
+        let mut command = cmd("redis-cli", &arguments).stderr_to_stdout();
+        command = match location.password.as_str() {
+            "" => command.env_remove("REDISCLI_AUTH"),
+            password => command.env("REDISCLI_AUTH", password),
+        };
+        let reply = command.read().map_err(|error| error.to_string())?;
         reply
             .lines()
             .last()
@@ -474,6 +513,22 @@ mod tests {
         );
         assert_eq!(location.without_password(), "rediss://cache.example:6390");
         assert_eq!(RedisLocation::parse("redis://db").unwrap().port, 6379);
+    }
+
+    #[test]
+    fn the_reconciler_uses_the_apps_channel_and_prefix() {
+        let apps = project::apps().unwrap();
+        assert_eq!(
+            app_variable(&apps, &[], "order_channel").unwrap(),
+            "neworders"
+        );
+        let given = [
+            ("key_prefix".to_string(), "first:".to_string()),
+            ("key_prefix".to_string(), "shop1:".to_string()),
+        ];
+        assert_eq!(app_variable(&apps, &given, "key_prefix").unwrap(), "shop1:");
+        let error = app_variable(&apps, &given, "no_such_variable").unwrap_err();
+        assert!(error.to_string().contains("no_such_variable"), "{error}");
     }
 
     #[test]

@@ -100,14 +100,28 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* Where the apps and the reconciler reach Redis: the chart's Service, or the external host. */}}
+{{- define "order-system.redis.host" -}}
+{{- ternary (include "order-system.componentName" (dict "root" . "component" "redis")) .Values.redis.external.host .Values.redis.enabled }}
+{{- end }}
+
+{{- define "order-system.redis.port" -}}
+{{- ternary .Values.redis.service.port .Values.redis.external.port .Values.redis.enabled | toString }}
+{{- end }}
+
+{{/* "true" when Redis is reached over TLS (only an external Redis can be). */}}
+{{- define "order-system.redis.tls" -}}
+{{- and (not .Values.redis.enabled) .Values.redis.external.tls }}
+{{- end }}
+
 {{/* The Spin variables both apps read, as name/value(From) pairs; the password only through the Secret. */}}
 {{- define "order-system.spinVariables" -}}
 - name: redis_scheme
-  value: {{ ternary "rediss" "redis" (and (not .Values.redis.enabled) .Values.redis.external.tls) | quote }}
+  value: {{ ternary "rediss" "redis" (eq (include "order-system.redis.tls" .) "true") | quote }}
 - name: redis_host
-  value: {{ ternary (include "order-system.componentName" (dict "root" . "component" "redis")) .Values.redis.external.host .Values.redis.enabled | quote }}
+  value: {{ include "order-system.redis.host" . | quote }}
 - name: redis_port
-  value: {{ ternary .Values.redis.service.port .Values.redis.external.port .Values.redis.enabled | toString | quote }}
+  value: {{ include "order-system.redis.port" . | quote }}
 {{- with include "order-system.redis.secretName" . }}
 - name: redis_password
   valueFrom:
@@ -155,14 +169,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and (not .Values.redis.enabled) (not .Values.redis.external.host) }}
 {{- $problems = append $problems "redis.external.host: redis.enabled is false, so the host of an external Redis is required" }}
 {{- end }}
-{{- if and .Values.redis.enabled (not .Values.redis.image.tag) (not .Values.redis.image.digest) }}
-{{- $problems = append $problems "redis.image: set a tag or a digest" }}
+{{- if and (or .Values.redis.enabled .Values.reconciler.enabled) (not .Values.redis.image.tag) (not .Values.redis.image.digest) }}
+{{- $problems = append $problems "redis.image: set a tag or a digest (Redis and the reconciler run it)" }}
 {{- end }}
 {{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
 {{- $problems = append $problems "httpRoute.parentRefs: an HTTPRoute needs at least one Gateway to attach to" }}
 {{- end }}
 {{- if and (not .Values.runtimeClass.create) (or .Values.runtimeClass.nodeSelector .Values.runtimeClass.tolerations) }}
 {{- $problems = append $problems "runtimeClass.nodeSelector/tolerations: only used when the chart creates the RuntimeClass (runtimeClass.create)" }}
+{{- end }}
+{{- if and .Values.reconciler.tlsCaSecret (not (eq (include "order-system.redis.tls" .) "true")) }}
+{{- $problems = append $problems "reconciler.tlsCaSecret: only used with an external Redis over TLS (redis.external.tls)" }}
 {{- end }}
 {{- if $problems }}
 {{- fail (printf "\n\nVALUES VALIDATION:\n  - %s\n" (join "\n  - " $problems)) }}

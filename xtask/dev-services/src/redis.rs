@@ -106,6 +106,11 @@ impl RedisServer {
         }
     }
 
+    /// The password it requires, if any.
+    pub fn password(&self) -> Option<&str> {
+        self.options.password.as_deref()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }

@@ -33,6 +33,18 @@ class Manifest:
     def name(self) -> str:
         return self.obj.get("metadata", {}).get("name", "")
 
+    @property
+    def pod_spec(self) -> dict[str, Any] | None:
+        """The spec of the pods this object runs (Deployment, StatefulSet, CronJob, Pod); else None."""
+        spec = self.obj.get("spec", {})
+        if self.kind in {"Deployment", "StatefulSet"}:
+            return spec["template"]["spec"]
+        if self.kind == "CronJob":
+            return spec["jobTemplate"]["spec"]["template"]["spec"]
+        if self.kind == "Pod":
+            return spec
+        return None
+
     def __str__(self) -> str:
         return f"{self.kind}/{self.name} ({self.template})"
 

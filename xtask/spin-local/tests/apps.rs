@@ -8,7 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Running, eventually, manifest, providers, request, wasm_dir, workspace_root};
+use common::{
+    Running, eventually, manifest, post_order, providers, wait_for_subscriber, wasm_dir,
+    workspace_root,
+};
 use dev_services::RedisServer;
 
 fn start_apps(redis: &RedisServer) -> Running {
@@ -20,34 +23,6 @@ fn start_apps(redis: &RedisServer) -> Running {
             apps.join("fulfilment-processor/spin.toml"),
         ],
         providers(&[("redis_port", &redis.port().to_string())], &[]),
-    )
-}
-
-/// Waits until the fulfiller listens on the order channel, so no message is missed.
-fn wait_for_subscriber(redis: &RedisServer) {
-    let client = redis::Client::open(redis.url()).unwrap();
-    eventually(
-        "the fulfiller's subscription",
-        Duration::from_secs(30),
-        || {
-            let mut connection = client.get_connection().ok()?;
-            let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg("neworders")
-                .query(&mut connection)
-                .ok()?;
-            (subscribers > 0).then_some(())
-        },
-    );
-}
-
-fn post_order(running: &Running, details: &str) -> common::Reply {
-    request(
-        running.address,
-        "POST",
-        "/order",
-        &[("content-type", "application/json")],
-        format!(r#"{{"details":"{details}"}}"#).as_bytes(),
     )
 }
 

@@ -23,14 +23,7 @@ def test_artifacthub_images_are_the_ones_the_defaults_deploy():
     listed = set(re.findall(r"image: (\S+)", engine.chart_metadata()["annotations"]["artifacthub.io/images"]))
     deployed = set()
     for manifest in engine.render():
-        pod = (
-            manifest.obj["spec"]["template"]["spec"]
-            if manifest.kind in {"Deployment", "StatefulSet"}
-            else None
-        )
-        if manifest.kind == "Pod":
-            pod = manifest.obj["spec"]
-        if pod:
+        if pod := manifest.pod_spec:
             deployed |= {container["image"] for container in pod["containers"]}
     assert listed == deployed
 

@@ -1,55 +1,20 @@
 """The Redis container as rendered, run for real: the command line (with the kubelet's `$(VAR)`
 expansion), the password from the Secret, the append-only setting, and the readiness probe."""
 
-import base64
-import re
-import shutil
 import subprocess
 
 import pytest
-from services import free_port, wait_until_listening
-
-from order_chart import engine
-
-
-def expand(argument: str, environment: dict[str, str]) -> str:
-    """The kubelet's expansion of `$(NAME)` in command and args."""
-    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: environment[m.group(1)], argument)
-
-
-def container_environment(container: dict, secret: dict) -> dict[str, str]:
-    environment = {}
-    for variable in container["env"]:
-        reference = variable["valueFrom"]["secretKeyRef"]
-        assert reference["name"] == secret["metadata"]["name"]
-        environment[variable["name"]] = base64.b64decode(secret["data"][reference["key"]]).decode()
-    return environment
+from services import rendered_redis
 
 
 @pytest.fixture(params=[True, False], ids=["persistent", "in-memory"])
 def redis(request, tmp_path):
     """redis-server started from the rendered container; yields (port, environment, probe, persistent)."""
-    if shutil.which("redis-server") is None:
-        raise RuntimeError(
-            "`redis-server` is needed; `cargo xtask test` installs it (apt-get install -y redis-server)"
-        )
-    port = free_port()
-    values = {"redis": {"service": {"port": port}, "persistence": {"enabled": request.param}}}
-    manifests = {m.kind: m.obj for m in engine.render(values) if m.kind in {"StatefulSet", "Secret"}}
-    (container,) = manifests["StatefulSet"]["spec"]["template"]["spec"]["containers"]
-    environment = container_environment(container, manifests["Secret"])
-    # /data is the pod's volume; here a temporary directory stands in for it.
-    command = [
-        expand(part, environment).replace("/data", str(tmp_path))
-        for part in container["command"] + container["args"]
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_listening(port, process, f"redis-server ({' '.join(command)})")
+    values = {"redis": {"persistence": {"enabled": request.param}}}
+    with rendered_redis(values, tmp_path) as (port, environment, manifests):
+        (statefulset,) = [m.obj for m in manifests if m.kind == "StatefulSet"]
+        (container,) = statefulset["spec"]["template"]["spec"]["containers"]
         yield port, environment, container["readinessProbe"]["exec"]["command"], request.param
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def cli(port: int, environment: dict[str, str], *args: str) -> list[str]:
@@ -77,5 +42,12 @@ def test_append_only_file_follows_persistence(redis):
         "appendonly",
         "yes" if persistent else "no",
     ]
-    if not persistent:
+    if persistent:
+        assert cli(port, environment, "CONFIG", "GET", "appendfsync") == ["appendfsync", "everysec"]
+    else:
         assert cli(port, environment, "CONFIG", "GET", "save") == ["save", ""]
+
+
+def test_append_only_file_can_be_fsynced_before_every_answer(tmp_path):
+    with rendered_redis({"redis": {"persistence": {"appendFsync": "always"}}}, tmp_path) as (port, environment, _):
+        assert cli(port, environment, "CONFIG", "GET", "appendfsync") == ["appendfsync", "always"]

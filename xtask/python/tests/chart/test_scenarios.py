@@ -40,6 +40,8 @@ def test_defaults_render_the_whole_runtime_class_deployment():
             "Ingress": 1,
             "NetworkPolicy": 3,
             "Pod": 1,  # the helm test hook
+            "CronJob": 1,  # the reconciler
+            "ConfigMap": 1,  # its script
         }
     )
 
@@ -49,8 +51,10 @@ def test_scenarios_render_what_they_are_about():
         return kinds(engine.render(engine.user_values([engine.CHART / "ci" / f"{name}-values.yaml"])))
 
     assert "StatefulSet" not in render("external-redis") and "Secret" not in render("external-redis")
+    assert render("external-redis")["CronJob"] == 1
     operator = render("spin-operator")
     assert operator["SpinApp"] == 2 and operator["HorizontalPodAutoscaler"] == 1
+    assert operator["CronJob"] == 1
     assert "Deployment" not in operator and "RuntimeClass" not in operator
     assert render("hpa")["HorizontalPodAutoscaler"] == 2 and render("hpa")["PodDisruptionBudget"] == 2
     routed = render("httproute")
@@ -59,10 +63,10 @@ def test_scenarios_render_what_they_are_about():
     images = [
         container["image"]
         for manifest in engine.render(engine.user_values([engine.CHART / "ci" / "digests-values.yaml"]))
-        if manifest.kind in {"Deployment", "StatefulSet"}
-        for container in manifest.obj["spec"]["template"]["spec"]["containers"]
+        if manifest.kind != "Pod" and manifest.pod_spec
+        for container in manifest.pod_spec["containers"]
     ]
-    assert len(images) == 3 and all("@sha256:" in image and ":latest" not in image for image in images)
+    assert len(images) == 4 and all("@sha256:" in image and ":latest" not in image for image in images)
 
 
 def test_hpa_targets_the_deployment_of_its_app(scenario):

@@ -11,12 +11,8 @@ from order_chart import engine
 def pod_specs(manifests):
     """(manifest, pod spec, runs on the Spin shim) for every workload."""
     for manifest in manifests:
-        spec = manifest.obj.get("spec", {})
-        if manifest.kind in {"Deployment", "StatefulSet"}:
-            pod = spec["template"]["spec"]
+        if (pod := manifest.pod_spec) is not None:
             yield manifest, pod, "runtimeClassName" in pod
-        elif manifest.kind == "Pod":
-            yield manifest, spec, "runtimeClassName" in spec
 
 
 def containers(pod):
@@ -35,7 +31,7 @@ def test_no_privileged_container_or_escalation(rendered):
 
 def test_non_root_where_the_container_runtime_applies_it(rendered):
     ordinary = [(m, pod) for m, pod, on_shim in pod_specs(rendered) if not on_shim]
-    assert ordinary  # Redis and/or the test pod
+    assert ordinary  # Redis, the reconciler and the test pod
     for manifest, pod in ordinary:
         assert pod["securityContext"]["runAsNonRoot"] is True, manifest
         assert pod["securityContext"]["runAsUser"] > 0, manifest

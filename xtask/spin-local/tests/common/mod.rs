@@ -1,5 +1,5 @@
 //! Helpers for spin-local's tests: the built components, throw-away manifests, a runtime on a
-//! background thread, and a minimal HTTP client.
+//! background thread, a minimal HTTP client, and the steps of the apps' order flow.
 
 #![allow(dead_code)] // each test file uses its own subset
 
@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use dev_services::RedisServer;
 use spin_local::{Runtime, VariableProviders};
 
 pub fn workspace_root() -> PathBuf {
@@ -229,4 +230,33 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Waits until the fulfiller listens on the order channel, so no message is missed.
+pub fn wait_for_subscriber(redis: &RedisServer) {
+    let client = redis::Client::open(redis.url()).unwrap();
+    eventually(
+        "the fulfiller's subscription",
+        Duration::from_secs(30),
+        || {
+            let mut connection = client.get_connection().ok()?;
+            let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg("neworders")
+                .query(&mut connection)
+                .ok()?;
+            (subscribers > 0).then_some(())
+        },
+    );
+}
+
+/// `POST /order` with these details.
+pub fn post_order(running: &Running, details: &str) -> Reply {
+    request(
+        running.address,
+        "POST",
+        "/order",
+        &[("content-type", "application/json")],
+        format!(r#"{{"details":"{details}"}}"#).as_bytes(),
+    )
 }

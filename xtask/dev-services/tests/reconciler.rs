@@ -1,0 +1,130 @@
+//! The reconciler as `cargo xtask up` and the fault tests run it, against a real redis-server.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dev_services::{
+    Reconciled, Reconciler, ReconcilerOptions, RedisOptions, RedisServer, reconcile_once,
+};
+
+fn redis() -> RedisServer {
+    RedisServer::start_with(RedisOptions {
+        password: Some("s3cret".to_string()),
+        ..RedisOptions::default()
+    })
+    .unwrap()
+}
+
+fn cli(redis: &RedisServer, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["--no-auth-warning", "-p", &redis.port().to_string()])
+        .env("REDISCLI_AUTH", redis.password().unwrap())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn options(redis: &RedisServer) -> ReconcilerOptions {
+    ReconcilerOptions {
+        host: "127.0.0.1".to_string(),
+        port: redis.port(),
+        password: redis.password().map(str::to_string),
+        tls: false,
+        channel: "neworders".to_string(),
+        key_prefix: "order:".to_string(),
+        min_age: Duration::from_secs(1),
+        batch: 100,
+    }
+}
+
+/// An order in the pending index, accepted `age` ago, with this status (none: no record).
+fn pending(redis: &RedisServer, id: &str, status: Option<&str>, age: Duration) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let accepted_ms = (now - age).as_millis().to_string();
+    if let Some(status) = status {
+        cli(
+            redis,
+            &[
+                "HSET",
+                &format!("order:{id}"),
+                "details",
+                id,
+                "status",
+                status,
+            ],
+        );
+    }
+    cli(redis, &["ZADD", "order:pending", &accepted_ms, id]);
+}
+
+#[test]
+fn republishes_old_created_orders_and_drops_stale_entries() {
+    let redis = redis();
+    let old = Duration::from_secs(60);
+    pending(&redis, "lost-1", Some("created"), old);
+    pending(&redis, "lost-2", Some("created"), old);
+    pending(&redis, "fresh", Some("created"), Duration::ZERO);
+    pending(&redis, "done", Some("fulfilled"), old);
+    pending(&redis, "gone", None, old);
+
+    let run = reconcile_once(&options(&redis)).unwrap();
+
+    assert_eq!(
+        run,
+        Reconciled {
+            republished: 2,
+            dropped: 2
+        }
+    );
+    let mut left: Vec<_> = cli(&redis, &["ZRANGE", "order:pending", "0", "-1"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    left.sort();
+    assert_eq!(left, ["fresh", "lost-1", "lost-2"]);
+}
+
+#[test]
+fn fails_on_an_error_reply_or_an_unreachable_redis() {
+    let mut redis = redis();
+    let without_password = ReconcilerOptions {
+        password: None,
+        ..options(&redis)
+    };
+    let error = reconcile_once(&without_password).unwrap_err().to_string();
+    assert!(error.contains("NOAUTH"), "{error}");
+
+    redis.kill().unwrap();
+    let error = reconcile_once(&options(&redis)).unwrap_err().to_string();
+    assert!(error.contains("Could not connect"), "{error}");
+}
+
+#[test]
+fn runs_on_an_interval_until_dropped() {
+    let redis = redis();
+    let reconciler = Reconciler::start(options(&redis), Duration::from_millis(100)).unwrap();
+    for round in 0..3 {
+        pending(
+            &redis,
+            &format!("gone-{round}"),
+            None,
+            Duration::from_secs(60),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cli(&redis, &["ZCARD", "order:pending"]).trim() != "0" {
+            assert!(
+                Instant::now() < deadline,
+                "round {round} was not reconciled"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    drop(reconciler);
+    pending(&redis, "after", None, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(cli(&redis, &["ZCARD", "order:pending"]).trim(), "1");
+}

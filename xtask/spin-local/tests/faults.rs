@@ -1,0 +1,343 @@
+//! Fault tests: this repository's apps on the embedded runtime, each app on its own (as on
+//! Kubernetes), against a real redis-server with the append-only file on, and the chart's
+//! reconciler script run as `cargo xtask up` runs it. Nothing acknowledged may be lost, and every
+//! order ends `fulfilled` exactly once. Each test prints its counts.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{
+    Reply, Running, eventually, post_order, providers, request, wait_for_subscriber, wasm_dir,
+    workspace_root,
+};
+use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
+
+const CHANNEL: &str = "neworders";
+/// The local reconciler's period in these tests, and the age from which it re-publishes.
+const RECONCILE_PERIOD: Duration = Duration::from_secs(3);
+const MIN_AGE: Duration = Duration::from_secs(1);
+
+/// Written past the test harness' output capture, so `cargo xtask test` shows the counts.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "fault test: {line}");
+}
+
+fn redis_with_append_only_file() -> RedisServer {
+    RedisServer::start_with(RedisOptions {
+        append_only: true,
+        password: Some("fault-test".to_string()),
+    })
+    .unwrap()
+}
+
+/// One app (`apps/<name>/spin.toml`) on the embedded runtime; stops when dropped.
+fn start_app(name: &str, redis: &RedisServer) -> Running {
+    wasm_dir();
+    let port = redis.port().to_string();
+    Running::start(
+        &[workspace_root().join("apps").join(name).join("spin.toml")],
+        providers(
+            &[
+                ("redis_port", &port),
+                ("redis_password", redis.password().unwrap()),
+            ],
+            &[],
+        ),
+    )
+}
+
+fn start_reconciler(redis: &RedisServer) -> Reconciler {
+    let options = ReconcilerOptions {
+        host: "127.0.0.1".to_string(),
+        port: redis.port(),
+        password: redis.password().map(str::to_string),
+        tls: false,
+        channel: CHANNEL.to_string(),
+        key_prefix: "order:".to_string(),
+        min_age: MIN_AGE,
+        batch: 500,
+    };
+    Reconciler::start(options, RECONCILE_PERIOD).unwrap()
+}
+
+fn connection(redis: &RedisServer) -> redis::Connection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+/// The order id of a 202 answer.
+fn accepted_id(reply: &Reply) -> String {
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let location = reply.header("location").unwrap();
+    location.strip_prefix("/order/").unwrap().to_string()
+}
+
+fn status(redis: &mut redis::Connection, id: &str) -> Option<String> {
+    redis::cmd("HGET")
+        .arg(format!("order:{id}"))
+        .arg("status")
+        .query(redis)
+        .unwrap()
+}
+
+fn count_fulfilled(redis: &mut redis::Connection, ids: &[String]) -> usize {
+    ids.iter()
+        .filter(|id| status(redis, id).as_deref() == Some("fulfilled"))
+        .count()
+}
+
+/// The new-order message for a stored order, as the receiver publishes it.
+fn message(redis: &mut redis::Connection, id: &str) -> String {
+    let details: String = redis::cmd("HGET")
+        .arg(format!("order:{id}"))
+        .arg("details")
+        .query(redis)
+        .unwrap();
+    serde_json::json!({"id": id, "details": details, "status": "created"}).to_string()
+}
+
+fn publish(redis: &mut redis::Connection, payload: &str) {
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(CHANNEL)
+        .arg(payload)
+        .query(redis)
+        .unwrap();
+}
+
+#[test]
+fn orders_accepted_while_fulfilment_is_down_are_fulfilled_within_one_reconcile_period() {
+    let redis = redis_with_append_only_file();
+    let mut db = connection(&redis);
+    let api = start_app("order-processor", &redis);
+    let _reconciler = start_reconciler(&redis);
+
+    let ids: Vec<String> = (0..100)
+        .map(|n| {
+            accepted_id(&post_order(
+                &api,
+                &format!("order {n} while fulfilment is down"),
+            ))
+        })
+        .collect();
+    assert_eq!(count_fulfilled(&mut db, &ids), 0);
+    // Their messages went nowhere; the reconciler re-publishes them once they are MIN_AGE old.
+    std::thread::sleep(MIN_AGE);
+
+    let _fulfilment = start_app("fulfilment-processor", &redis);
+    wait_for_subscriber(&redis);
+    let subscribed = Instant::now();
+    eventually(
+        "every order to be fulfilled",
+        RECONCILE_PERIOD + Duration::from_secs(2),
+        || (count_fulfilled(&mut db, &ids) == ids.len()).then_some(()),
+    );
+    let took = subscribed.elapsed();
+    let pending: i64 = redis::cmd("ZCARD")
+        .arg("order:pending")
+        .query(&mut db)
+        .unwrap();
+    assert_eq!(pending, 0);
+    report(&format!(
+        "fulfilment down: accepted {}, fulfilled {}, lost 0; all fulfilled {took:.1?} after the \
+         app subscribed (reconcile period {RECONCILE_PERIOD:?})",
+        ids.len(),
+        count_fulfilled(&mut db, &ids)
+    ));
+}
+
+/// What the stream of POSTs got while Redis was killed and restarted.
+#[derive(Default)]
+struct Outcomes {
+    accepted: Vec<String>,
+    refused_with_retry_after: usize,
+    other: Vec<Reply>,
+}
+
+#[test]
+fn redis_killed_mid_stream_keeps_every_acknowledged_order_and_fulfils_it() {
+    let mut redis = redis_with_append_only_file();
+    let api = start_app("order-processor", &redis);
+    let _fulfilment = start_app("fulfilment-processor", &redis);
+    wait_for_subscriber(&redis);
+    let _reconciler = start_reconciler(&redis);
+
+    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+    let done = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (outcomes, done, address) = (outcomes.clone(), done.clone(), api.address);
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !done.load(Ordering::Relaxed) {
+                n += 1;
+                let reply = request(
+                    address,
+                    "POST",
+                    "/order",
+                    &[("content-type", "application/json")],
+                    format!(r#"{{"details":"order {n} in the stream"}}"#).as_bytes(),
+                );
+                let mut outcomes = outcomes.lock().unwrap();
+                match reply.status {
+                    202 => outcomes.accepted.push(accepted_id(&reply)),
+                    503 if reply.header("retry-after").is_some() => {
+                        outcomes.refused_with_retry_after += 1
+                    }
+                    _ => outcomes.other.push(reply),
+                }
+                drop(outcomes);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let accepted = || outcomes.lock().unwrap().accepted.len();
+    eventually("40 orders accepted", Duration::from_secs(30), || {
+        (accepted() >= 40).then_some(())
+    });
+    redis.kill().unwrap();
+    eventually(
+        "a request refused while Redis is down",
+        Duration::from_secs(30),
+        || (outcomes.lock().unwrap().refused_with_retry_after >= 5).then_some(()),
+    );
+    redis.restart().unwrap();
+    let before_restart = accepted();
+    eventually("40 more orders accepted", Duration::from_secs(30), || {
+        (accepted() >= before_restart + 40).then_some(())
+    });
+    done.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+
+    let outcomes = outcomes.lock().unwrap();
+    assert!(outcomes.other.is_empty(), "{:?}", outcomes.other);
+    let mut db = connection(&redis);
+    let kept = outcomes
+        .accepted
+        .iter()
+        .filter(|id| status(&mut db, id).is_some())
+        .count();
+    assert_eq!(
+        kept,
+        outcomes.accepted.len(),
+        "acknowledged orders were lost"
+    );
+    eventually(
+        "every acknowledged order to be fulfilled",
+        Duration::from_secs(30),
+        || (count_fulfilled(&mut db, &outcomes.accepted) == outcomes.accepted.len()).then_some(()),
+    );
+    report(&format!(
+        "Redis SIGKILL mid-stream: accepted {} (202), refused {} (503 + Retry-After), other 0; \
+         kept {kept}, fulfilled {}, lost 0",
+        outcomes.accepted.len(),
+        outcomes.refused_with_retry_after,
+        count_fulfilled(&mut db, &outcomes.accepted)
+    ));
+}
+
+/// A fresh order through the API, fulfilled. The fulfiller handles one channel's messages in
+/// order, so once this one is fulfilled every message published before it has been handled.
+fn sentinel_order(api: &Running, db: &mut redis::Connection) {
+    let id = accepted_id(&post_order(api, "sentinel"));
+    eventually("the sentinel order", Duration::from_secs(30), || {
+        (status(db, &id).as_deref() == Some("fulfilled")).then_some(())
+    });
+}
+
+fn hash(db: &mut redis::Connection, id: &str) -> Vec<(String, String)> {
+    redis::cmd("HGETALL")
+        .arg(format!("order:{id}"))
+        .query(db)
+        .unwrap()
+}
+
+#[test]
+fn messages_for_unknown_or_fulfilled_orders_change_nothing() {
+    let redis = redis_with_append_only_file();
+    let mut db = connection(&redis);
+    let api = start_app("order-processor", &redis);
+    let _fulfilment = start_app("fulfilment-processor", &redis);
+    wait_for_subscriber(&redis);
+    let fulfilled = accepted_id(&post_order(&api, "fulfilled before"));
+    eventually("the first order", Duration::from_secs(30), || {
+        (status(&mut db, &fulfilled).as_deref() == Some("fulfilled")).then_some(())
+    });
+    let before = hash(&mut db, &fulfilled);
+    let keys_before: i64 = redis::cmd("DBSIZE").query(&mut db).unwrap();
+
+    let again = message(&mut db, &fulfilled);
+    let unknown = "4f0c6d3e-9a1b-4c2d-8e7f-0a1b2c3d4e5f";
+    let for_unknown =
+        serde_json::json!({"id": unknown, "details": "never accepted", "status": "created"})
+            .to_string();
+    for _ in 0..5 {
+        publish(&mut db, &again);
+        publish(&mut db, &for_unknown);
+    }
+    sentinel_order(&api, &mut db);
+
+    assert_eq!(hash(&mut db, &fulfilled), before);
+    assert_eq!(status(&mut db, unknown), None);
+    let keys_after: i64 = redis::cmd("DBSIZE").query(&mut db).unwrap();
+    assert_eq!(
+        keys_after,
+        keys_before + 1,
+        "only the sentinel order is new"
+    );
+    report(
+        "10 messages for a fulfilled and an unknown order: the fulfilled order unchanged, \
+         nothing created",
+    );
+}
+
+#[test]
+fn a_burst_of_duplicate_messages_fulfils_once() {
+    let redis = redis_with_append_only_file();
+    let mut db = connection(&redis);
+    let api = start_app("order-processor", &redis);
+    // Accepted while nobody listens: it stays `created`.
+    let id = accepted_id(&post_order(&api, "duplicated"));
+    let _fulfilment = start_app("fulfilment-processor", &redis);
+    wait_for_subscriber(&redis);
+
+    // Count the writes to the order's record: Redis reports each HSET on the key.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("Kh")
+        .query(&mut db)
+        .unwrap();
+    let mut events = connection(&redis);
+    let mut subscription = events.as_pubsub();
+    subscription
+        .subscribe(format!("__keyspace@0__:order:{id}"))
+        .unwrap();
+    subscription
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+
+    let duplicate = message(&mut db, &id);
+    const BURST: usize = 50;
+    for _ in 0..BURST {
+        publish(&mut db, &duplicate);
+    }
+    sentinel_order(&api, &mut db);
+
+    let mut writes = 0;
+    while let Ok(event) = subscription.get_message() {
+        assert_eq!(event.get_payload::<String>().unwrap(), "hset");
+        writes += 1;
+    }
+    assert_eq!(status(&mut db, &id).as_deref(), Some("fulfilled"));
+    assert_eq!(writes, 1, "the order was written {writes} times");
+    report(&format!(
+        "a burst of {BURST} duplicate messages: fulfilled once ({writes} write)"
+    ));
+}
