@@ -18,9 +18,19 @@ pub struct ColdStart {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120.0)]
     timeout: f64,
+    /// An environment variable of the runtime (NAME=VALUE); repeatable.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    environment: Vec<(String, String)>,
     /// The runtime's command line.
     #[arg(last = true, required = true, value_name = "PROGRAM ARGS")]
     command: Vec<String>,
+}
+
+fn parse_env(text: &str) -> Result<(String, String)> {
+    let (name, value) = text
+        .split_once('=')
+        .with_context(|| format!("expected NAME=VALUE, got {text:?}"))?;
+    Ok((name.to_string(), value.to_string()))
 }
 
 impl ColdStart {
@@ -34,6 +44,7 @@ impl ColdStart {
         let started = Instant::now();
         let mut child = Command::new(program)
             .args(args)
+            .envs(self.environment.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()

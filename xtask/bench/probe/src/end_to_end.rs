@@ -88,6 +88,21 @@ impl EndToEnd {
     }
 }
 
+/// POST one order; prints its id.
+#[derive(clap::Args)]
+pub struct CreateOrder {
+    /// The order API's base URL, e.g. http://127.0.0.1:3000
+    #[arg(long)]
+    url: String,
+}
+
+impl CreateOrder {
+    pub fn run(self) -> Result<String> {
+        let id = Api::new(&self.url).post_order()?;
+        Ok(json!({ "id": id }).to_string())
+    }
+}
+
 /// Calls `send` `count` times, the n-th at `n × interval` after the start (later when a call
 /// overruns its slot), with the instant of the call; returns `(id, instant)` per call.
 fn send_paced(

@@ -4,6 +4,7 @@
 //! - `end-to-end`: POST→fulfilled latency of paced orders, timed by Redis keyspace
 //!   notifications (no polling bias) or, without Redis access, by polling at a fixed interval.
 //! - `cold-start`: time from spawning a runtime to its first 2xx answer.
+//! - `create-order`: one order, for load on `GET /order/{id}`.
 //! - `plot`: latency-by-percentile curves as an SVG.
 
 mod cold_start;
@@ -26,6 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     EndToEnd(end_to_end::EndToEnd),
+    CreateOrder(end_to_end::CreateOrder),
     ColdStart(cold_start::ColdStart),
     Plot(plot::Plot),
 }
@@ -33,6 +35,7 @@ enum Command {
 fn main() {
     let result = match Cli::parse().command {
         Command::EndToEnd(command) => command.run(),
+        Command::CreateOrder(command) => command.run(),
         Command::ColdStart(command) => command.run(),
         Command::Plot(command) => command.run(),
     };

@@ -37,7 +37,9 @@ impl Plot {
                 .iter()
                 .flat_map(|c| c.curve.iter().map(|&(_, ms)| ms))
         };
-        if curves.iter().any(|c| c.curve.is_empty()) || latencies().any(|ms| ms.is_nan() || ms <= 0.0) {
+        if curves.iter().any(|c| c.curve.is_empty())
+            || latencies().any(|ms| ms.is_nan() || ms <= 0.0)
+        {
             bail!("every curve needs points with positive latencies");
         }
         let low = latencies().fold(f64::INFINITY, f64::min);
