@@ -4,10 +4,12 @@
 mod build;
 mod chart;
 mod cluster;
+mod gitops;
 mod project;
 mod provision;
 mod publish;
 mod test;
+mod up;
 mod workflows;
 
 use clap::{Parser, Subcommand};
@@ -26,10 +28,10 @@ struct Cli {
 enum Task {
     Build(build::Build),
     Chart(chart::Chart),
+    Gitops(gitops::Gitops),
     Publish(publish::Publish),
     Test(test::Test),
-    /// Run the system; `--cluster k3d` deploys it to a local k3d cluster with the Spin shim
-    Up(cluster::ClusterArgs),
+    Up(up::Up),
     Down(cluster::Down),
     LintWorkflows(workflows::LintWorkflows),
 }
@@ -39,14 +41,10 @@ fn main() {
     let result = match Cli::parse().task {
         Task::Build(task) => task.run(),
         Task::Chart(task) => task.run(),
+        Task::Gitops(task) => task.run(),
         Task::Publish(task) => task.run(),
         Task::Test(task) => task.run(),
-        // The embedded-runtime `up` (no `--cluster`) lives on the runtime branch; at merge its
-        // `Up` flattens `cluster::ClusterArgs` and calls `cluster::up` when `--cluster` is given.
-        Task::Up(args) => match args.cluster {
-            Some(kind) => cluster::up(kind, &args),
-            None => Err(anyhow::anyhow!("`cargo xtask up` needs `--cluster k3d` in this build")),
-        },
+        Task::Up(task) => task.run(),
         Task::Down(task) => task.run(),
         Task::LintWorkflows(task) => task.run(),
     };

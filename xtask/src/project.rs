@@ -1,6 +1,7 @@
 //! Where things are, read from the files that define them (the workspace and each `spin.toml`),
 //! never restated here.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -28,6 +29,12 @@ pub struct App {
     pub name: String,
     /// Its `spin.toml`.
     pub manifest: PathBuf,
+    /// Whether it has HTTP routes (and so listens on an address when run).
+    pub serves_http: bool,
+    /// Its Redis triggers' channels as written: templates over its variables.
+    pub redis_channels: Vec<String>,
+    /// Its variables' defaults (required variables have none).
+    pub variable_defaults: BTreeMap<String, String>,
     pub components: Vec<Component>,
 }
 
@@ -43,7 +50,21 @@ pub struct Component {
 #[derive(Deserialize)]
 struct Manifest {
     application: Application,
-    component: std::collections::BTreeMap<String, ManifestComponent>,
+    #[serde(default)]
+    variables: BTreeMap<String, ManifestVariable>,
+    #[serde(default)]
+    trigger: BTreeMap<String, Vec<ManifestTrigger>>,
+    component: BTreeMap<String, ManifestComponent>,
+}
+
+#[derive(Deserialize)]
+struct ManifestVariable {
+    default: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ManifestTrigger {
+    channel: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +120,19 @@ impl App {
         Ok(App {
             name: parsed.application.name,
             manifest: manifest.to_path_buf(),
+            serves_http: parsed.trigger.contains_key("http"),
+            redis_channels: parsed
+                .trigger
+                .get("redis")
+                .into_iter()
+                .flatten()
+                .filter_map(|trigger| trigger.channel.clone())
+                .collect(),
+            variable_defaults: parsed
+                .variables
+                .into_iter()
+                .filter_map(|(name, variable)| Some((name, variable.default?)))
+                .collect(),
             components,
         })
     }
@@ -113,6 +147,10 @@ mod tests {
         let apps = apps().unwrap();
         let names: Vec<_> = apps.iter().map(|app| app.name.as_str()).collect();
         assert_eq!(names, ["fulfilment-processor", "order-processor"]);
+        let serving: Vec<_> = apps.iter().map(|app| app.serves_http).collect();
+        assert_eq!(serving, [false, true]);
+        assert_eq!(apps[0].redis_channels, ["{{ order_channel }}"]);
+        assert_eq!(apps[0].variable_defaults["order_channel"], "neworders");
         let components: Vec<_> = apps
             .iter()
             .flat_map(|app| app.components.iter())

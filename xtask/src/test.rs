@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use duct::cmd;
 
-use crate::{build, chart, project, provision, workflows};
+use crate::{build, chart, gitops, project, provision, workflows};
 
 /// Provision tools, build the wasm components, and run every test suite (Rust, then the chart's).
 #[derive(clap::Args)]
@@ -24,6 +24,9 @@ impl Test {
             .run()
             .context("`cargo test --workspace` failed")?;
         chart::test()?;
+        let crds = gitops::default_crds();
+        gitops::test(&crds)?;
+        gitops::check(&crds)?;
         Ok(())
     }
 }

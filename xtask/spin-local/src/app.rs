@@ -1,0 +1,174 @@
+//! Loading apps and running their triggers. Each component is compiled once, at start, and
+//! pre-instantiated against the host's interfaces; every request or message then gets a fresh
+//! instance, as in Spin.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail, ensure};
+use tokio::net::TcpListener;
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::allowed_hosts::AllowedHosts;
+use crate::host::{self, ComponentConfig, HostState};
+use crate::http_trigger::HttpTrigger;
+use crate::manifest::{ComponentDecl, Manifest};
+use crate::redis_trigger::RedisTrigger;
+use crate::variables::{AppVariables, VariableProviders};
+
+/// A compiled, pre-instantiated component with its fixed configuration.
+#[derive(Clone)]
+pub struct LoadedComponent {
+    pub config: Arc<ComponentConfig>,
+    pub description: String,
+    pub pre: InstancePre<HostState>,
+}
+
+impl LoadedComponent {
+    fn load(
+        linker: &Linker<HostState>,
+        app: &str,
+        declared: &ComponentDecl,
+        variables: &Arc<AppVariables>,
+    ) -> Result<LoadedComponent> {
+        let resolved_hosts: Vec<String> = declared
+            .allowed_outbound_hosts
+            .iter()
+            .map(|template| template.resolve(variables.values()))
+            .collect::<Result<_>>()?;
+        let config = ComponentConfig {
+            app: app.to_string(),
+            id: declared.id.clone(),
+            variables: variables.for_component(declared)?,
+            allowed_hosts: AllowedHosts::parse(&resolved_hosts)?,
+            environment: declared.environment.clone().into_iter().collect(),
+            app_variables: variables.clone(),
+        };
+        let wasm = &declared.source;
+        ensure!(
+            wasm.is_file(),
+            "{} does not exist: build the components first (`cargo xtask build`, or `spin build`)",
+            wasm.display()
+        );
+        let component = Component::from_file(linker.engine(), wasm)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling {}", wasm.display()))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("it imports something spin-local does not provide")?;
+        Ok(LoadedComponent {
+            config: Arc::new(config),
+            description: declared.description.clone(),
+            pre,
+        })
+    }
+
+    /// A store for one new instance.
+    pub fn store(&self) -> Store<HostState> {
+        Store::new(self.pre.engine(), HostState::new(self.config.clone()))
+    }
+}
+
+/// The loaded apps: at most one serves HTTP (one listener, as one `spin up` has), any number
+/// subscribe to Redis.
+pub struct Runtime {
+    http: Option<Arc<HttpTrigger>>,
+    redis: Vec<RedisTrigger>,
+}
+
+impl Runtime {
+    /// Reads each manifest, resolves its variables and compiles its components.
+    pub fn load(manifests: &[PathBuf], providers: &VariableProviders) -> Result<Runtime> {
+        ensure!(!manifests.is_empty(), "no app manifest (spin.toml) given");
+        let engine = Engine::default();
+        let mut linker = Linker::new(&engine);
+        host::add_to_linker(&mut linker)?;
+        let mut http: Option<Arc<HttpTrigger>> = None;
+        let mut redis = Vec::new();
+        let mut declared_variables = BTreeSet::new();
+        for path in manifests {
+            let (app_http, app_redis, variables) = load_app(&linker, path, providers)
+                .with_context(|| format!("loading the app {}", path.display()))?;
+            if let Some(app_http) = app_http {
+                if http.is_some() {
+                    bail!(
+                        "more than one app has HTTP routes ({} is the second); spin-local serves one HTTP app, like one `spin up`",
+                        path.display()
+                    );
+                }
+                http = Some(Arc::new(app_http));
+            }
+            redis.extend(app_redis);
+            declared_variables.extend(variables);
+        }
+        for flag in providers.flag_names() {
+            if !declared_variables.contains(flag) {
+                eprintln!("warning: --variable {flag} is not a variable of any app; it is ignored");
+            }
+        }
+        Ok(Runtime { http, redis })
+    }
+
+    pub fn serves_http(&self) -> bool {
+        self.http.is_some()
+    }
+
+    /// What is served and subscribed, for the start-up summary.
+    pub fn summary(&self, base_url: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(http) = &self.http {
+            lines.extend(http.summary(base_url));
+        }
+        for trigger in &self.redis {
+            lines.extend(trigger.summary());
+        }
+        lines
+    }
+
+    /// Runs every trigger until `shutdown` completes. `listener` is where the HTTP app is
+    /// served; it is required when an app has HTTP routes.
+    pub async fn run(
+        self,
+        listener: Option<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let mut subscriptions = tokio::task::JoinSet::new();
+        for trigger in self.redis {
+            subscriptions.spawn(trigger.run());
+        }
+        match (self.http, listener) {
+            (Some(http), Some(listener)) => http.serve(listener, shutdown).await?,
+            (Some(_), None) => bail!("an app has HTTP routes but there is no listener"),
+            (None, _) => shutdown.await,
+        }
+        subscriptions.shutdown().await;
+        Ok(())
+    }
+}
+
+type LoadedApp = (Option<HttpTrigger>, Vec<RedisTrigger>, Vec<String>);
+
+fn load_app(
+    linker: &Linker<HostState>,
+    path: &Path,
+    providers: &VariableProviders,
+) -> Result<LoadedApp> {
+    let manifest = Manifest::load(path)?;
+    let variables = Arc::new(AppVariables::resolve(&manifest.variables, providers)?);
+    let mut components = HashMap::new();
+    for (id, declared) in &manifest.components {
+        let component = LoadedComponent::load(linker, &manifest.name, declared, &variables)
+            .with_context(|| format!("component {id:?}"))?;
+        components.insert(id.clone(), component);
+    }
+    let http = if manifest.http_routes.is_empty() {
+        None
+    } else {
+        Some(HttpTrigger::new(&manifest, &components)?)
+    };
+    let redis = RedisTrigger::for_app(&manifest, &components, &variables)?;
+    Ok((http, redis, manifest.variables.into_keys().collect()))
+}

@@ -1,0 +1,280 @@
+//! The HTTP trigger: serves an app's routes over HTTP/1.1, one fresh instance of the matched
+//! component per request through `wasi:http/incoming-handler`, as `spin up` does.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use http::header::{HOST, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::app::LoadedComponent;
+use crate::manifest::Manifest;
+use crate::routes::{Router, WELL_KNOWN_PREFIX};
+
+pub struct HttpTrigger {
+    app: String,
+    version: String,
+    router: Router,
+    handlers: HashMap<String, Handler>,
+}
+
+struct Handler {
+    component: LoadedComponent,
+    proxy: ProxyPre<crate::host::HostState>,
+}
+
+impl HttpTrigger {
+    pub fn new(
+        manifest: &Manifest,
+        components: &HashMap<String, LoadedComponent>,
+    ) -> Result<HttpTrigger> {
+        let router = Router::build(&manifest.http_routes)?;
+        let mut handlers = HashMap::new();
+        for route in &manifest.http_routes {
+            let component = components[&route.component].clone();
+            let proxy = ProxyPre::new(component.pre.clone())
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!(
+                        "component {:?} does not export wasi:http/incoming-handler@0.2",
+                        route.component
+                    )
+                })?;
+            handlers.insert(route.component.clone(), Handler { component, proxy });
+        }
+        Ok(HttpTrigger {
+            app: manifest.name.clone(),
+            version: manifest.version.clone(),
+            router,
+            handlers,
+        })
+    }
+
+    /// Lines describing what is served at `base_url`, for the start-up summary.
+    pub fn summary(&self, base_url: &str) -> Vec<String> {
+        let mut lines = vec![format!("Serving {base_url} ({})", self.app)];
+        lines.push("Available Routes:".to_string());
+        for (route, component) in self.router.routes() {
+            lines.push(format!("  {component}: {base_url}{route}"));
+            let description = &self.handlers[component].component.description;
+            if !description.is_empty() {
+                lines.push(format!("    {description}"));
+            }
+        }
+        lines
+    }
+
+    /// Accepts connections on `listener` until `shutdown` completes.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, client) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        eprintln!("[{}] accepting a connection failed: {error}", self.app);
+                        continue;
+                    }
+                },
+                () = &mut shutdown => return Ok(()),
+            };
+            let trigger = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let trigger = trigger.clone();
+                    async move { trigger.handle(request, client).await }
+                });
+                // A client that goes away mid-request is not the server's problem.
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    /// Answers one request and logs it: method, path, status, time, component. A failure
+    /// inside the runtime or the component gets the client a bare 500, as in Spin.
+    async fn handle(
+        &self,
+        request: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Result<Response<HyperOutgoingBody>, Infallible> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let (result, component) = if path.starts_with(WELL_KNOWN_PREFIX) {
+            (Ok(self.well_known(&path)), None)
+        } else if let Some(found) = self.router.route(&path) {
+            let component = found.component().to_string();
+            let result = match spin_headers(&request, &found, client) {
+                Ok(headers) => self.call(&component, request, headers).await,
+                Err(error) => Err(error),
+            };
+            (result, Some(component))
+        } else {
+            (Ok(plain(StatusCode::NOT_FOUND, "")), None)
+        };
+        let by = component
+            .map(|component| format!(" [{component}]"))
+            .unwrap_or_default();
+        let response = result.unwrap_or_else(|error| {
+            eprintln!("[{}] {method} {path}{by} failed: {error:#}", self.app);
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "")
+        });
+        println!(
+            "[{}] {method} {path} -> {} ({} ms){by}",
+            self.app,
+            response.status().as_u16(),
+            started.elapsed().as_millis()
+        );
+        Ok(response)
+    }
+
+    fn well_known(&self, path: &str) -> Response<HyperOutgoingBody> {
+        match &path[WELL_KNOWN_PREFIX.len()..] {
+            "health" => plain(StatusCode::OK, "OK"),
+            "info" => {
+                let mut info = serde_json::json!({ "name": self.app });
+                if !self.version.is_empty() {
+                    info["version"] = self.version.clone().into();
+                }
+                let mut response = plain(StatusCode::OK, &format!("{info:#}"));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                response
+            }
+            _ => plain(StatusCode::NOT_FOUND, ""),
+        }
+    }
+
+    /// Runs the component on the request; a fresh instance every time.
+    async fn call(
+        &self,
+        component: &str,
+        request: Request<Incoming>,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<Response<HyperOutgoingBody>> {
+        let handler = &self.handlers[component];
+        let (mut parts, body) = request.into_parts();
+        let authority = headers
+            .iter()
+            .find(|(name, _)| name == HOST)
+            .map(|(_, value)| value.to_str().unwrap_or_default().to_string())
+            .or_else(|| parts.uri.authority().map(ToString::to_string))
+            .context("no `Host` header present in request")?;
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |path| path.as_str())
+            .to_string();
+        parts.uri = Uri::builder()
+            .scheme("http")
+            .authority(authority)
+            .path_and_query(path_and_query)
+            .build()?;
+        parts.headers.clear();
+        for (name, value) in headers {
+            parts.headers.append(name, value);
+        }
+
+        let mut store = handler.component.store();
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, Request::from_parts(parts, body))?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let outparam = store.data_mut().http().new_response_outparam(sender)?;
+        let proxy = handler.proxy.clone();
+        let guest = tokio::spawn(async move {
+            let instance = proxy.instantiate_async(&mut store).await?;
+            instance
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, outparam)
+                .await
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => {
+                // The guest may keep running to stream the body; report if it then fails.
+                let label = format!("[{}] component {component:?}", self.app);
+                tokio::spawn(async move {
+                    if let Ok(Err(error)) = guest.await {
+                        eprintln!("{label} failed after it started its response: {error:#}");
+                    }
+                });
+                Ok(response)
+            }
+            Ok(Err(code)) => bail!("the component answered with an error: {code:?}"),
+            Err(_) => match guest.await {
+                Ok(Ok(())) => bail!("the component returned without setting a response"),
+                Ok(Err(error)) => {
+                    Err(anyhow::Error::from(error).context("the component failed to respond"))
+                }
+                Err(panic) => bail!("the component's task failed: {panic}"),
+            },
+        }
+    }
+}
+
+/// The request's own headers followed by the `spin-*` ones, as Spin passes them; a header
+/// value that is not UTF-8 fails the request, as in Spin.
+fn spin_headers(
+    request: &Request<Incoming>,
+    found: &crate::routes::RouteMatch<'_>,
+    client: SocketAddr,
+) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    let mut headers = Vec::new();
+    for (name, value) in request.headers() {
+        if value.to_str().is_err() {
+            bail!("the value of header {name} is not UTF-8");
+        }
+        headers.push((name.clone(), value.clone()));
+    }
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("localhost");
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |path| path.as_str());
+    for (name, value) in found.spin_headers(path_and_query, host, client) {
+        // Values that cannot be header values (e.g. odd bytes in a path) are left out.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.push((name, value));
+        }
+    }
+    Ok(headers)
+}
+
+fn plain(status: StatusCode, body: &str) -> Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from(body.to_string()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
+}

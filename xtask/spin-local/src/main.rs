@@ -1,0 +1,105 @@
+//! `spin-local up -f <spin.toml>… [--listen ADDRESS] [--variable NAME=VALUE]…`: runs the apps
+//! until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use spin_local::{Runtime, VariableProviders};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Parser)]
+#[command(
+    name = "spin-local",
+    about = "Runs Spin apps from their spin.toml on an embedded wasmtime, like `spin up`"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Up(Up),
+}
+
+/// Run one or more apps until Ctrl-C or SIGTERM.
+#[derive(clap::Args)]
+struct Up {
+    /// An app's manifest (spin.toml); repeat the flag for several apps.
+    #[arg(
+        short = 'f',
+        long = "from",
+        alias = "file",
+        required = true,
+        value_name = "SPIN_TOML"
+    )]
+    manifests: Vec<PathBuf>,
+    /// The address the HTTP app listens on.
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDRESS")]
+    listen: SocketAddr,
+    /// Sets an application variable; beats `SPIN_VARIABLE_<NAME>`. Repeatable.
+    #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
+    variables: Vec<(String, String)>,
+}
+
+fn parse_variable(text: &str) -> Result<(String, String)> {
+    match text.split_once('=') {
+        Some((name, value)) => Ok((name.to_string(), value.to_string())),
+        None => bail!("expected NAME=VALUE, got {text:?}"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Up(up) => up.run().await,
+    }
+}
+
+impl Up {
+    async fn run(self) -> Result<()> {
+        let providers = VariableProviders::new(self.variables)?;
+        let started = Instant::now();
+        let runtime = Runtime::load(&self.manifests, &providers)?;
+        println!(
+            "Loaded {} app(s) in {:.1} s",
+            self.manifests.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let listener = if runtime.serves_http() {
+            Some(listen(self.listen).await?)
+        } else {
+            None
+        };
+        let base_url = format!("http://{}", self.listen);
+        for line in runtime.summary(&base_url) {
+            println!("{line}");
+        }
+        let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        let stop = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = terminate.recv() => {},
+            }
+        };
+        runtime.run(listener, stop).await?;
+        println!("Stopped.");
+        Ok(())
+    }
+}
+
+async fn listen(address: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|error| {
+        if error.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "{address} is already in use: stop what listens there, or pick another address with --listen"
+            )
+        } else {
+            anyhow::Error::from(error).context(format!("listening on {address}"))
+        }
+    })
+}

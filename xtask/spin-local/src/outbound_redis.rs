@@ -1,0 +1,311 @@
+//! `fermyon:spin/redis@2.0.0`: outbound Redis as Spin provides it. `open` checks the address
+//! against `allowed_outbound_hosts` (`invalid-address` when refused or unparsable) and connects
+//! at once, so an unreachable server is `other(…)` right there; `execute` flattens the reply
+//! into a list of values exactly as Spin does.
+
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+use wasmtime::component::Resource;
+
+use crate::host::HostState;
+use crate::host::bindings::fermyon::spin2_0_0::redis::{
+    self as wit, Error, RedisParameter, RedisResult,
+};
+
+/// The host side of a `connection` resource.
+pub struct RedisConnection(MultiplexedConnection);
+
+/// Spin's per-instance limit on open connections.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// Spin's limit on a reply the host buffers for the guest.
+const MAX_BUFFERED_BYTES: usize = 128 << 20;
+
+fn other(error: impl std::fmt::Display) -> Error {
+    Error::Other(error.to_string())
+}
+
+impl HostState {
+    fn connection(
+        &mut self,
+        connection: &Resource<RedisConnection>,
+    ) -> Result<&mut MultiplexedConnection, Error> {
+        self.table
+            .get_mut(connection)
+            .map(|connection| &mut connection.0)
+            .map_err(|_| Error::Other("could not find connection for resource".into()))
+    }
+}
+
+impl wit::Host for HostState {}
+
+impl wit::HostConnection for HostState {
+    async fn open(&mut self, address: String) -> Result<Resource<RedisConnection>, Error> {
+        if !self.component.allowed_hosts.allows(&address, "redis") {
+            self.component.report_disallowed(&address);
+            return Err(Error::InvalidAddress);
+        }
+        if address.starts_with("rediss://") {
+            return Err(Error::Other(
+                "TLS to Redis (rediss://) is not supported by spin-local".into(),
+            ));
+        }
+        let client = redis::Client::open(address.as_str()).map_err(|_| Error::InvalidAddress)?;
+        // Spin's redis client (0.32) has no connection or response timeouts; 1.x defaults to
+        // some, so they are turned off to behave the same.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(None)
+            .set_response_timeout(None);
+        let connection = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(other)?;
+        if self.redis_connections >= MAX_CONNECTIONS {
+            return Err(Error::TooManyConnections);
+        }
+        self.redis_connections += 1;
+        self.table
+            .push(RedisConnection(connection))
+            .map_err(|_| Error::TooManyConnections)
+    }
+
+    async fn publish(
+        &mut self,
+        connection: Resource<RedisConnection>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> Result<(), Error> {
+        self.connection(&connection)?
+            .publish::<_, _, ()>(&channel, &payload)
+            .await
+            .map_err(other)
+    }
+
+    async fn get(
+        &mut self,
+        connection: Resource<RedisConnection>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let value: Option<Vec<u8>> = self
+            .connection(&connection)?
+            .get(&key)
+            .await
+            .map_err(other)?;
+        check_buffered(value.as_ref().map_or(0, Vec::len))?;
+        Ok(value)
+    }
+
+    async fn set(
+        &mut self,
+        connection: Resource<RedisConnection>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), Error> {
+        self.connection(&connection)?
+            .set::<_, _, ()>(&key, &value)
+            .await
+            .map_err(other)
+    }
+
+    async fn incr(
+        &mut self,
+        connection: Resource<RedisConnection>,
+        key: String,
+    ) -> Result<i64, Error> {
+        self.connection(&connection)?
+            .incr(&key, 1)
+            .await
+            .map_err(other)
+    }
+
+    async fn del(
+        &mut self,
+        connection: Resource<RedisConnection>,
+        keys: Vec<String>,
+    ) -> Result<u32, Error> {
+        self.connection(&connection)?
+            .del(&keys)
+            .await
+            .map_err(other)
+    }
+
+    async fn sadd(
+        &mut self,
+        connection: Resource<RedisConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, Error> {
+        self.connection(&connection)?
+            .sadd(&key, &values)
+            .await
+            .map_err(|error| {
+                if error.kind() == redis::ErrorKind::UnexpectedReturnType {
+                    Error::TypeError
+                } else {
+                    other(error)
+                }
+            })
+    }
+
+    async fn smembers(
+        &mut self,
+        connection: Resource<RedisConnection>,
+        key: String,
+    ) -> Result<Vec<String>, Error> {
+        self.connection(&connection)?
+            .smembers(&key)
+            .await
+            .map_err(other)
+    }
+
+    async fn srem(
+        &mut self,
+        connection: Resource<RedisConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, Error> {
+        self.connection(&connection)?
+            .srem(&key, &values)
+            .await
+            .map_err(other)
+    }
+
+    async fn execute(
+        &mut self,
+        connection: Resource<RedisConnection>,
+        command: String,
+        arguments: Vec<RedisParameter>,
+    ) -> Result<Vec<RedisResult>, Error> {
+        let mut cmd = redis::cmd(&command);
+        for argument in &arguments {
+            match argument {
+                RedisParameter::Int64(value) => cmd.arg(value),
+                RedisParameter::Binary(value) => cmd.arg(value),
+            };
+        }
+        let FlatResults(results) = cmd
+            .query_async(self.connection(&connection)?)
+            .await
+            .map_err(other)?;
+        check_buffered(results.iter().map(buffered_size).sum())?;
+        Ok(results)
+    }
+
+    async fn drop(&mut self, connection: Resource<RedisConnection>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        self.redis_connections -= 1;
+        Ok(())
+    }
+}
+
+fn check_buffered(bytes: usize) -> Result<(), Error> {
+    if bytes > MAX_BUFFERED_BYTES {
+        return Err(Error::Other(format!(
+            "query result exceeds limit of {MAX_BUFFERED_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn buffered_size(result: &RedisResult) -> usize {
+    size_of::<RedisResult>()
+        + match result {
+            RedisResult::Nil | RedisResult::Int64(_) => 0,
+            RedisResult::Binary(bytes) => bytes.len(),
+            RedisResult::Status(text) => text.len(),
+        }
+}
+
+/// A reply flattened as Spin flattens it: nested arrays and sets become one list, `OK` and
+/// simple strings become `status`, doubles and big numbers become their text as `binary`,
+/// booleans become 1 or 0; maps, attributes, verbatim strings and pushes are type errors.
+#[derive(Debug, PartialEq)]
+struct FlatResults(Vec<RedisResult>);
+
+impl redis::FromRedisValue for FlatResults {
+    fn from_redis_value(value: redis::Value) -> Result<Self, redis::ParsingError> {
+        fn append(results: &mut Vec<RedisResult>, value: redis::Value) -> Result<(), String> {
+            use redis::Value;
+            let result = match value {
+                Value::Nil => RedisResult::Nil,
+                Value::Int(number) => RedisResult::Int64(number),
+                Value::BulkString(bytes) => RedisResult::Binary(bytes),
+                Value::SimpleString(text) => RedisResult::Status(text),
+                Value::Okay => RedisResult::Status("OK".to_string()),
+                Value::Double(number) => RedisResult::Binary(number.to_string().into_bytes()),
+                Value::Boolean(flag) => RedisResult::Int64(i64::from(flag)),
+                Value::BigNumber(digits) => RedisResult::Binary(digits),
+                Value::Array(values) | Value::Set(values) => {
+                    for value in values {
+                        append(results, value)?;
+                    }
+                    return Ok(());
+                }
+                Value::Map(_) => return Err("Redis Map type is not supported".into()),
+                Value::Attribute { .. } => {
+                    return Err("Redis Attribute type is not supported".into());
+                }
+                Value::VerbatimString { .. } => {
+                    return Err("Redis string with format attribute is not supported".into());
+                }
+                Value::Push { .. } => return Err("Redis Pub/Sub types are not supported".into()),
+                Value::ServerError(error) => return Err(format!("Server error: {error:?}")),
+                other => return Err(format!("unsupported Redis value {other:?}")),
+            };
+            results.push(result);
+            Ok(())
+        }
+        let mut results = Vec::new();
+        append(&mut results, value)
+            .map_err(|why| format!("Could not convert Redis response: {why}"))?;
+        Ok(FlatResults(results))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redis::{FromRedisValue, Value};
+
+    use super::*;
+
+    #[test]
+    fn flattens_replies_like_spin() {
+        let reply = Value::Array(vec![
+            Value::Int(7),
+            Value::Nil,
+            Value::BulkString(b"bytes".to_vec()),
+            Value::Array(vec![Value::SimpleString("PONG".into()), Value::Okay]),
+            Value::Set(vec![Value::Boolean(true), Value::Boolean(false)]),
+            Value::Double(1.5),
+            Value::BigNumber(b"123456789012345678901234567890".to_vec()),
+        ]);
+        assert_eq!(
+            FlatResults::from_redis_value(reply).unwrap(),
+            FlatResults(vec![
+                RedisResult::Int64(7),
+                RedisResult::Nil,
+                RedisResult::Binary(b"bytes".to_vec()),
+                RedisResult::Status("PONG".into()),
+                RedisResult::Status("OK".into()),
+                RedisResult::Int64(1),
+                RedisResult::Int64(0),
+                RedisResult::Binary(b"1.5".to_vec()),
+                RedisResult::Binary(b"123456789012345678901234567890".to_vec()),
+            ])
+        );
+        assert_eq!(
+            FlatResults::from_redis_value(Value::Int(1)).unwrap(),
+            FlatResults(vec![RedisResult::Int64(1)])
+        );
+    }
+
+    #[test]
+    fn maps_are_not_supported() {
+        let reply = Value::Map(vec![(Value::Int(1), Value::Int(2))]);
+        let error = FlatResults::from_redis_value(reply).unwrap_err();
+        assert!(
+            error.to_string().contains("Map type is not supported"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! Helpers for spin-local's tests: the built components, throw-away manifests, a runtime on a
+//! background thread, and a minimal HTTP client.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use spin_local::{Runtime, VariableProviders};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds (once per test process) the probe component and the apps' components for
+/// wasm32-wasip2, and returns the directory holding the `.wasm` files.
+pub fn wasm_dir() -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let status = std::process::Command::new(env!("CARGO"))
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "wasm32-wasip2",
+            ])
+            .args([
+                "-p",
+                "spin-local-probe",
+                "-p",
+                "receiver",
+                "-p",
+                "status_provider",
+            ])
+            .args(["-p", "fulfiller"])
+            .status()
+            .map_err(|error| format!("running cargo: {error}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("cargo build for wasm32-wasip2 failed ({status})"))
+        }
+    });
+    if let Err(why) = built {
+        panic!(
+            "the test components could not be built: {why}; `cargo xtask build` installs the \
+             wasm32-wasip2 target and shows the error"
+        );
+    }
+    workspace_root().join("target/wasm32-wasip2/release")
+}
+
+pub fn probe_wasm() -> PathBuf {
+    wasm_dir().join("spin_local_probe.wasm")
+}
+
+/// Writes `text` as a `spin.toml` in a new private directory and returns its path.
+pub fn manifest(text: &str) -> PathBuf {
+    let dir = dev_services::private_dir("spin-local-test").unwrap();
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// An app whose one component, `probe`, serves every path. `variables` is the body of its
+/// `[variables]` table, `component` more lines for `[component.probe]` (tables may follow).
+pub fn probe_app(name: &str, variables: &str, component: &str) -> PathBuf {
+    manifest(&format!(
+        r#"
+        spin_manifest_version = 2
+        [application]
+        name = "{name}"
+        [variables]
+        {variables}
+        [[trigger.http]]
+        route = "/..."
+        component = "probe"
+        [component.probe]
+        source = "{wasm}"
+        {component}
+        "#,
+        wasm = probe_wasm().display()
+    ))
+}
+
+/// A runtime serving on a free loopback port from a background thread; stops on drop.
+pub struct Running {
+    pub address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn start(manifests: &[PathBuf], providers: VariableProviders) -> Running {
+        let runtime = Runtime::load(manifests, &providers).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound, address) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let tokio = tokio::runtime::Runtime::new().unwrap();
+            tokio.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                bound.send(listener.local_addr().unwrap()).unwrap();
+                let listener = runtime.serves_http().then_some(listener);
+                runtime
+                    .run(listener, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        Running {
+            address: address.recv().unwrap(),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        request(self.address, "GET", path, headers, b"")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Providers with `--variable` flags and a fake environment.
+pub fn providers(flags: &[(&str, &str)], environment: &[(&str, &str)]) -> VariableProviders {
+    let environment: Vec<(String, String)> = environment
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    VariableProviders::with_environment(
+        flags
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string())),
+        move |name| {
+            Ok(environment
+                .iter()
+                .find(|(candidate, _)| candidate == name)
+                .map(|(_, value)| value.clone()))
+        },
+    )
+    .unwrap()
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// One HTTP/1.0 exchange (so the body ends when the server closes the connection).
+pub fn request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {address}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .map(|line| {
+            let (name, value) = line.split_once(':').unwrap();
+            (name.trim().to_string(), value.trim().to_string())
+        })
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing after `timeout`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

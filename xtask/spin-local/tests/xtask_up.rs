@@ -1,0 +1,86 @@
+//! `cargo xtask up`, which runs the apps on this runtime: it prints the API's address, the
+//! system serves orders, and Ctrl-C (SIGINT) stops the runtime and the redis-server it started.
+//! (Here rather than in xtask's own tests, which must not build wasmtime.)
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{eventually, request, wasm_dir, workspace_root};
+
+#[test]
+fn serves_until_ctrl_c_then_stops_everything() {
+    wasm_dir();
+    let port = dev_services::free_port().unwrap();
+    let mut xtask = Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args([
+            "run",
+            "--locked",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "up",
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(xtask.stdout.take().unwrap()).lines();
+    let up = loop {
+        let line = lines
+            .next()
+            .expect("`cargo xtask up` ended before the system was up")
+            .unwrap();
+        if line.starts_with("order-system is up") {
+            break line;
+        }
+    };
+    let api: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(
+        up.contains(&format!("the order API is at http://{api}")),
+        "{up}"
+    );
+    let redis_port: u16 = up
+        .rsplit_once("redis://127.0.0.1:")
+        .and_then(|(_, rest)| rest.split(')').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no Redis address in {up:?}"));
+
+    let reply = request(
+        api,
+        "POST",
+        "/order",
+        &[("content-type", "application/json")],
+        br#"{"details":"via cargo xtask up"}"#,
+    );
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let location = reply.header("location").unwrap().to_string();
+    eventually("the order to be fulfilled", Duration::from_secs(30), || {
+        let reply = request(api, "GET", &location, &[], b"");
+        reply.body.contains(r#""status":"fulfilled""#).then_some(())
+    });
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &xtask.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = xtask.wait().unwrap();
+    assert!(status.success(), "{status}; output after start: {rest:?}");
+    assert!(rest.iter().any(|line| line == "Stopped."), "{rest:?}");
+    for (what, port) in [("the API", port), ("redis-server", redis_port)] {
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(
+            TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_err(),
+            "{what} still listens on {address}"
+        );
+    }
+}

@@ -1,0 +1,548 @@
+//! `cargo xtask up`: the whole system on this machine until Ctrl-C. It builds the components,
+//! starts a `redis-server` on a free loopback port (unless `--redis-url` is given) and runs both
+//! apps on the embedded runtime (`xtask/spin-local`) or, with `--runtime spin`, on the Spin CLI.
+//! [`start_local`] does the same for tests and returns a guard that stops everything on drop.
+//! `--cluster k3d` hands over to the `cluster` module instead.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use dev_services::RedisServer;
+use duct::unix::HandleExt;
+use duct::{Handle, cmd};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::project::{self, App};
+use crate::{build, cluster, provision};
+
+/// Build and run the whole system locally until Ctrl-C, or deploy it to a local cluster with
+/// `--cluster k3d`; prints the order API's address.
+#[derive(clap::Args)]
+pub struct Up {
+    #[command(flatten)]
+    cluster: cluster::ClusterArgs,
+    /// The address the order API listens on.
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDRESS")]
+    listen: SocketAddr,
+    /// Use this Redis instead of starting a redis-server: redis://[:password@]host[:port]
+    /// (rediss:// for TLS).
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
+    /// What runs the apps: the embedded runtime, or the Spin CLI (`spin`) from PATH.
+    #[arg(long, value_enum, default_value_t = AppRuntime::Local)]
+    runtime: AppRuntime,
+    /// Sets an application variable of both apps; repeatable.
+    #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
+    variables: Vec<(String, String)>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AppRuntime {
+    /// spin-local, the embedded runtime on wasmtime.
+    #[default]
+    Local,
+    /// The Spin CLI: one `spin up` per app.
+    Spin,
+}
+
+fn parse_variable(text: &str) -> Result<(String, String)> {
+    let (name, value) = text
+        .split_once('=')
+        .with_context(|| format!("expected NAME=VALUE, got {text:?}"))?;
+    Ok((name.to_string(), value.to_string()))
+}
+
+impl Up {
+    pub fn run(self) -> Result<()> {
+        if let Some(kind) = self.cluster.cluster {
+            return cluster::up(kind, &self.cluster);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [SIGINT, SIGTERM] {
+            signal_hook::flag::register(signal, stop.clone()).context("handling Ctrl-C")?;
+        }
+        let system = start_local(&LocalOptions {
+            listen: Some(self.listen),
+            redis_url: self.redis_url,
+            runtime: self.runtime,
+            variables: self.variables,
+        })?;
+        println!(
+            "\norder-system is up: the order API is at {} (Redis at {}). Ctrl-C stops it.",
+            system.base_url(),
+            RedisLocation::parse(system.redis_url())?.without_password()
+        );
+        while !stop.load(Ordering::Relaxed) {
+            system.check_running()?;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        println!("Stopping…");
+        Ok(())
+    }
+}
+
+/// What [`start_local`] runs.
+#[derive(Clone, Debug, Default)]
+pub struct LocalOptions {
+    /// Where the order API listens; a free loopback port when `None`.
+    pub listen: Option<SocketAddr>,
+    /// An existing Redis to use; a new `redis-server` when `None`.
+    pub redis_url: Option<String>,
+    pub runtime: AppRuntime,
+    /// Application variables for both apps (`--variable NAME=VALUE`).
+    pub variables: Vec<(String, String)>,
+}
+
+/// The running system; dropping it stops the apps and the Redis it started.
+pub struct LocalSystem {
+    processes: Vec<(String, Handle)>,
+    redis: Option<RedisServer>,
+    base_url: String,
+    redis_url: String,
+    apps: Vec<App>,
+    listen: SocketAddr,
+    variables: Vec<(String, String)>,
+}
+
+/// How long the apps may take to listen and subscribe after they are started.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Builds the components and starts Redis (unless given) and both apps, and returns once the
+/// order API accepts connections and every Redis trigger has subscribed.
+pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
+    if let Some(url) = &options.redis_url {
+        RedisLocation::parse(url)?;
+    }
+    if options.runtime == AppRuntime::Spin {
+        spin_cli()?;
+    }
+    let apps = project::apps()?;
+    let listen = match options.listen {
+        Some(listen) => listen,
+        None => SocketAddr::from(([127, 0, 0, 1], dev_services::free_port()?)),
+    };
+    ensure_free(listen)?;
+    build::build_components()?;
+    if options.runtime == AppRuntime::Local {
+        cmd!(
+            project::cargo(),
+            "build",
+            "--locked",
+            "--package",
+            "spin-local"
+        )
+        .dir(project::root())
+        .run()
+        .context("building the embedded runtime (xtask/spin-local)")?;
+    }
+    provision::debian_packages(&[("redis-cli", "redis-tools")])?;
+    let (redis, redis_url) = match &options.redis_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            provision::debian_packages(&[("redis-server", "redis-server")])?;
+            let server = RedisServer::start().context("starting redis-server")?;
+            let url = server.url();
+            (Some(server), url)
+        }
+    };
+    let location = RedisLocation::parse(&redis_url)?;
+    let mut system = LocalSystem {
+        processes: Vec::new(),
+        redis,
+        base_url: format!("http://{listen}"),
+        redis_url,
+        apps,
+        listen,
+        variables: options.variables.clone(),
+    };
+    match options.runtime {
+        AppRuntime::Local => {
+            let process = start_spin_local(&system.apps, listen, &location, &options.variables)?;
+            system.processes.push(("spin-local".to_string(), process));
+        }
+        AppRuntime::Spin => {
+            let spin = spin_cli()?;
+            for app in &system.apps {
+                let process = start_spin(&spin, app, listen, &location, &options.variables)?;
+                system
+                    .processes
+                    .push((format!("spin up ({})", app.name), process));
+            }
+        }
+    }
+    system.wait_until_ready()?;
+    Ok(system)
+}
+
+fn spin_cli() -> Result<std::path::PathBuf> {
+    provision::which("spin").context(
+        "`--runtime spin` runs the apps with the Spin CLI, which is not on PATH: install it \
+         (https://spinframework.dev/install) or leave out `--runtime spin` to use the embedded runtime",
+    )
+}
+
+fn ensure_free(listen: SocketAddr) -> Result<()> {
+    match TcpListener::bind(listen) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "{listen} is already in use: stop what listens there, or choose another address with --listen"
+        ),
+        Err(error) => Err(error).with_context(|| format!("checking that {listen} is free")),
+    }
+}
+
+/// `up -f <each spin.toml> --listen … --variable …`, the arguments spin-local and `spin up` share.
+fn up_arguments<'a>(
+    manifests: impl IntoIterator<Item = &'a App>,
+    listen: Option<SocketAddr>,
+    variables: &[(String, String)],
+) -> Vec<String> {
+    let mut arguments = vec!["up".to_string()];
+    for app in manifests {
+        arguments.extend(["-f".to_string(), app.manifest.display().to_string()]);
+    }
+    if let Some(listen) = listen {
+        arguments.extend(["--listen".to_string(), listen.to_string()]);
+    }
+    for (name, value) in variables {
+        arguments.extend(["--variable".to_string(), format!("{name}={value}")]);
+    }
+    arguments
+}
+
+fn start_spin_local(
+    apps: &[App],
+    listen: SocketAddr,
+    redis: &RedisLocation,
+    variables: &[(String, String)],
+) -> Result<Handle> {
+    let binary = project::root().join("target/debug/spin-local");
+    let mut command = cmd(&binary, up_arguments(apps, Some(listen), variables));
+    for (name, value) in redis.environment() {
+        command = command.env(name, value);
+    }
+    command
+        .unchecked()
+        .start()
+        .with_context(|| format!("starting {}", binary.display()))
+}
+
+fn start_spin(
+    spin: &std::path::Path,
+    app: &App,
+    listen: SocketAddr,
+    redis: &RedisLocation,
+    variables: &[(String, String)],
+) -> Result<Handle> {
+    let listen = app.serves_http.then_some(listen);
+    let mut command = cmd(spin, up_arguments([app], listen, variables));
+    for (name, value) in redis.environment() {
+        command = command.env(name, value);
+    }
+    command
+        .unchecked()
+        .start()
+        .with_context(|| format!("starting `spin up` for {}", app.name))
+}
+
+impl LocalSystem {
+    /// The order API, e.g. `http://127.0.0.1:3000`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The Redis the apps use.
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
+    }
+
+    /// The redis-server started for the system (none with `--redis-url`), to stop and restart.
+    #[allow(dead_code)] // for the end-to-end tests' Redis outage
+    pub fn redis_server(&mut self) -> Option<&mut RedisServer> {
+        self.redis.as_mut()
+    }
+
+    /// An error if an app process has exited.
+    pub fn check_running(&self) -> Result<()> {
+        for (name, process) in &self.processes {
+            if let Some(output) = process
+                .try_wait()
+                .with_context(|| format!("watching {name}"))?
+            {
+                bail!("{name} exited ({})", output.status);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the order API accepts connections and every Redis trigger is subscribed;
+    /// after a Redis restart, this tells when the apps have resubscribed.
+    pub fn wait_until_ready(&self) -> Result<()> {
+        let listen = self.listen;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let wait = |what: &str, ready: &dyn Fn() -> Result<bool, String>| -> Result<()> {
+            loop {
+                self.check_running()?;
+                let why_not = match ready() {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => String::new(),
+                    Err(why) => format!(": {why}"),
+                };
+                ensure!(
+                    Instant::now() < deadline,
+                    "{what} within {READY_TIMEOUT:?}{why_not}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        wait(
+            &format!("the order API did not listen on {listen}"),
+            &|| Ok(TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok()),
+        )?;
+        for app in &self.apps {
+            let mut values = app.variable_defaults.clone();
+            values.extend(self.variables.iter().cloned());
+            for template in &app.redis_channels {
+                let channel = expand(template, &values)
+                    .with_context(|| format!("the Redis trigger channel of {}", app.name))?;
+                wait(
+                    &format!("{} did not subscribe to {channel:?}", app.name),
+                    &|| self.subscribers(&channel).map(|count| count > 0),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many clients are subscribed to `channel`, by `redis-cli PUBSUB NUMSUB`.
+    fn subscribers(&self, channel: &str) -> Result<u64, String> {
+        let mut arguments = vec!["--no-auth-warning", "-u", &self.redis_url];
+        if self.redis_url.starts_with("rediss://") {
+            arguments.push("--tls");
+        }
+        arguments.extend(["PUBSUB", "NUMSUB", channel]);
+        let reply = cmd("redis-cli", &arguments)
+            .stderr_to_stdout()
+            .read()
+            .map_err(|error| error.to_string())?;
+        reply
+            .lines()
+            .last()
+            .and_then(|count| count.trim().parse().ok())
+            .ok_or_else(|| format!("redis-cli answered {reply:?}"))
+    }
+}
+
+impl Drop for LocalSystem {
+    /// SIGTERM to each app process (so it stops cleanly), SIGKILL after 10 s; then the
+    /// redis-server is stopped by its own drop.
+    fn drop(&mut self) {
+        for (_, process) in &self.processes {
+            let _ = process.send_signal(SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (name, process) in &self.processes {
+            while matches!(process.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if matches!(process.try_wait(), Ok(None)) {
+                eprintln!("{name} did not stop within 10 s; killing it");
+                let _ = process.kill();
+            }
+        }
+    }
+}
+
+/// Where Redis is, as the apps' variables (`redis_scheme`, `redis_host`, `redis_port`,
+/// `redis_password`).
+#[derive(Debug, PartialEq, Eq)]
+struct RedisLocation {
+    scheme: String,
+    host: String,
+    port: u16,
+    password: String,
+}
+
+impl RedisLocation {
+    /// Parses `redis[s]://[:password@]host[:port]`.
+    fn parse(url: &str) -> Result<RedisLocation> {
+        let usage = "a Redis URL looks like redis://[:password@]host[:port] (rediss:// for TLS)";
+        let (scheme, rest) = url
+            .split_once("://")
+            .with_context(|| format!("{url:?} has no scheme: {usage}"))?;
+        ensure!(
+            scheme == "redis" || scheme == "rediss",
+            "{scheme:?} is not a Redis scheme: {usage}"
+        );
+        let (password, address) = match rest.rsplit_once('@') {
+            Some((credentials, address)) => {
+                let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+                ensure!(
+                    user.is_empty(),
+                    "the apps authenticate with a password only, not as user {user:?}: {usage}"
+                );
+                (password.to_string(), address)
+            }
+            None => (String::new(), rest),
+        };
+        let address = address.strip_suffix('/').unwrap_or(address);
+        ensure!(
+            !address.contains('/'),
+            "the apps use Redis database 0; leave the database number out: {usage}"
+        );
+        let (host, port) = match address.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                port.parse()
+                    .with_context(|| format!("{port:?} is not a port number: {usage}"))?,
+            ),
+            None => (address, 6379),
+        };
+        ensure!(!host.is_empty(), "{url:?} has no host: {usage}");
+        Ok(RedisLocation {
+            scheme: scheme.to_string(),
+            host: host.to_string(),
+            port,
+            password,
+        })
+    }
+
+    /// The location as `SPIN_VARIABLE_*` environment variables, which both runtimes read
+    /// (and which keep the password out of the process list).
+    fn environment(&self) -> [(&'static str, String); 4] {
+        [
+            ("SPIN_VARIABLE_REDIS_SCHEME", self.scheme.clone()),
+            ("SPIN_VARIABLE_REDIS_HOST", self.host.clone()),
+            ("SPIN_VARIABLE_REDIS_PORT", self.port.to_string()),
+            ("SPIN_VARIABLE_REDIS_PASSWORD", self.password.clone()),
+        ]
+    }
+
+    fn without_password(&self) -> String {
+        format!("{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// Substitutes `{{ name }}` in a manifest template (here: a Redis trigger's channel).
+fn expand(template: &str, values: &BTreeMap<String, String>) -> Result<String> {
+    let mut expanded = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        expanded.push_str(&rest[..start]);
+        let (name, after) = rest[start + 2..]
+            .split_once("}}")
+            .with_context(|| format!("unmatched `{{{{` in {template:?}"))?;
+        let value = values
+            .get(name.trim())
+            .with_context(|| format!("{template:?} uses {:?}, which has no value", name.trim()))?;
+        expanded.push_str(value);
+        rest = after;
+    }
+    expanded.push_str(rest);
+    Ok(expanded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_become_the_apps_variables() {
+        let location = RedisLocation::parse("redis://127.0.0.1:6380").unwrap();
+        assert_eq!(
+            location.environment(),
+            [
+                ("SPIN_VARIABLE_REDIS_SCHEME", "redis".to_string()),
+                ("SPIN_VARIABLE_REDIS_HOST", "127.0.0.1".to_string()),
+                ("SPIN_VARIABLE_REDIS_PORT", "6380".to_string()),
+                ("SPIN_VARIABLE_REDIS_PASSWORD", String::new()),
+            ]
+        );
+        let location = RedisLocation::parse("rediss://:s3cr3t@cache.example:6390/").unwrap();
+        assert_eq!(
+            location,
+            RedisLocation {
+                scheme: "rediss".into(),
+                host: "cache.example".into(),
+                port: 6390,
+                password: "s3cr3t".into(),
+            }
+        );
+        assert_eq!(location.without_password(), "rediss://cache.example:6390");
+        assert_eq!(RedisLocation::parse("redis://db").unwrap().port, 6379);
+    }
+
+    #[test]
+    fn rejects_redis_urls_the_apps_cannot_use() {
+        for (url, expected) in [
+            ("127.0.0.1:6379", "has no scheme"),
+            ("http://127.0.0.1:6379", "not a Redis scheme"),
+            ("redis://user:pw@host:6379", "password only"),
+            ("redis://host:6379/2", "database 0"),
+            ("redis://host:port", "not a port number"),
+            ("redis://:6379", "has no host"),
+        ] {
+            let error = RedisLocation::parse(url).unwrap_err().to_string();
+            assert!(error.contains(expected), "{url}: {error}");
+        }
+    }
+
+    #[test]
+    fn expands_channel_templates() {
+        let values = BTreeMap::from([("order_channel".to_string(), "neworders".to_string())]);
+        assert_eq!(expand("{{ order_channel }}", &values).unwrap(), "neworders");
+        assert_eq!(
+            expand("x-{{order_channel}}-y", &values).unwrap(),
+            "x-neworders-y"
+        );
+        assert_eq!(expand("fixed", &values).unwrap(), "fixed");
+        assert!(expand("{{ other }}", &values).is_err());
+        assert!(expand("{{ order_channel", &values).is_err());
+    }
+
+    #[test]
+    fn both_runtimes_get_the_same_flags() {
+        let apps = project::apps().unwrap();
+        let listen: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        let arguments = up_arguments(
+            &apps,
+            Some(listen),
+            &[("key_prefix".to_string(), "test:".to_string())],
+        );
+        let manifests: Vec<_> = apps
+            .iter()
+            .map(|app| app.manifest.display().to_string())
+            .collect();
+        assert_eq!(
+            arguments,
+            [
+                "up",
+                "-f",
+                &manifests[0],
+                "-f",
+                &manifests[1],
+                "--listen",
+                "127.0.0.1:3000",
+                "--variable",
+                "key_prefix=test:",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_taken_address_is_refused() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = taken.local_addr().unwrap();
+        let error = ensure_free(address).unwrap_err().to_string();
+        assert!(
+            error.contains("already in use") && error.contains("--listen"),
+            "{error}"
+        );
+        drop(taken);
+        ensure_free(address).unwrap();
+    }
+}
