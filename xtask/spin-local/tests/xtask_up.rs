@@ -1,6 +1,7 @@
 //! `cargo xtask up`, which runs the apps on this runtime: it prints the API's address, the
-//! system serves orders, and Ctrl-C (SIGINT) stops the runtime and the redis-server it started.
-//! (Here rather than in xtask's own tests, which must not build wasmtime.)
+//! system serves orders, and Ctrl-C (SIGINT) stops the runtime and the redis-server it started
+//! (but not a Redis it was given). Here rather than in xtask's own tests, which must not build
+//! wasmtime.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,9 +13,16 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{eventually, request, wasm_dir, workspace_root};
+use dev_services::RedisServer;
 
-#[test]
-fn serves_until_ctrl_c_then_stops_everything() {
+fn listens(port: u16) -> bool {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok()
+}
+
+/// Runs `cargo xtask up` with `arguments` until the system is up, orders one pizza, interrupts
+/// it and checks it stopped cleanly; returns the Redis port it announced.
+fn up_order_and_interrupt(arguments: &[&str]) -> u16 {
     wasm_dir();
     let port = dev_services::free_port().unwrap();
     let mut xtask = Command::new(env!("CARGO"))
@@ -29,6 +37,7 @@ fn serves_until_ctrl_c_then_stops_everything() {
             "up",
         ])
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(arguments)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -36,7 +45,7 @@ fn serves_until_ctrl_c_then_stops_everything() {
     let up = loop {
         let line = lines
             .next()
-            .expect("`cargo xtask up` ended before the system was up")
+            .unwrap_or_else(|| panic!("`cargo xtask up` ended before the system was up"))
             .unwrap();
         if line.starts_with("order-system is up") {
             break line;
@@ -76,11 +85,20 @@ fn serves_until_ctrl_c_then_stops_everything() {
     let status = xtask.wait().unwrap();
     assert!(status.success(), "{status}; output after start: {rest:?}");
     assert!(rest.iter().any(|line| line == "Stopped."), "{rest:?}");
-    for (what, port) in [("the API", port), ("redis-server", redis_port)] {
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
-        assert!(
-            TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_err(),
-            "{what} still listens on {address}"
-        );
-    }
+    assert!(!listens(port), "the API still listens on {port}");
+    redis_port
+}
+
+#[test]
+fn starts_its_own_redis_and_stops_it_on_ctrl_c() {
+    let redis_port = up_order_and_interrupt(&[]);
+    assert!(!listens(redis_port), "its redis-server still runs");
+}
+
+#[test]
+fn uses_a_given_redis_and_leaves_it_running() {
+    let redis = RedisServer::start().unwrap();
+    let redis_port = up_order_and_interrupt(&["--redis-url", &redis.url()]);
+    assert_eq!(redis_port, redis.port());
+    assert!(listens(redis.port()), "the given Redis was stopped");
 }

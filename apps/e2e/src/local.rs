@@ -1,0 +1,114 @@
+//! The system run locally for the suite: a `redis-server` of its own and the real
+//! `cargo xtask up` (the embedded runtime) pointed at it, stopped with Ctrl-C afterwards.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use dev_services::RedisServer;
+
+use crate::System;
+
+/// How long `cargo xtask up` may take to build and start on a cold cache (2 cores).
+const START_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+pub struct LocalDeployment {
+    redis: RedisServer,
+    xtask: Child,
+    log: PathBuf,
+    system: System,
+}
+
+impl LocalDeployment {
+    pub fn start() -> Result<LocalDeployment> {
+        let redis = RedisServer::start()?;
+        let port = dev_services::free_port()?;
+        let log = dev_services::private_dir("e2e-up")?.join("xtask-up.log");
+        let log_file = std::fs::File::create(&log)?;
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let xtask = Command::new(cargo)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .args([
+                "run",
+                "--locked",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--",
+                "up",
+            ])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--redis-url", &redis.url()])
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()
+            .context("running `cargo xtask up`")?;
+        let system = System::new(format!("http://127.0.0.1:{port}"), redis.url());
+        let mut deployment = LocalDeployment {
+            redis,
+            xtask,
+            log,
+            system,
+        };
+        deployment.wait_until_serving()?;
+        Ok(deployment)
+    }
+
+    fn wait_until_serving(&mut self) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < START_DEADLINE {
+            if let Some(status) = self.xtask.try_wait()? {
+                bail!("`cargo xtask up` exited ({status}):\n{}", self.log_tail());
+            }
+            if self.log_text().contains("order-system is up") {
+                return self.system.wait_until_healthy(Duration::from_secs(10));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "`cargo xtask up` was not up within {START_DEADLINE:?}:\n{}",
+            self.log_tail()
+        )
+    }
+
+    pub fn system(&self) -> &System {
+        &self.system
+    }
+
+    /// The suite's own Redis, to stop and start it.
+    pub fn redis(&mut self) -> &mut RedisServer {
+        &mut self.redis
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last lines `cargo xtask up` wrote, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for LocalDeployment {
+    /// Ctrl-C, as a user would: `cargo xtask up` stops the runtime it started.
+    fn drop(&mut self) {
+        let interrupted = Command::new("kill")
+            .args(["-INT", &self.xtask.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while interrupted && Instant::now() < deadline {
+            if let Ok(Some(_)) = self.xtask.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.xtask.kill();
+        let _ = self.xtask.wait();
+    }
+}
