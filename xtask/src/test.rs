@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use duct::cmd;
 
-use crate::{build, chart, gitops, project, provision, workflows};
+use crate::{bench, build, chart, gitops, project, provision, workflows};
 
 /// Provision tools, build the wasm components, and run every test suite (Rust, then the chart's).
 #[derive(clap::Args)]
@@ -27,6 +27,8 @@ impl Test {
         let crds = gitops::default_crds();
         gitops::test(&crds)?;
         gitops::check(&crds)?;
+        // A second of each measurement: the benchmark still runs and its figures are sane.
+        bench::smoke()?;
         Ok(())
     }
 }
