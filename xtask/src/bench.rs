@@ -1107,8 +1107,9 @@ impl Report {
         }
         let e2e = &self.end_to_end;
         md += &format!(
-            "\n## POST→fulfilled\n\nAt {:.0} orders/s offered (half the maximum POST rate; the background load achieved {:.0}/s), {} of {} orders timed by {} at {:.0}/s",
+            "\n## POST→fulfilled\n\nAt {:.0} orders/s offered (half the maximum POST rate: oha asked for {:.0}/s of them and got {:.0}/s), {} of {} orders timed by {} at {:.0}/s",
             e2e.offered_rate_per_s,
+            e2e.offered_rate_per_s - e2e.rate_per_s,
             e2e.background_achieved_rate_per_s,
             e2e.sent - e2e.lost,
             e2e.sent,

@@ -68,7 +68,14 @@ fn draw(out: &PathBuf, title: &str, curves: &[Curve], (low, high): (f64, f64)) -
         .configure_mesh()
         .x_desc("percentile")
         .y_desc("latency (ms, log scale)")
-        .x_label_formatter(&|x| format!("p{}", 100.0 - 100.0 * 10f64.powf(-x)))
+        // A label per whole nine only: p0, p90, p99, p99.9, p99.99.
+        .x_label_formatter(&|&x| {
+            if (x - x.round()).abs() > 1e-6 {
+                return String::new();
+            }
+            let percentile = 100.0 - 100.0 * 10f64.powf(-x.round());
+            format!("p{}", (percentile * 100.0).round() / 100.0)
+        })
         .y_label_formatter(&|ms| format!("{ms:.2}"))
         .draw()?;
     for (index, curve) in curves.iter().enumerate() {
