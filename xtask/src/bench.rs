@@ -31,7 +31,7 @@ const PROBE_RATE: f64 = 50.0;
 /// cold start and an unchanged publish; write target/bench/report.{md,json} and latency.svg.
 #[derive(clap::Args)]
 pub struct Bench {
-    /// What runs the apps and the hello-world baseline.
+    /// What runs the apps and the hello-world baseline (`embedded` is another name for `local`).
     #[arg(long, value_enum, default_value_t = AppRuntime::Local)]
     runtime: AppRuntime,
     /// Measure the order API deployed at this base URL instead of starting it locally. The
@@ -60,6 +60,12 @@ impl Bench {
             (1..=10_000).contains(&self.connections),
             "--connections must be between 1 and 10000"
         );
+        if let Some(url) = &self.url {
+            ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "--url must be the order API's base URL, like http://127.0.0.1:3000"
+            );
+        }
         let out = project::root().join(&self.out);
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         provision::debian_packages(BENCH_PACKAGES)?;
@@ -176,10 +182,6 @@ impl Bench {
         url: &str,
         components: &[(String, PathBuf, u64)],
     ) -> Result<Report> {
-        ensure!(
-            url.starts_with("http://") || url.starts_with("https://"),
-            "--url must be the order API's base URL, like http://127.0.0.1:3000"
-        );
         let load = self.load(oha);
         let base = url.trim_end_matches('/');
         let (post, get) = measure_order_api(&load, probe, base)?;
