@@ -140,14 +140,15 @@ impl Bench {
         )?;
 
         eprintln!("bench: cold start");
-        let order_processor = product_apps()?
+        // spin-local runs both apps in one process; the Spin CLI one per app, so only the HTTP one.
+        let cold_apps = project::apps()?
             .into_iter()
             .filter(|app| self.runtime == AppRuntime::Local || app.serves_http)
             .collect::<Vec<_>>();
         let cold_listen = SocketAddr::from(([127, 0, 0, 1], dev_services::free_port()?));
         let command = up::runtime_command(
             self.runtime,
-            &order_processor.iter().collect::<Vec<_>>(),
+            &cold_apps.iter().collect::<Vec<_>>(),
             Some(cold_listen),
             Some(system.redis_url()),
             &[],
@@ -222,10 +223,6 @@ const BENCH_PACKAGES: &[(&str, &str)] = &[
     ("redis-benchmark", "redis-tools"),
     ("docker-registry", "docker-registry"),
 ];
-
-fn product_apps() -> Result<Vec<App>> {
-    project::apps()
-}
 
 fn hello_app() -> Result<App> {
     App::load(
