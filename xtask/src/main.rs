@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the project's automation, one module per task.
 //! This file only parses the command line and dispatches.
 
+mod bench;
 mod build;
 mod chart;
 mod cluster;
@@ -26,6 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    Bench(bench::Bench),
     Build(build::Build),
     Chart(chart::Chart),
     Gitops(gitops::Gitops),
@@ -39,6 +41,7 @@ enum Task {
 /// Errors print as one line (the context chain joined by `: `), without a backtrace.
 fn main() {
     let result = match Cli::parse().task {
+        Task::Bench(task) => task.run(),
         Task::Build(task) => task.run(),
         Task::Chart(task) => task.run(),
         Task::Gitops(task) => task.run(),

@@ -4,10 +4,10 @@
 use anyhow::{Context, Result};
 use duct::cmd;
 
-use crate::{build, chart, gitops, project, provision, up, workflows};
+use crate::{bench, build, chart, gitops, project, provision, up, workflows};
 
 /// Provision tools, build the wasm components, and run every test suite: Rust (with the fault
-/// tests), API fuzzing, the chart's, then the GitOps checks.
+/// tests), API fuzzing, the chart's, the GitOps checks, then a smoke run of the benchmark.
 #[derive(clap::Args)]
 pub struct Test {}
 
@@ -38,6 +38,8 @@ impl Test {
         let crds = gitops::default_crds();
         gitops::test(&crds)?;
         gitops::check(&crds)?;
+        // A second of each measurement: the benchmark still runs and its figures are sane.
+        bench::smoke()?;
         Ok(())
     }
 }

@@ -46,6 +46,7 @@ pub struct Up {
 pub enum AppRuntime {
     /// spin-local, the embedded runtime on wasmtime.
     #[default]
+    #[value(alias = "embedded")]
     Local,
     /// The Spin CLI: one `spin up` per app.
     Spin,
@@ -72,6 +73,7 @@ impl Up {
             redis_url: self.redis_url,
             runtime: self.runtime,
             variables: self.variables,
+            log: None,
         })?;
         println!(
             "\norder-system is up: the order API is at {} (Redis at {}). Every {RECONCILE_EVERY:?} \
@@ -98,6 +100,8 @@ pub struct LocalOptions {
     pub runtime: AppRuntime,
     /// Application variables for both apps (`--variable NAME=VALUE`).
     pub variables: Vec<(String, String)>,
+    /// Append the apps' output (a line per request) to this file instead of the terminal.
+    pub log: Option<std::path::PathBuf>,
 }
 
 /// The running system; dropping it stops the apps and the Redis it started.
@@ -158,7 +162,6 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
             (Some(server), url)
         }
     };
-    let location = RedisLocation::parse(&redis_url)?;
     let mut system = LocalSystem {
         processes: Vec::new(),
         reconciler: None,
@@ -171,13 +174,31 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     };
     match options.runtime {
         AppRuntime::Local => {
-            let process = start_spin_local(&system.apps, listen, &location, &options.variables)?;
+            let all: Vec<&App> = system.apps.iter().collect();
+            let command = runtime_command(
+                AppRuntime::Local,
+                &all,
+                Some(listen),
+                Some(&system.redis_url),
+                &options.variables,
+            )?;
+            let process = start(&command, "spin-local", options.log.as_deref())?;
             system.processes.push(("spin-local".to_string(), process));
         }
         AppRuntime::Spin => {
-            let spin = spin_cli()?;
             for app in &system.apps {
-                let process = start_spin(&spin, app, listen, &location, &options.variables)?;
+                let command = runtime_command(
+                    AppRuntime::Spin,
+                    &[app],
+                    app.serves_http.then_some(listen),
+                    Some(&system.redis_url),
+                    &options.variables,
+                )?;
+                let process = start(
+                    &command,
+                    &format!("`spin up` for {}", app.name),
+                    options.log.as_deref(),
+                )?;
                 system
                     .processes
                     .push((format!("spin up ({})", app.name), process));
@@ -247,39 +268,69 @@ fn up_arguments<'a>(
     arguments
 }
 
-fn start_spin_local(
-    apps: &[App],
-    listen: SocketAddr,
-    redis: &RedisLocation,
-    variables: &[(String, String)],
-) -> Result<Handle> {
-    let binary = project::root().join("target/debug/spin-local");
-    let mut command = cmd(&binary, up_arguments(apps, Some(listen), variables));
-    for (name, value) in redis.environment() {
-        command = command.env(name, value);
-    }
-    command
-        .unchecked()
-        .start()
-        .with_context(|| format!("starting {}", binary.display()))
+/// One runtime process to start: program, arguments, environment.
+pub struct RuntimeCommand {
+    pub program: std::path::PathBuf,
+    pub arguments: Vec<String>,
+    /// The Redis location as `SPIN_VARIABLE_*`, when the apps use Redis.
+    pub environment: Vec<(&'static str, String)>,
 }
 
-fn start_spin(
-    spin: &std::path::Path,
-    app: &App,
-    listen: SocketAddr,
-    redis: &RedisLocation,
-    variables: &[(String, String)],
-) -> Result<Handle> {
-    let listen = app.serves_http.then_some(listen);
-    let mut command = cmd(spin, up_arguments([app], listen, variables));
-    for (name, value) in redis.environment() {
-        command = command.env(name, value);
+impl RuntimeCommand {
+    pub fn to_expression(&self) -> duct::Expression {
+        let mut command = cmd(&self.program, &self.arguments);
+        for (name, value) in &self.environment {
+            command = command.env(name, value);
+        }
+        command
     }
-    command
-        .unchecked()
+}
+
+/// The process that runs `apps` on `runtime` (built already): one spin-local for any number
+/// of apps, or one `spin up` for one app. `listen` only for apps that serve HTTP.
+pub fn runtime_command(
+    runtime: AppRuntime,
+    apps: &[&App],
+    listen: Option<SocketAddr>,
+    redis_url: Option<&str>,
+    variables: &[(String, String)],
+) -> Result<RuntimeCommand> {
+    let program = match runtime {
+        AppRuntime::Local => project::root().join("target/debug/spin-local"),
+        AppRuntime::Spin => {
+            ensure!(apps.len() == 1, "`spin up` runs one app per process");
+            spin_cli()?
+        }
+    };
+    let environment = match redis_url {
+        Some(url) => RedisLocation::parse(url)?.environment().to_vec(),
+        None => Vec::new(),
+    };
+    Ok(RuntimeCommand {
+        program,
+        arguments: up_arguments(apps.iter().copied(), listen, variables),
+        environment,
+    })
+}
+
+pub fn start(
+    command: &RuntimeCommand,
+    what: &str,
+    log: Option<&std::path::Path>,
+) -> Result<Handle> {
+    let mut expression = command.to_expression().unchecked();
+    if let Some(log) = log {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        // Outer redirections apply first: stdout to the file, then stderr to that stdout.
+        expression = expression.stderr_to_stdout().stdout_file(file);
+    }
+    expression
         .start()
-        .with_context(|| format!("starting `spin up` for {}", app.name))
+        .with_context(|| format!("starting {what}"))
 }
 
 impl LocalSystem {
