@@ -206,6 +206,7 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         }
     }
     system.wait_until_ready()?;
+    let location = RedisLocation::parse(&system.redis_url)?;
     let reconciler = ReconcilerOptions {
         host: location.host.clone(),
         port: location.port,
