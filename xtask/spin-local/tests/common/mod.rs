@@ -159,21 +159,8 @@ pub fn providers(flags: &[(&str, &str)], environment: &[(&str, &str)]) -> Variab
     .unwrap()
 }
 
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-}
+/// The e2e suite's answer type: status, headers and body, with `header()` by any letter case.
+pub use order_e2e::Reply;
 
 /// One HTTP/1.0 exchange (so the body ends when the server closes the connection).
 pub fn request(
