@@ -109,7 +109,8 @@ pub struct LocalSystem {
     processes: Vec<(String, Handle)>,
     /// Stops before the Redis it talks to.
     reconciler: Option<Reconciler>,
-    redis: Option<RedisServer>,
+    /// Held only so that dropping the system stops the redis-server it started.
+    _redis: Option<RedisServer>,
     base_url: String,
     redis_url: String,
     apps: Vec<App>,
@@ -165,7 +166,7 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     let mut system = LocalSystem {
         processes: Vec::new(),
         reconciler: None,
-        redis,
+        _redis: redis,
         base_url: format!("http://{listen}"),
         redis_url,
         apps,
@@ -343,12 +344,6 @@ impl LocalSystem {
     /// The Redis the apps use.
     pub fn redis_url(&self) -> &str {
         &self.redis_url
-    }
-
-    /// The redis-server started for the system (none with `--redis-url`), to stop and restart.
-    #[allow(dead_code)] // for the end-to-end tests' Redis outage
-    pub fn redis_server(&mut self) -> Option<&mut RedisServer> {
-        self.redis.as_mut()
     }
 
     /// An error if an app process has exited.
