@@ -1,6 +1,6 @@
-//! Loading apps and running their triggers. Each component is compiled once, at start, and
-//! pre-instantiated against the host's interfaces; every request or message then gets a fresh
-//! instance, as in Spin.
+//! Loading apps and running their triggers. Each component is compiled once, at start (or
+//! taken from the compilation cache), and pre-instantiated against the host's interfaces;
+//! every request or message then gets a fresh instance, as in Spin.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail, ensure};
 use tokio::net::TcpListener;
+use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, Linker};
-use wasmtime::{Engine, Store};
 
 use crate::allowed_hosts::AllowedHosts;
+use crate::engine::{self, CompilationCache};
 use crate::host::{self, ComponentConfig, HostState};
 use crate::http_trigger::HttpTrigger;
 use crate::manifest::{ComponentDecl, Manifest};
@@ -80,10 +81,15 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Reads each manifest, resolves its variables and compiles its components.
-    pub fn load(manifests: &[PathBuf], providers: &VariableProviders) -> Result<Runtime> {
+    /// Reads each manifest, resolves its variables and compiles its components (or takes
+    /// them from `cache`).
+    pub fn load(
+        manifests: &[PathBuf],
+        providers: &VariableProviders,
+        cache: &CompilationCache,
+    ) -> Result<Runtime> {
         ensure!(!manifests.is_empty(), "no app manifest (spin.toml) given");
-        let engine = Engine::default();
+        let engine = engine::new(cache)?;
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker)?;
         let mut http: Option<Arc<HttpTrigger>> = None;
@@ -135,16 +141,30 @@ impl Runtime {
         listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<()> {
-        let mut subscriptions = tokio::task::JoinSet::new();
-        for trigger in self.redis {
-            subscriptions.spawn(trigger.run());
-        }
+        // The subscriptions run on a thread of their own, as a Redis-triggered app runs in a
+        // `spin up` process of its own: its messages, handled one at a time as Spin does, do
+        // not wait in the HTTP app's task queues behind its requests.
+        let subscriber = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("redis-trigger")
+            .enable_all()
+            .build()
+            .context("starting the Redis trigger's thread")?;
+        let subscriptions: Vec<_> = self
+            .redis
+            .into_iter()
+            .map(|trigger| subscriber.spawn(trigger.run()))
+            .collect();
         match (self.http, listener) {
             (Some(http), Some(listener)) => http.serve(listener, shutdown).await?,
             (Some(_), None) => bail!("an app has HTTP routes but there is no listener"),
             (None, _) => shutdown.await,
         }
-        subscriptions.shutdown().await;
+        for subscription in subscriptions {
+            subscription.abort();
+            let _ = subscription.await;
+        }
+        subscriber.shutdown_background();
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 
 mod allowed_hosts;
 mod app;
+mod engine;
 mod host;
 mod http_trigger;
 mod manifest;
@@ -18,4 +19,5 @@ mod template;
 mod variables;
 
 pub use app::Runtime;
+pub use engine::CompilationCache;
 pub use variables::{VariableProviders, environment_name};

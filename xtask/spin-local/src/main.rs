@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use spin_local::{Runtime, VariableProviders};
+use spin_local::{CompilationCache, Runtime, VariableProviders};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -44,6 +44,13 @@ struct Up {
     /// Sets an application variable; beats `SPIN_VARIABLE_<NAME>`. Repeatable.
     #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
     variables: Vec<(String, String)>,
+    /// A Wasmtime cache configuration file, as `spin up --cache`; without it, Wasmtime's
+    /// default cache (`~/.cache/wasmtime`).
+    #[arg(long, value_name = "FILE", conflicts_with = "disable_cache")]
+    cache: Option<PathBuf>,
+    /// Compile every component at start instead of using the compilation cache.
+    #[arg(long)]
+    disable_cache: bool,
 }
 
 fn parse_variable(text: &str) -> Result<(String, String)> {
@@ -64,7 +71,12 @@ impl Up {
     async fn run(self) -> Result<()> {
         let providers = VariableProviders::new(self.variables)?;
         let started = Instant::now();
-        let runtime = Runtime::load(&self.manifests, &providers)?;
+        let cache = match (self.disable_cache, self.cache) {
+            (true, _) => CompilationCache::Disabled,
+            (false, Some(file)) => CompilationCache::ConfigFile(file),
+            (false, None) => CompilationCache::Default,
+        };
+        let runtime = Runtime::load(&self.manifests, &providers, &cache)?;
         println!(
             "Loaded {} app(s) in {:.1} s",
             self.manifests.len(),

@@ -50,7 +50,13 @@ impl wit::HostConnection for HostState {
                 "TLS to Redis (rediss://) is not supported by spin-local".into(),
             ));
         }
-        let client = redis::Client::open(address.as_str()).map_err(|_| Error::InvalidAddress)?;
+        let info = redis::IntoConnectionInfo::into_connection_info(address.as_str())
+            .map_err(|_| Error::InvalidAddress)?;
+        // Naming the client library (`CLIENT SETINFO`) would cost every connection a round
+        // trip; nothing reads it.
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = redis::Client::open(info.set_redis_settings(settings))
+            .map_err(|_| Error::InvalidAddress)?;
         // Spin's redis client (0.32) has no connection or response timeouts; 1.x defaults to
         // some, so they are turned off to behave the same.
         let config = redis::AsyncConnectionConfig::new()

@@ -85,7 +85,7 @@ fn a_redis_trigger_over_tls_is_refused_clearly() {
         "#,
         wasm_dir().join("fulfiller.wasm").display()
     ));
-    let error = spin_local::Runtime::load(&[app], &providers(&[], &[]))
+    let error = spin_local::Runtime::load(&[app], &providers(&[], &[]), &Default::default())
         .err()
         .unwrap();
     assert!(

@@ -1,13 +1,13 @@
 //! The `spin-local` binary: `SPIN_VARIABLE_*` from its environment (and `.env`) under
 //! `--variable` flags, clear errors for a taken port or a missing required variable, and a
-//! clean stop on SIGTERM.
+//! clean stop on SIGTERM; the compilation cache (`--cache`, `--disable-cache`).
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -146,6 +146,104 @@ fn a_missing_required_variable_is_a_clear_error() {
     assert!(!output.status.success());
     assert!(
         stderr.contains(r#"no value for required variable(s) ["token"]"#),
+        "{stderr}"
+    );
+}
+
+/// Starts spin-local on `app()` with `args` and the user directories under `home`, waits until
+/// it serves, stops it and returns what it printed.
+fn serve_once(home: &Path, args: &[&str]) -> String {
+    let port = dev_services::free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let manifest = app();
+    let mut all_args = vec!["-f", manifest.to_str().unwrap(), "--listen", &listen];
+    all_args.extend(args);
+    let child = spin_local(&all_args)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("SPIN_VARIABLE_TOKEN", "x")
+        .spawn()
+        .unwrap();
+    dev_services::wait_for_port(port, Duration::from_secs(120)).unwrap();
+    let output = stop(child);
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() { files_under(&path) } else { 1 }
+        })
+        .sum()
+}
+
+#[test]
+fn compiled_components_are_cached_like_spin_up_unless_disabled() {
+    let home = dev_services::private_dir("spin-local-cache").unwrap();
+    let default_cache = home.join("cache/wasmtime");
+
+    serve_once(&home, &["--disable-cache"]);
+    assert_eq!(
+        files_under(&default_cache),
+        0,
+        "--disable-cache wrote a cache"
+    );
+
+    serve_once(&home, &[]);
+    let cached = files_under(&default_cache);
+    assert!(
+        cached > 0,
+        "nothing cached under {}",
+        default_cache.display()
+    );
+
+    // A configuration file (`--cache`, as `spin up --cache`) picks the directory.
+    let elsewhere = home.join("elsewhere");
+    let config = home.join("wasmtime-cache.toml");
+    std::fs::write(
+        &config,
+        format!("[cache]\ndirectory = {:?}\n", elsewhere.to_str().unwrap()),
+    )
+    .unwrap();
+    serve_once(&home, &["--cache", config.to_str().unwrap()]);
+    assert!(
+        files_under(&elsewhere) > 0,
+        "nothing cached under {}",
+        elsewhere.display()
+    );
+    assert_eq!(files_under(&default_cache), cached);
+}
+
+#[test]
+fn a_broken_cache_configuration_is_a_clear_error() {
+    let home = dev_services::private_dir("spin-local-cache").unwrap();
+    let config = home.join("wasmtime-cache.toml");
+    std::fs::write(&config, "[cache]\nno-such-setting = 1\n").unwrap();
+    let manifest = app();
+    let output = spin_local(&[
+        "-f",
+        manifest.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--variable",
+        "token=x",
+        "--cache",
+        config.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "reading the cache configuration {}",
+            config.display()
+        )),
         "{stderr}"
     );
 }

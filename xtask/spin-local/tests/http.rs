@@ -170,7 +170,7 @@ fn components_read_their_variables() {
 #[test]
 fn a_required_variable_without_a_value_stops_the_start() {
     let app = probe_app("required", "token = { required = true }", "");
-    let error = spin_local::Runtime::load(&[app], &providers(&[], &[]))
+    let error = spin_local::Runtime::load(&[app], &providers(&[], &[]), &Default::default())
         .err()
         .unwrap();
     let error = format!("{error:#}");
@@ -195,7 +195,7 @@ fn a_missing_wasm_file_says_to_build() {
         source = "does-not-exist.wasm"
         "#,
     );
-    let error = spin_local::Runtime::load(&[app], &providers(&[], &[]))
+    let error = spin_local::Runtime::load(&[app], &providers(&[], &[]), &Default::default())
         .err()
         .unwrap();
     assert!(

@@ -99,7 +99,7 @@ pub struct Running {
 
 impl Running {
     pub fn start(manifests: &[PathBuf], providers: VariableProviders) -> Running {
-        let runtime = Runtime::load(manifests, &providers).unwrap();
+        let runtime = Runtime::load(manifests, &providers, &Default::default()).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound, address) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
