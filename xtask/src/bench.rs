@@ -154,10 +154,13 @@ impl Bench {
             &[],
         )?;
         let existing_order = probe.create_order(&base)?;
-        let cold_start_ms = probe.cold_start(
-            &format!("http://{cold_listen}/order/{existing_order}"),
-            &command,
-        )?;
+        let first_answer = format!("http://{cold_listen}/order/{existing_order}");
+        // Both runtimes keep compiled components in Wasmtime's cache, which the runs above
+        // filled: a start as every start after the first. The compiling start is reported too.
+        let cached_ms = probe.cold_start(&first_answer, &command)?;
+        let mut compiling = command;
+        compiling.arguments.push("--disable-cache".into());
+        let compiling_ms = probe.cold_start(&first_answer, &compiling)?;
         drop(system);
 
         Ok(Report {
@@ -170,7 +173,10 @@ impl Bench {
             },
             redis_benchmark: Some(redis),
             end_to_end,
-            cold_start_ms: Some(cold_start_ms),
+            cold_start: Some(ColdStart {
+                cached_ms,
+                compiling_ms,
+            }),
             sizes: Sizes::measure(components, hello)?,
             publish: PublishTimes::measure()?,
         })
@@ -197,7 +203,7 @@ impl Bench {
             },
             redis_benchmark: None,
             end_to_end,
-            cold_start_ms: None,
+            cold_start: None,
             sizes: Sizes::measure(components, &hello_app()?)?,
             publish: PublishTimes::measure()?,
         })
@@ -789,6 +795,15 @@ pub struct HttpFigures {
     get_order: Figures,
 }
 
+/// From spawning the runtime with both apps to the first 2xx of `GET /order/{id}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ColdStart {
+    /// With the compiled components in the compilation cache: every start but the first.
+    cached_ms: f64,
+    /// Compiling every component (`--disable-cache`): the first start on a machine.
+    compiling_ms: f64,
+}
+
 /// Everything one run measured; report.json is this, plus the ratios and targets.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -797,7 +812,7 @@ pub struct Report {
     http: HttpFigures,
     redis_benchmark: Option<RedisCeiling>,
     end_to_end: EndToEnd,
-    cold_start_ms: Option<f64>,
+    cold_start: Option<ColdStart>,
     sizes: Sizes,
     publish: PublishTimes,
 }
@@ -937,7 +952,7 @@ impl Report {
                 "cold start to the first 2xx",
                 Goal::Below(100.0),
                 "ms",
-                self.cold_start_ms,
+                self.cold_start.as_ref().map(|cold| cold.cached_ms),
             ),
             Target::new(
                 "unchanged `cargo xtask publish`",
@@ -991,8 +1006,9 @@ impl Report {
             latency.p50_ms <= latency.p99_ms,
             "end-to-end percentiles out of order: {latency:?}"
         );
-        if let Some(cold_start) = self.cold_start_ms {
-            positive("the cold start", cold_start)?;
+        if let Some(cold) = &self.cold_start {
+            positive("the cold start", cold.cached_ms)?;
+            positive("the compiling start", cold.compiling_ms)?;
         }
         for (component, bytes) in &self.sizes.wasm {
             positive(&format!("{component}'s wasm size"), *bytes as f64)?;
@@ -1137,8 +1153,11 @@ impl Report {
         for (app, bytes) in &self.publish.artifact_bytes {
             md += &format!("| {app} artifact (config + layers) | {bytes} bytes |\n");
         }
-        if let Some(cold_start) = self.cold_start_ms {
-            md += &format!("| cold start (process start to first 2xx) | {cold_start:.0} ms |\n");
+        if let Some(cold) = &self.cold_start {
+            md += &format!(
+                "| cold start (process start to first 2xx; components from the compilation cache) | {:.0} ms |\n| first start (compiling the components, `--disable-cache`) | {:.0} ms |\n",
+                cold.cached_ms, cold.compiling_ms
+            );
         }
         md += &format!(
             "| first `cargo xtask publish` (local registry) | {:.2} s |\n| unchanged `cargo xtask publish` | {:.2} s |\n",
@@ -1300,7 +1319,10 @@ mod tests {
                     curve: vec![(50.0, 2.0), (99.0, 12.0)],
                 }),
             },
-            cold_start_ms: Some(80.0),
+            cold_start: Some(ColdStart {
+                cached_ms: 80.0,
+                compiling_ms: 900.0,
+            }),
             sizes: Sizes {
                 wasm: vec![("receiver".into(), 400_000), ("fulfiller".into(), 300_000)],
                 apps_wasm_total: 700_000,
