@@ -1,7 +1,8 @@
 //! Fault tests: this repository's apps on the embedded runtime, each app on its own (as on
 //! Kubernetes), against a real redis-server with the append-only file on, and the chart's
 //! reconciler script run as `cargo xtask up` runs it. Nothing acknowledged may be lost, and every
-//! order ends `fulfilled` exactly once. Each test prints its counts.
+//! order ends `fulfilled` exactly once; and messages are handled while HTTP requests hold every
+//! worker of the runtime both apps share. Each test prints its counts.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Reply, Running, eventually, post_order, providers, request, wait_for_subscriber, wasm_dir,
-    workspace_root,
+    Reply, Running, eventually, post_order, probe_app, providers, request, wait_for_subscriber,
+    wasm_dir, workspace_root,
 };
 use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
 
@@ -38,10 +39,18 @@ fn redis_with_append_only_file() -> RedisServer {
 
 /// One app (`apps/<name>/spin.toml`) on the embedded runtime; stops when dropped.
 fn start_app(name: &str, redis: &RedisServer) -> Running {
+    start_apps(
+        &[workspace_root().join("apps").join(name).join("spin.toml")],
+        redis,
+    )
+}
+
+/// Apps in one embedded runtime, as `cargo xtask up` runs them; stops when dropped.
+fn start_apps(manifests: &[std::path::PathBuf], redis: &RedisServer) -> Running {
     wasm_dir();
     let port = redis.port().to_string();
     Running::start(
-        &[workspace_root().join("apps").join(name).join("spin.toml")],
+        manifests,
         providers(
             &[
                 ("redis_port", &port),
@@ -339,5 +348,52 @@ fn a_burst_of_duplicate_messages_fulfils_once() {
     assert_eq!(writes, 1, "the order was written {writes} times");
     report(&format!(
         "a burst of {BURST} duplicate messages: fulfilled once ({writes} write)"
+    ));
+}
+
+#[test]
+fn messages_are_handled_while_every_http_worker_is_busy() {
+    let redis = redis_with_append_only_file();
+    let mut db = connection(&redis);
+    let api = start_app("order-processor", &redis);
+    // Accepted while nobody listens: it stays `created` until the message below.
+    let id = accepted_id(&post_order(&api, "while HTTP is busy"));
+    let fulfilment = workspace_root().join("apps/fulfilment-processor/spin.toml");
+    let both = start_apps(&[probe_app("busy", "", ""), fulfilment], &redis);
+    wait_for_subscriber(&redis);
+
+    // Twice as many CPU-bound requests as the runtime has workers: every worker ends up inside
+    // one of them, and none gives its thread back until it is done.
+    let workers = std::thread::available_parallelism().unwrap().get();
+    let address = both.address;
+    let requests: Vec<_> = (0..2 * workers)
+        .map(|_| {
+            std::thread::spawn(move || {
+                request(address, "GET", "/", &[("probe", "busy 4000")], b"").body
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let new_order = message(&mut db, &id);
+    publish(&mut db, &new_order);
+    eventually("the order to be fulfilled", Duration::from_secs(3), || {
+        (status(&mut db, &id).as_deref() == Some("fulfilled")).then_some(())
+    });
+    let still_busy = requests
+        .iter()
+        .filter(|request| !request.is_finished())
+        .count();
+    assert_eq!(
+        still_busy,
+        2 * workers,
+        "the message waited for HTTP requests to finish"
+    );
+    for request in requests {
+        assert_eq!(request.join().unwrap(), "ok busy");
+    }
+    report(&format!(
+        "fulfilled while {workers} HTTP worker(s) were busy with {} requests",
+        2 * workers
     ));
 }

@@ -3,10 +3,14 @@
 //! - `probe: variable <name>`: `ok <value>` or `error <error>` from `variables::get`;
 //! - `probe: redis <address>`: `ok <reply>` to a `PING` over `redis::Connection::open`, or
 //!   `error <error>`;
-//! - `probe: http <url>`: `ok <status> <body>` for an outbound `GET <url>`, or `error <error>`.
+//! - `probe: http <url>`: `ok <status> <body>` for an outbound `GET <url>`, or `error <error>`;
+//! - `probe: busy <ms>`: `ok busy` after keeping the CPU busy for that long without giving the
+//!   host a chance to run anything else on the thread.
 
 // The Spin SDK's export macros generate the component ABI, which needs unsafe code.
 #![allow(unsafe_code)]
+
+use std::time::{Duration, Instant};
 
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
@@ -25,6 +29,7 @@ async fn probe(request: Request) -> Response {
         },
         Some(("redis", address)) => ping(address),
         Some(("http", url)) => fetch(url).await,
+        Some(("busy", ms)) => busy(ms),
         _ => request
             .headers()
             .map(|(name, value)| format!("{name}: {}\n", value.as_str().unwrap_or("<binary>")))
@@ -51,4 +56,13 @@ async fn fetch(url: &str) -> String {
         ),
         Err(error) => format!("error {error:?}"),
     }
+}
+
+fn busy(ms: &str) -> String {
+    let Ok(ms) = ms.parse() else {
+        return format!("error {ms:?} is not a number of milliseconds");
+    };
+    let until = Instant::now() + Duration::from_millis(ms);
+    while Instant::now() < until {}
+    "ok busy".to_string()
 }
