@@ -2,7 +2,8 @@
 //! wasmtime, behaving like `spin up` (Spin 3.6 / 4.0) for what the order-system components use:
 //! the HTTP trigger (`wasi:http` 0.2, Spin's routing and `spin-*` headers, the health
 //! endpoint), the Redis trigger, outbound Redis, application variables and
-//! `allowed_outbound_hosts`.
+//! `allowed_outbound_hosts`; and its engine is set up as Spin's (compilation cache, pooling
+//! instance allocator).
 //!
 //! The library is what the `spin-local` binary runs; tests use it to run apps in-process.
 
