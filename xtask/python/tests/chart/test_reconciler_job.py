@@ -4,6 +4,7 @@ the apps' own accept script, so the test sees what the apps write."""
 
 import json
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -110,12 +111,23 @@ def test_republishes_old_pending_orders_and_drops_stale_entries(system):
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "re-published 3 pending orders, dropped 2 stale index entries"
         cli(port, environment, "PUBLISH", CHANNEL, "end")
+        # Stopped only once it has printed the last message, which may come after PUBLISH returns.
+        lines = []
+
+        def read():
+            for line in subscriber.stdout:
+                lines.append(line.rstrip("\n"))
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + 10
+        while "end" not in lines:
+            assert time.monotonic() < deadline, f"the subscriber never printed the last message: {lines}"
+            time.sleep(0.05)
     finally:
         subscriber.terminate()
-        output, _ = subscriber.communicate(timeout=10)
+        subscriber.wait(timeout=10)
 
     # redis-cli prints each message as three lines: "message", the channel, the payload.
-    lines = output.splitlines()
     payloads = [lines[i + 2] for i, line in enumerate(lines) if line == "message"]
     assert payloads[-1] == "end"
     republished = [json.loads(payload) for payload in payloads[:-1]]
