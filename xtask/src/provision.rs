@@ -8,9 +8,11 @@ use duct::cmd;
 
 use crate::project::{self, WASM_TARGET};
 
-/// Debian packages the tests start for real: Redis, an OCI registry, and an OCI client.
+/// Debian packages the tests start for real: Redis (and openssl for its TLS certificates), an
+/// OCI registry, and an OCI client.
 pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("redis-server", "redis-server"),
+    ("openssl", "openssl"),
     ("redis-cli", "redis-tools"),
     ("docker-registry", "docker-registry"),
     ("skopeo", "skopeo"),

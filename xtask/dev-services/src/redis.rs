@@ -11,6 +11,9 @@ pub struct RedisOptions {
     pub append_only: bool,
     /// Require this password (`requirepass`).
     pub password: Option<String>,
+    /// Serve TLS only (`rediss://`), with a certificate for 127.0.0.1 signed by a throwaway
+    /// CA: see [`RedisServer::ca_file`].
+    pub tls: bool,
 }
 
 /// A `redis-server` on a free loopback port with its data in a private temporary directory.
@@ -50,8 +53,6 @@ impl RedisServer {
         let program = require_tool("redis-server", "redis-server")?;
         let port = self.port.to_string();
         let mut args = vec![
-            "--port",
-            &port,
             "--bind",
             "127.0.0.1",
             "--save",
@@ -66,6 +67,28 @@ impl RedisServer {
         let _ = std::fs::remove_file(&log);
         let log_arg = log.to_string_lossy().into_owned();
         args.extend(["--dir", &dir, "--logfile", &log_arg]);
+        let tls_files = if self.options.tls {
+            Some(self.issue_certificate()?)
+        } else {
+            None
+        };
+        match &tls_files {
+            None => args.extend(["--port", &port]),
+            Some([certificate, key, ca]) => args.extend([
+                "--port",
+                "0",
+                "--tls-port",
+                &port,
+                "--tls-cert-file",
+                certificate,
+                "--tls-key-file",
+                key,
+                "--tls-ca-cert-file",
+                ca,
+                "--tls-auth-clients",
+                "no",
+            ]),
+        }
         if self.options.append_only {
             args.extend(["--appendonly", "yes", "--appendfsync", "always"]);
         } else {
@@ -90,6 +113,89 @@ impl RedisServer {
         )
     }
 
+    /// Writes a CA and a server certificate for 127.0.0.1 it signed (with `openssl`), once;
+    /// returns the certificate's, key's and CA's paths.
+    fn issue_certificate(&self) -> Result<[String; 3]> {
+        let file = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
+        let [ca_key, ca, key, request, certificate, extensions] = [
+            "ca.key",
+            "ca.crt",
+            "server.key",
+            "server.csr",
+            "server.crt",
+            "server.ext",
+        ]
+        .map(file);
+        if !Path::new(&certificate).exists() {
+            let openssl = require_tool("openssl", "openssl")?;
+            std::fs::write(&extensions, "subjectAltName = IP:127.0.0.1\n")?;
+            let steps: [&[&str]; 3] = [
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=dev-services test CA",
+                    "-keyout",
+                    &ca_key,
+                    "-out",
+                    &ca,
+                ],
+                &[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-keyout",
+                    &key,
+                    "-out",
+                    &request,
+                ],
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &request,
+                    "-CA",
+                    &ca,
+                    "-CAkey",
+                    &ca_key,
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &extensions,
+                    "-out",
+                    &certificate,
+                ],
+            ];
+            for step in steps {
+                let output = Command::new(&openssl)
+                    .args(step)
+                    .output()
+                    .context("running openssl")?;
+                anyhow::ensure!(
+                    output.status.success(),
+                    "openssl {} failed: {}",
+                    step.join(" "),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+        Ok([certificate, key, ca])
+    }
+
+    /// The CA that signed the server's certificate, when it serves TLS: what clients trust.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.options.tls.then(|| self.dir.join("ca.crt"))
+    }
+
     fn log_file(&self) -> PathBuf {
         self.dir.join("redis.log")
     }
@@ -98,11 +204,12 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://[:password@]127.0.0.1:port`
+    /// `redis[s]://[:password@]127.0.0.1:port`
     pub fn url(&self) -> String {
+        let scheme = if self.options.tls { "rediss" } else { "redis" };
         match &self.options.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(password) => format!("{scheme}://:{password}@127.0.0.1:{}", self.port),
+            None => format!("{scheme}://127.0.0.1:{}", self.port),
         }
     }
 

@@ -89,6 +89,9 @@ impl Runtime {
         cache: &CompilationCache,
     ) -> Result<Runtime> {
         ensure!(!manifests.is_empty(), "no app manifest (spin.toml) given");
+        // TLS to Redis (`rediss://`) trusts the system's CAs, or `SSL_CERT_FILE`, as Spin's
+        // does. The provider may already be installed: by an earlier load in this process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let engine = engine::new(cache)?;
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker)?;

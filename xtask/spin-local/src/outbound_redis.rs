@@ -45,11 +45,6 @@ impl wit::HostConnection for HostState {
             self.component.report_disallowed(&address);
             return Err(Error::InvalidAddress);
         }
-        if address.starts_with("rediss://") {
-            return Err(Error::Other(
-                "TLS to Redis (rediss://) is not supported by spin-local".into(),
-            ));
-        }
         let info = redis::IntoConnectionInfo::into_connection_info(address.as_str())
             .map_err(|_| Error::InvalidAddress)?;
         // Naming the client library (`CLIENT SETINFO`) would cost every connection a round

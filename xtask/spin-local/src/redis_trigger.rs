@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result};
 use futures_util::StreamExt;
 
 use crate::app::LoadedComponent;
@@ -73,11 +73,6 @@ impl RedisTrigger {
         servers
             .into_iter()
             .map(|(address, channels)| {
-                ensure!(
-                    !address.starts_with("rediss://"),
-                    "the Redis trigger of {} connects with TLS (rediss://), which spin-local does not support",
-                    manifest.name
-                );
                 let client = redis::Client::open(address.as_str()).with_context(|| {
                     format!(
                         "invalid Redis trigger address {:?}",

@@ -33,6 +33,7 @@ fn redis_with_append_only_file() -> RedisServer {
     RedisServer::start_with(RedisOptions {
         append_only: true,
         password: Some("fault-test".to_string()),
+        tls: false,
     })
     .unwrap()
 }
