@@ -9,12 +9,12 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::{
-    Running, eventually, post_order, providers, request, wait_for_subscriber, wasm_dir,
-    workspace_root,
+    Running, eventually, post_order, providers, request, spin_local_up, stop, wait_for_subscriber,
+    wasm_dir, workspace_root,
 };
 use dev_services::{RedisOptions, RedisServer};
 
@@ -30,9 +30,9 @@ fn start_apps(redis: &RedisServer) -> Running {
     )
 }
 
-fn wait_until_fulfilled(running: &Running, location: &str) {
+fn wait_until_fulfilled(api: SocketAddr, location: &str) {
     eventually("the order to be fulfilled", Duration::from_secs(30), || {
-        let reply = running.get(location, &[]);
+        let reply = request(api, "GET", location, &[], b"");
         assert_eq!(reply.status, 200, "{reply:?}");
         reply.body.contains(r#""status":"fulfilled""#).then_some(())
     });
@@ -44,11 +44,11 @@ fn an_order_is_accepted_then_fulfilled() {
     let running = start_apps(&redis);
     wait_for_subscriber(&redis);
 
-    let reply = post_order(&running, "two pizzas");
+    let reply = post_order(running.address, "two pizzas");
     assert_eq!(reply.status, 202, "{reply:?}");
     let location = reply.header("location").unwrap().to_string();
     assert!(reply.body.contains(r#""status":"created""#), "{reply:?}");
-    wait_until_fulfilled(&running, &location);
+    wait_until_fulfilled(running.address, &location);
 
     let unknown = running.get("/order/0d5b6c1e-2f7a-4c43-9a55-2f1a3b4c5d6e", &[]);
     assert_eq!(unknown.status, 404);
@@ -62,46 +62,47 @@ fn without_redis_the_api_answers_503_and_both_apps_recover() {
     wait_for_subscriber(&redis);
 
     redis.kill().unwrap();
-    let reply = post_order(&running, "while Redis is down");
+    let reply = post_order(running.address, "while Redis is down");
     assert_eq!(reply.status, 503, "{reply:?}");
     assert_eq!(reply.header("retry-after"), Some("2"));
 
     redis.restart().unwrap();
     wait_for_subscriber(&redis);
-    let reply = post_order(&running, "after Redis is back");
+    let reply = post_order(running.address, "after Redis is back");
     assert_eq!(reply.status, 202, "{reply:?}");
-    wait_until_fulfilled(&running, reply.header("location").unwrap());
+    wait_until_fulfilled(running.address, reply.header("location").unwrap());
 }
 
 /// spin-local with both apps in a child process, so that `environment` is its own.
 fn spawn_apps(listen: &str, redis: &RedisServer, environment: &[(&str, &Path)]) -> Child {
     wasm_dir();
     let apps = workspace_root().join("apps");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_spin-local"));
+    let [processor, fulfilment] = ["order-processor", "fulfilment-processor"].map(|app| {
+        apps.join(app)
+            .join("spin.toml")
+            .to_string_lossy()
+            .into_owned()
+    });
+    let redis_port = format!("redis_port={}", redis.port());
+    let mut command = spin_local_up(&[
+        "-f",
+        &processor,
+        "-f",
+        &fulfilment,
+        "--listen",
+        listen,
+        "--variable",
+        "redis_scheme=rediss",
+        "--variable",
+        &redis_port,
+    ]);
     command
-        .arg("up")
-        .arg("-f")
-        .arg(apps.join("order-processor/spin.toml"))
-        .arg("-f")
-        .arg(apps.join("fulfilment-processor/spin.toml"))
-        .args(["--listen", listen, "--variable", "redis_scheme=rediss"])
-        .arg("--variable")
-        .arg(format!("redis_port={}", redis.port()))
         .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env_remove("SSL_CERT_DIR");
     for (name, value) in environment {
         command.env(name, value);
     }
     command.spawn().unwrap()
-}
-
-fn stop(mut child: Child) -> String {
-    child.kill().unwrap();
-    let output = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// How many subscribe to the order channel, asked over TLS with `redis-cli`.
@@ -130,21 +131,13 @@ fn both_apps_reach_redis_over_tls_and_trust_only_known_cas() {
     let port = dev_services::free_port().unwrap();
     let listen = format!("127.0.0.1:{port}");
     let address: SocketAddr = listen.parse().unwrap();
-    let new_order = |details: &str| {
-        request(
-            address,
-            "POST",
-            "/order",
-            &[("content-type", "application/json")],
-            format!(r#"{{"details":"{details}"}}"#).as_bytes(),
-        )
-    };
 
     // The server's CA is not one the system trusts: no connection, a 503 and the reason.
     let untrusting = spawn_apps(&listen, &redis, &[]);
     dev_services::wait_for_port(port, Duration::from_secs(120)).unwrap();
-    let reply = new_order("refused");
-    let stderr = stop(untrusting);
+    let reply = post_order(address, "refused");
+    let output = stop(untrusting);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(reply.status, 503, "{reply:?}");
     assert!(stderr.contains("UnknownIssuer"), "{stderr}");
 
@@ -156,13 +149,8 @@ fn both_apps_reach_redis_over_tls_and_trust_only_known_cas() {
         Duration::from_secs(30),
         || (subscribers_over_tls(&redis, &ca).as_deref() == Some("1")).then_some(()),
     );
-    let reply = new_order("over TLS");
+    let reply = post_order(address, "over TLS");
     assert_eq!(reply.status, 202, "{reply:?}");
-    let location = reply.header("location").unwrap().to_string();
-    eventually("the order to be fulfilled", Duration::from_secs(30), || {
-        let reply = request(address, "GET", &location, &[], b"");
-        assert_eq!(reply.status, 200, "{reply:?}");
-        reply.body.contains(r#""status":"fulfilled""#).then_some(())
-    });
+    wait_until_fulfilled(address, reply.header("location").unwrap());
     stop(trusting);
 }

@@ -8,10 +8,10 @@ mod common;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{probe_app, request};
+use common::{probe_app, request, spin_local_up, stop};
 
 fn app() -> PathBuf {
     probe_app(
@@ -32,27 +32,13 @@ fn app() -> PathBuf {
 }
 
 fn spin_local(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_spin-local"));
+    let mut command = spin_local_up(args);
     command
-        .arg("up")
-        .args(args)
         .env_remove("SPIN_VARIABLE_FROM_ENV")
         .env_remove("SPIN_VARIABLE_FROM_DOTENV")
         .env_remove("SPIN_VARIABLE_FROM_FLAG")
-        .env_remove("SPIN_VARIABLE_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("SPIN_VARIABLE_TOKEN");
     command
-}
-
-fn stop(child: Child) -> Output {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -151,8 +137,8 @@ fn a_missing_required_variable_is_a_clear_error() {
 }
 
 /// Starts spin-local on `app()` with `args` and the user directories under `home`, waits until
-/// it serves, stops it and returns what it printed.
-fn serve_once(home: &Path, args: &[&str]) -> String {
+/// it serves and stops it.
+fn serve_once(home: &Path, args: &[&str]) {
     let port = dev_services::free_port().unwrap();
     let listen = format!("127.0.0.1:{port}");
     let manifest = app();
@@ -167,7 +153,6 @@ fn serve_once(home: &Path, args: &[&str]) -> String {
     dev_services::wait_for_port(port, Duration::from_secs(120)).unwrap();
     let output = stop(child);
     assert!(output.status.success(), "{output:?}");
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn files_under(dir: &Path) -> usize {

@@ -132,7 +132,7 @@ fn orders_accepted_while_fulfilment_is_down_are_fulfilled_within_one_reconcile_p
     let ids: Vec<String> = (0..100)
         .map(|n| {
             accepted_id(&post_order(
-                &api,
+                api.address,
                 &format!("order {n} while fulfilment is down"),
             ))
         })
@@ -255,7 +255,7 @@ fn redis_killed_mid_stream_keeps_every_acknowledged_order_and_fulfils_it() {
 /// A fresh order through the API, fulfilled. The fulfiller handles one channel's messages in
 /// order, so once this one is fulfilled every message published before it has been handled.
 fn sentinel_order(api: &Running, db: &mut redis::Connection) {
-    let id = accepted_id(&post_order(api, "sentinel"));
+    let id = accepted_id(&post_order(api.address, "sentinel"));
     eventually("the sentinel order", Duration::from_secs(30), || {
         (status(db, &id).as_deref() == Some("fulfilled")).then_some(())
     });
@@ -275,7 +275,7 @@ fn messages_for_unknown_or_fulfilled_orders_change_nothing() {
     let api = start_app("order-processor", &redis);
     let _fulfilment = start_app("fulfilment-processor", &redis);
     wait_for_subscriber(&redis);
-    let fulfilled = accepted_id(&post_order(&api, "fulfilled before"));
+    let fulfilled = accepted_id(&post_order(api.address, "fulfilled before"));
     eventually("the first order", Duration::from_secs(30), || {
         (status(&mut db, &fulfilled).as_deref() == Some("fulfilled")).then_some(())
     });
@@ -313,7 +313,7 @@ fn a_burst_of_duplicate_messages_fulfils_once() {
     let mut db = connection(&redis);
     let api = start_app("order-processor", &redis);
     // Accepted while nobody listens: it stays `created`.
-    let id = accepted_id(&post_order(&api, "duplicated"));
+    let id = accepted_id(&post_order(api.address, "duplicated"));
     let _fulfilment = start_app("fulfilment-processor", &redis);
     wait_for_subscriber(&redis);
 
@@ -358,7 +358,7 @@ fn messages_are_handled_while_every_http_worker_is_busy() {
     let mut db = connection(&redis);
     let api = start_app("order-processor", &redis);
     // Accepted while nobody listens: it stays `created` until the message below.
-    let id = accepted_id(&post_order(&api, "while HTTP is busy"));
+    let id = accepted_id(&post_order(api.address, "while HTTP is busy"));
     let fulfilment = workspace_root().join("apps/fulfilment-processor/spin.toml");
     let both = start_apps(&[probe_app("busy", "", ""), fulfilment], &redis);
     wait_for_subscriber(&redis);

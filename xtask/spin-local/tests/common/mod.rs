@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ pub fn workspace_root() -> PathBuf {
 pub fn wasm_dir() -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        let status = std::process::Command::new(env!("CARGO"))
+        let status = Command::new(env!("CARGO"))
             .current_dir(workspace_root())
             .args([
                 "build",
@@ -159,6 +160,29 @@ pub fn providers(flags: &[(&str, &str)], environment: &[(&str, &str)]) -> Variab
     .unwrap()
 }
 
+/// `spin-local up` with `args`, its output captured.
+pub fn spin_local_up(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spin-local"));
+    command
+        .arg("up")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Stops a spin-local with SIGTERM, as a user's Ctrl-C or Kubernetes would, and returns what
+/// it printed.
+pub fn stop(child: Child) -> Output {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
+}
+
 /// The e2e suite's answer type: status, headers and body, with `header()` by any letter case.
 pub use order_e2e::Reply;
 
@@ -237,10 +261,10 @@ pub fn wait_for_subscriber(redis: &RedisServer) {
     );
 }
 
-/// `POST /order` with these details.
-pub fn post_order(running: &Running, details: &str) -> Reply {
+/// `POST /order` with these details to the API at `address`.
+pub fn post_order(address: SocketAddr, details: &str) -> Reply {
     request(
-        running.address,
+        address,
         "POST",
         "/order",
         &[("content-type", "application/json")],
