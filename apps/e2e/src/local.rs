@@ -13,6 +13,26 @@ use crate::System;
 /// How long `cargo xtask up` may take to build and start on a cold cache (2 cores).
 const START_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
+/// `cargo xtask up` (through `cargo run`, so it is built first) serving the order API on
+/// `127.0.0.1:port`; more arguments may follow.
+pub fn xtask_up(port: u16) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args([
+            "run",
+            "--locked",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "up",
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}")]);
+    command
+}
+
 pub struct LocalDeployment {
     redis: RedisServer,
     xtask: Child,
@@ -26,19 +46,7 @@ impl LocalDeployment {
         let port = dev_services::free_port()?;
         let log = dev_services::private_dir("e2e-up")?.join("xtask-up.log");
         let log_file = std::fs::File::create(&log)?;
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let xtask = Command::new(cargo)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-            .args([
-                "run",
-                "--locked",
-                "--quiet",
-                "--package",
-                "xtask",
-                "--",
-                "up",
-            ])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+        let xtask = xtask_up(port)
             .args(["--redis-url", &redis.url()])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{eventually, request, wasm_dir, workspace_root};
+use common::{eventually, request, wasm_dir};
 use dev_services::RedisServer;
 
 fn listens(port: u16) -> bool {
@@ -25,18 +25,7 @@ fn listens(port: u16) -> bool {
 fn up_order_and_interrupt(arguments: &[&str]) -> u16 {
     wasm_dir();
     let port = dev_services::free_port().unwrap();
-    let mut xtask = Command::new(env!("CARGO"))
-        .current_dir(workspace_root())
-        .args([
-            "run",
-            "--locked",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--",
-            "up",
-        ])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+    let mut xtask = order_e2e::xtask_up(port)
         .args(arguments)
         .stdout(Stdio::piped())
         .spawn()
