@@ -1,4 +1,5 @@
-//! `cargo xtask build`: every Spin component for wasm32-wasip2, in release, with its size.
+//! `cargo xtask build`: every Spin component (and every component they depend on) for
+//! wasm32-wasip2, in release, with its size.
 
 use anyhow::{Context, Result};
 use duct::cmd;
@@ -22,9 +23,18 @@ pub fn build_components() -> Result<Vec<(String, std::path::PathBuf, u64)>> {
     provision::wasm_target()?;
     let apps = project::apps()?;
     let components: Vec<_> = apps.iter().flat_map(|app| &app.components).collect();
+    let mut crates: Vec<&str> = components
+        .iter()
+        .flat_map(|component| {
+            let dependencies = component.dependencies.iter().map(|d| d.crate_name.as_str());
+            std::iter::once(component.crate_name.as_str()).chain(dependencies)
+        })
+        .collect();
+    crates.sort_unstable();
+    crates.dedup();
     let mut args = vec!["build", "--release", "--locked", "--target", WASM_TARGET];
-    for component in &components {
-        args.extend(["--package", &component.crate_name]);
+    for name in crates {
+        args.extend(["--package", name]);
     }
     cmd(project::cargo(), &args)
         .dir(project::root())

@@ -45,6 +45,21 @@ pub struct Component {
     pub crate_name: String,
     /// The built wasm, as the manifest's `source` names it.
     pub wasm: PathBuf,
+    /// Its `dependencies`: the component wasm each local `path` names, composed into it when
+    /// the app is loaded (spin up, spin-local) or published.
+    pub dependencies: Vec<Dependency>,
+}
+
+/// A component another one depends on (`[component.<id>.dependencies]`), built from this
+/// workspace like any component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    /// The name the manifest gives it: the import it satisfies, e.g.
+    /// `order-system:fulfilment/fulfil@0.1.0`.
+    pub name: String,
+    /// The crate (and wasm file) name, snake_case.
+    pub crate_name: String,
+    pub wasm: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +90,20 @@ struct Application {
 #[derive(Deserialize)]
 struct ManifestComponent {
     source: String,
+    #[serde(default)]
+    dependencies: BTreeMap<String, ManifestDependency>,
+}
+
+#[derive(Deserialize)]
+struct ManifestDependency {
+    path: Option<String>,
+}
+
+/// The crate a built wasm comes from: its file name's stem.
+fn crate_of(wasm: &Path) -> Result<String> {
+    wasm.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .with_context(|| format!("{} names no wasm file", wasm.display()))
 }
 
 /// Every Spin app in the repository, in name order.
@@ -106,14 +135,27 @@ impl App {
             .into_iter()
             .map(|(id, component)| {
                 let wasm = dir.join(&component.source);
-                let crate_name = wasm
-                    .file_stem()
-                    .map(|stem| stem.to_string_lossy().into_owned())
-                    .with_context(|| format!("component {id} has no wasm source"))?;
+                let crate_name = crate_of(&wasm).with_context(|| format!("component {id}"))?;
+                let dependencies = component
+                    .dependencies
+                    .into_iter()
+                    .map(|(name, dependency)| {
+                        let path = dependency.path.with_context(|| {
+                            format!("component {id}: dependency {name} is not a local `path`")
+                        })?;
+                        let wasm = dir.join(path);
+                        Ok(Dependency {
+                            name,
+                            crate_name: crate_of(&wasm)?,
+                            wasm,
+                        })
+                    })
+                    .collect::<Result<_>>()?;
                 Ok(Component {
                     id,
                     crate_name,
                     wasm,
+                    dependencies,
                 })
             })
             .collect::<Result<_>>()?;
@@ -142,6 +184,35 @@ impl App {
 mod tests {
     use super::*;
 
+    /// The shape of every `dependencies` entry in the apps' manifests is one both Spin 3.6.3 (the
+    /// shim's) and Spin 4.0.2 (the CLI) accept: a local dependency is exactly `{ path }` (their
+    /// `ComponentDependency::Local`; 4.x adds a per-dependency `inherit_configuration` that 3.6.3
+    /// refuses as an unknown field), and the configuration is inherited through the
+    /// component-level `dependencies_inherit_configuration = true` (a `bool` in 3.6.3, an
+    /// `Option<bool>` in 4.0.2; without it Spin plugs its deny-all adapter into the dependency).
+    #[test]
+    fn dependencies_have_the_shape_spin_3_and_4_both_run() {
+        for app in apps().unwrap() {
+            let text = std::fs::read_to_string(&app.manifest).unwrap();
+            let manifest: toml::Table = toml::from_str(&text).unwrap();
+            for (id, component) in manifest["component"].as_table().unwrap() {
+                let Some(dependencies) = component.get("dependencies") else {
+                    continue;
+                };
+                assert_eq!(
+                    component.get("dependencies_inherit_configuration"),
+                    Some(&toml::Value::Boolean(true)),
+                    "{id}"
+                );
+                for (name, dependency) in dependencies.as_table().unwrap() {
+                    assert_eq!(name, "order-system:fulfilment/fulfil@0.1.0", "{id}");
+                    let keys: Vec<_> = dependency.as_table().unwrap().keys().collect();
+                    assert_eq!(keys, ["path"], "{id}: {name}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn finds_both_apps_and_the_contract_components() {
         let apps = apps().unwrap();
@@ -162,6 +233,26 @@ mod tests {
                 ("fulfiller", "fulfiller"),
                 ("receiver", "receiver"),
                 ("status-provider", "status_provider")
+            ]
+        );
+        let dependencies: Vec<_> = apps
+            .iter()
+            .flat_map(|app| app.components.iter())
+            .map(|c| {
+                let names: Vec<_> = c
+                    .dependencies
+                    .iter()
+                    .map(|d| d.crate_name.as_str())
+                    .collect();
+                (c.id.as_str(), names)
+            })
+            .collect();
+        assert_eq!(
+            dependencies,
+            [
+                ("fulfiller", vec!["fulfilment"]),
+                ("receiver", vec!["fulfilment"]),
+                ("status-provider", vec![])
             ]
         );
         for app in &apps {

@@ -3,7 +3,9 @@
 //!
 //! `ORDER_SYSTEM_URL` and `ORDER_SYSTEM_REDIS_URL` point the suite at any deployment: the
 //! embedded runtime (`cargo xtask up`), `spin up`, or a cluster's ingress. Without them the suite
-//! runs `cargo xtask up` itself, against a `redis-server` of its own.
+//! runs `cargo xtask up` itself, against a `redis-server` of its own, with the fulfilment
+//! placement `ORDER_SYSTEM_PLACEMENT` names (`message` or `composed`; the apps' default when
+//! unset). The suite passes against either placement.
 
 mod local;
 
@@ -16,6 +18,8 @@ pub use local::{LocalDeployment, xtask_up};
 
 pub const URL_VAR: &str = "ORDER_SYSTEM_URL";
 pub const REDIS_URL_VAR: &str = "ORDER_SYSTEM_REDIS_URL";
+/// `cargo xtask up --placement` for the deployment the suite starts itself.
+pub const PLACEMENT_VAR: &str = "ORDER_SYSTEM_PLACEMENT";
 
 /// The channel new orders are published on (the contract's default).
 pub const CHANNEL: &str = "neworders";

@@ -46,8 +46,12 @@ impl LocalDeployment {
         let port = dev_services::free_port()?;
         let log = dev_services::private_dir("e2e-up")?.join("xtask-up.log");
         let log_file = std::fs::File::create(&log)?;
-        let xtask = xtask_up(port)
-            .args(["--redis-url", &redis.url()])
+        let mut command = xtask_up(port);
+        command.args(["--redis-url", &redis.url()]);
+        if let Ok(placement) = std::env::var(crate::PLACEMENT_VAR) {
+            command.args(["--placement", &placement]);
+        }
+        let xtask = command
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)

@@ -3,10 +3,12 @@
 
 use serde_json::json;
 
+use crate::config::Placement;
+use crate::fulfilment::FulfilError;
 use crate::order::{OrderId, Status};
 use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE};
 use crate::request::{IdempotencyKey, MAX_BODY_BYTES, NewOrder, is_json_content_type};
-use crate::store::{Accepted, OrderStore, Redis};
+use crate::store::{Accepted, FulfilOutcome, OrderStore, Redis};
 
 /// The route the receiver serves; orders live below it.
 pub const ORDER_ROUTE: &str = "/order";
@@ -73,20 +75,32 @@ pub fn order_href(id: OrderId) -> String {
     format!("{ORDER_ROUTE}/{id}")
 }
 
-/// `POST /order`: validates, stores and publishes, then answers `202 Accepted` at once.
-/// `connect` is called only for a valid request, so bad input never touches Redis.
+/// `POST /order`: validates and stores the order, hands it to fulfilment as `placement` says,
+/// and answers `202 Accepted` at once. `connect` is called only for a valid request, so bad
+/// input never touches Redis.
+///
+/// - [`Placement::Message`]: the order is published with it, for fulfilment-processor; `fulfil`
+///   is not called and the 202 says `created`.
+/// - [`Placement::Composed`]: nothing is published; `fulfil` (the in-process WIT call) runs
+///   right after the order is stored, and the 202 says `fulfilled` when it succeeded. When it
+///   fails the answer is still 202 `created` (the order is stored and pending, so the
+///   reconciler's re-publication gets it fulfilled) and the cause is logged.
 pub fn receive<R: Redis>(
     request: &Request<'_>,
     connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+    placement: Placement,
+    fulfil: impl FnOnce(OrderId) -> Result<FulfilOutcome, FulfilError>,
     new_id: OrderId,
     now_ms: i64,
 ) -> Response {
-    accept(request, connect, new_id, now_ms).unwrap_or_else(Response::from)
+    accept(request, connect, placement, fulfil, new_id, now_ms).unwrap_or_else(Response::from)
 }
 
 fn accept<R: Redis>(
     request: &Request<'_>,
     connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+    placement: Placement,
+    fulfil: impl FnOnce(OrderId) -> Result<FulfilOutcome, FulfilError>,
     new_id: OrderId,
     now_ms: i64,
 ) -> Result<Response, ApiError> {
@@ -104,7 +118,29 @@ fn accept<R: Redis>(
         .map(IdempotencyKey::parse)
         .transpose()?;
     let order = NewOrder::from_json(request.body)?;
-    let (id, status) = match connect()?.accept(new_id, &order, idempotency_key.as_ref(), now_ms)? {
+    let store = match placement {
+        Placement::Message => connect()?,
+        Placement::Composed => connect()?.without_publishing(),
+    };
+    let mut log = None;
+    let (id, status) = match store.accept(new_id, &order, idempotency_key.as_ref(), now_ms)? {
+        Accepted::Created(id) if placement == Placement::Composed => match fulfil(id) {
+            Ok(FulfilOutcome::Fulfilled | FulfilOutcome::AlreadyFulfilled) => {
+                (id, Status::Fulfilled)
+            }
+            Ok(FulfilOutcome::UnknownOrder) => {
+                log = Some(format!(
+                    "order {id} accepted, but fulfilment does not know it; it stays pending"
+                ));
+                (id, Status::Created)
+            }
+            Err(error) => {
+                log = Some(format!(
+                    "order {id} accepted, but not fulfilled now ({error}); it stays pending"
+                ));
+                (id, Status::Created)
+            }
+        },
         Accepted::Created(id) => (id, Status::Created),
         Accepted::Repeated(id, status) => (id, status),
     };
@@ -114,6 +150,7 @@ fn accept<R: Redis>(
         &json!({ "task": { "href": href, "id": id.to_string(), "status": status } }),
     );
     response.headers.push(("location", href));
+    response.log = log;
     Ok(response)
 }
 
@@ -205,8 +242,108 @@ mod tests {
         body
     }
 
+    fn never_fulfil(_: OrderId) -> Result<FulfilOutcome, FulfilError> {
+        panic!("this request must not reach fulfilment")
+    }
+
+    /// Answers for both placements, which must agree on every request that stores nothing.
     fn receive_now(request: &Request<'_>) -> Response {
-        receive(request, never_connect, OrderId::new_random(), 0)
+        let [message, composed] = [Placement::Message, Placement::Composed].map(|placement| {
+            receive(
+                request,
+                never_connect,
+                placement,
+                never_fulfil,
+                OrderId::new_random(),
+                0,
+            )
+        });
+        assert_eq!(message, composed);
+        message
+    }
+
+    /// A Redis that accepts every order and remembers the channel the accept script was given.
+    struct Accepting(std::cell::RefCell<Option<Vec<u8>>>);
+
+    impl Redis for Accepting {
+        fn execute(&self, command: &str, args: &[Arg<'_>]) -> Result<Vec<Value>, RedisError> {
+            assert_eq!(command, "EVAL");
+            // script, key count, 2 keys, id, details, time, then the channel.
+            let (Arg::Bytes(id), Arg::Bytes(channel)) = (args[4], args[7]) else {
+                panic!("unexpected accept arguments {args:?}")
+            };
+            *self.0.borrow_mut() = Some(channel.to_vec());
+            Ok(vec![Value::Int(1), Value::Bytes(id.to_vec())])
+        }
+    }
+
+    fn accept_with(
+        placement: Placement,
+        fulfil: impl FnOnce(OrderId) -> Result<FulfilOutcome, FulfilError>,
+    ) -> (Response, Vec<u8>) {
+        let redis = std::rc::Rc::new(Accepting(Default::default()));
+        struct Shared(std::rc::Rc<Accepting>);
+        impl Redis for Shared {
+            fn execute(&self, c: &str, a: &[Arg<'_>]) -> Result<Vec<Value>, RedisError> {
+                self.0.execute(c, a)
+            }
+        }
+        let store = OrderStore::new(Shared(redis.clone()), KeySpace::default(), "neworders");
+        let response = receive(
+            &request("POST", "application/json", br#"{"details":"x"}"#),
+            || Ok(store),
+            placement,
+            fulfil,
+            OrderId::new_random(),
+            0,
+        );
+        let channel = redis.0.borrow().clone().expect("the order was stored");
+        (response, channel)
+    }
+
+    fn task_status(response: &Response) -> String {
+        assert_eq!(response.status, 202);
+        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        body["task"]["status"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn message_placement_publishes_and_never_calls_fulfilment() {
+        let (response, channel) = accept_with(Placement::Message, never_fulfil);
+        assert_eq!(channel, b"neworders");
+        assert_eq!(task_status(&response), "created");
+        assert_eq!(response.log, None);
+    }
+
+    #[test]
+    fn composed_placement_fulfils_in_process_and_publishes_nothing() {
+        let called = std::cell::Cell::new(None);
+        let (response, channel) = accept_with(Placement::Composed, |id| {
+            called.set(Some(id));
+            Ok(FulfilOutcome::Fulfilled)
+        });
+        assert_eq!(channel, b"");
+        assert_eq!(task_status(&response), "fulfilled");
+        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(
+            Some(body["task"]["id"].as_str().unwrap().parse().unwrap()),
+            called.get()
+        );
+        let (repeat, _) = accept_with(Placement::Composed, |_| Ok(FulfilOutcome::AlreadyFulfilled));
+        assert_eq!(task_status(&repeat), "fulfilled");
+    }
+
+    #[test]
+    fn composed_placement_still_accepts_when_fulfilment_fails() {
+        for outcome in [
+            Err(FulfilError::StoreUnavailable("down".into())),
+            Ok(FulfilOutcome::UnknownOrder),
+        ] {
+            let (response, _) = accept_with(Placement::Composed, |_| outcome.clone());
+            assert_eq!(task_status(&response), "created", "{outcome:?}");
+            let log = response.log.expect("the failure is logged");
+            assert!(log.contains("stays pending"), "{log}");
+        }
     }
 
     #[test]
@@ -260,22 +397,28 @@ mod tests {
 
     #[test]
     fn receiver_answers_503_with_retry_after_when_redis_is_down() {
-        let response = receive(
-            &request("POST", "application/json", br#"{"details":"x"}"#),
-            down,
-            OrderId::new_random(),
-            0,
-        );
-        assert_eq!(response.status, 503);
-        assert_eq!(response.header("retry-after"), Some("2"));
-        problem(&response);
-        let failed_connect = receive(
-            &request("POST", "application/json", br#"{"details":"x"}"#),
-            || Err::<OrderStore<Unreachable>, _>(ApiError::StoreUnavailable("refused".into())),
-            OrderId::new_random(),
-            0,
-        );
-        assert_eq!(failed_connect.status, 503);
+        for placement in [Placement::Message, Placement::Composed] {
+            let response = receive(
+                &request("POST", "application/json", br#"{"details":"x"}"#),
+                down,
+                placement,
+                never_fulfil,
+                OrderId::new_random(),
+                0,
+            );
+            assert_eq!(response.status, 503);
+            assert_eq!(response.header("retry-after"), Some("2"));
+            problem(&response);
+            let failed_connect = receive(
+                &request("POST", "application/json", br#"{"details":"x"}"#),
+                || Err::<OrderStore<Unreachable>, _>(ApiError::StoreUnavailable("refused".into())),
+                placement,
+                never_fulfil,
+                OrderId::new_random(),
+                0,
+            );
+            assert_eq!(failed_connect.status, 503);
+        }
     }
 
     fn get(method: &'static str, path_info: &'static str) -> Request<'static> {

@@ -19,6 +19,38 @@ pub mod vars {
         ORDER_CHANNEL,
         KEY_PREFIX,
     ];
+    /// The receiver's only: where fulfilment runs, see [`super::Placement`].
+    pub const FULFILMENT_PLACEMENT: &str = "fulfilment_placement";
+}
+
+/// Where the fulfilment component runs relative to the receiver, chosen by the receiver's
+/// `fulfilment_placement` variable (`message` or `composed`); docs/nano-services.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// The receiver publishes each new order; fulfilment-processor fulfils it.
+    Message,
+    /// The receiver calls the fulfilment component composed into it, right after storing the
+    /// order, and publishes nothing.
+    Composed,
+}
+
+impl Placement {
+    pub const NAMES: [&str; 2] = ["message", "composed"];
+
+    /// Reads the placement through `get`, which returns a variable's value.
+    pub fn load(get: impl Fn(&str) -> Result<String, String>) -> Result<Placement, String> {
+        let name = vars::FULFILMENT_PLACEMENT;
+        match get(name)
+            .map_err(|e| format!("variable `{name}`: {e}"))?
+            .as_str()
+        {
+            "message" => Ok(Placement::Message),
+            "composed" => Ok(Placement::Composed),
+            other => Err(format!(
+                "variable `{name}` must be `message` or `composed`, not `{other}`"
+            )),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,5 +187,23 @@ mod tests {
         let mut vars = defaults();
         vars.remove(vars::KEY_PREFIX);
         assert_eq!(load(&vars).unwrap_err(), "variable `key_prefix`: undefined");
+    }
+
+    #[test]
+    fn placements_by_name_and_nothing_else() {
+        let placement = |value: &str| Placement::load(|_| Ok(value.to_string()));
+        assert_eq!(placement("message"), Ok(Placement::Message));
+        assert_eq!(placement("composed"), Ok(Placement::Composed));
+        for bad in ["", "Composed", "messages", " message"] {
+            let why = placement(bad).unwrap_err();
+            assert!(
+                why.contains("fulfilment_placement") && why.contains("`message` or `composed`"),
+                "{why}"
+            );
+        }
+        assert_eq!(
+            Placement::load(|_| Err("undefined".into())),
+            Err("variable `fulfilment_placement`: undefined".into())
+        );
     }
 }

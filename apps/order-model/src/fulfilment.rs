@@ -1,4 +1,6 @@
-//! The fulfiller's work on one new-order message, as a pure function over the store.
+//! Fulfilment as pure functions over the store: the step itself ([`fulfil`], which the
+//! fulfilment component exports over the `order-system:fulfilment` WIT contract) and the
+//! fulfiller's adapter from a new-order message to that step ([`on_message`]).
 
 use std::fmt;
 
@@ -35,13 +37,47 @@ impl fmt::Display for Handled {
     }
 }
 
-/// Handles one message. Store failures are errors (the trigger reports them); everything about
-/// the message itself is an `Ok` outcome.
-pub fn on_message<R: Redis>(
-    payload: &[u8],
+/// Why [`fulfil`] changed nothing; the WIT contract's `error` variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FulfilError {
+    /// The id is not a UUID.
+    InvalidId(String),
+    /// The store was unreachable, failed, or could not be configured; retrying may succeed.
+    StoreUnavailable(String),
+}
+
+impl fmt::Display for FulfilError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FulfilError::InvalidId(why) => write!(f, "invalid order id: {why}"),
+            FulfilError::StoreUnavailable(why) => write!(f, "order store unavailable: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FulfilError {}
+
+/// The fulfilment step: `created` → `fulfilled` atomically for the order with id `id` (UUID
+/// text). `connect` is called only for a well-formed id.
+pub fn fulfil<R: Redis>(
+    id: &str,
     connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
     now_ms: i64,
-) -> Result<Handled, ApiError> {
+) -> Result<FulfilOutcome, FulfilError> {
+    let id: OrderId = id
+        .parse()
+        .map_err(|e: ApiError| FulfilError::InvalidId(e.to_string()))?;
+    connect()
+        .and_then(|store| store.fulfil(id, now_ms))
+        .map_err(|e| FulfilError::StoreUnavailable(e.to_string()))
+}
+
+/// Handles one message by calling `fulfil` (the WIT call) for a new order. A failed call is an
+/// error (the trigger reports it); everything about the message itself is an `Ok` outcome.
+pub fn on_message(
+    payload: &[u8],
+    fulfil: impl FnOnce(OrderId) -> Result<FulfilOutcome, FulfilError>,
+) -> Result<Handled, FulfilError> {
     let message = match OrderMessage::from_json(payload) {
         Ok(message) => message,
         Err(why) => return Ok(Handled::Malformed(why)),
@@ -49,7 +85,7 @@ pub fn on_message<R: Redis>(
     if message.status != Status::Created {
         return Ok(Handled::NotCreated(message.id, message.status));
     }
-    Ok(match connect()?.fulfil(message.id, now_ms)? {
+    Ok(match fulfil(message.id)? {
         FulfilOutcome::Fulfilled => Handled::Fulfilled(message.id),
         FulfilOutcome::AlreadyFulfilled => Handled::AlreadyFulfilled(message.id),
         FulfilOutcome::UnknownOrder => Handled::UnknownOrder(message.id),
@@ -74,6 +110,10 @@ mod tests {
         panic!("this message must not reach Redis")
     }
 
+    fn never_fulfil(_: OrderId) -> Result<FulfilOutcome, FulfilError> {
+        panic!("this message must not reach fulfilment")
+    }
+
     #[test]
     fn malformed_messages_are_dropped_with_the_reason() {
         for payload in [
@@ -81,7 +121,7 @@ mod tests {
             b"{}",
             br#"{"id":"x","details":"d","status":"created"}"#,
         ] {
-            match on_message(payload, never_connect, 0) {
+            match on_message(payload, never_fulfil) {
                 Ok(Handled::Malformed(why)) => {
                     assert!(!why.is_empty());
                     let line = Handled::Malformed(why).to_string();
@@ -99,19 +139,54 @@ mod tests {
         let id = OrderId::new_random();
         let payload = format!(r#"{{"id":"{id}","details":"d","status":"fulfilled"}}"#);
         assert_eq!(
-            on_message(payload.as_bytes(), never_connect, 0),
+            on_message(payload.as_bytes(), never_fulfil),
             Ok(Handled::NotCreated(id, Status::Fulfilled))
         );
     }
 
     #[test]
-    fn store_failures_fail_the_message() {
+    fn a_failed_call_fails_the_message() {
         let id = OrderId::new_random();
         let payload = format!(r#"{{"id":"{id}","details":"d","status":"created"}}"#);
+        let down = |called: OrderId| {
+            assert_eq!(called, id);
+            Err(FulfilError::StoreUnavailable("down".into()))
+        };
+        assert_eq!(
+            on_message(payload.as_bytes(), down),
+            Err(FulfilError::StoreUnavailable("down".into()))
+        );
+    }
+
+    #[test]
+    fn store_failures_are_store_errors() {
         let down = || Ok(OrderStore::new(Down, KeySpace::default(), "neworders"));
+        let id = OrderId::new_random().to_string();
+        match fulfil(&id, down, 0) {
+            Err(FulfilError::StoreUnavailable(why)) => assert!(why.contains("connection refused")),
+            other => panic!("{other:?}"),
+        }
+        let unconfigured = || -> Result<OrderStore<Down>, ApiError> {
+            Err(ApiError::Internal("configuration: bad".into()))
+        };
         assert!(matches!(
-            on_message(payload.as_bytes(), down, 0),
-            Err(ApiError::StoreUnavailable(_))
+            fulfil(&id, unconfigured, 0),
+            Err(FulfilError::StoreUnavailable(_))
         ));
+    }
+
+    #[test]
+    fn ids_that_are_not_uuids_never_reach_the_store() {
+        for id in [
+            "",
+            "42",
+            "not-a-uuid",
+            "0b4c5f9e-2d1a-4e7b-9c3f-6a8d2e1f0b7",
+        ] {
+            assert!(
+                matches!(fulfil(id, never_connect, 0), Err(FulfilError::InvalidId(_))),
+                "{id:?}"
+            );
+        }
     }
 }

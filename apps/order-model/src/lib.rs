@@ -13,7 +13,8 @@ pub mod problem;
 pub mod request;
 pub mod store;
 
-pub use config::Settings;
+pub use config::{Placement, Settings};
+pub use fulfilment::FulfilError;
 pub use keys::KeySpace;
 pub use message::OrderMessage;
 pub use order::{OrderId, OrderRecord, Status, TransitionError};

@@ -77,6 +77,7 @@ pub struct OrderStore<R> {
     redis: R,
     keys: KeySpace,
     channel: String,
+    publish: bool,
 }
 
 impl<R: Redis> OrderStore<R> {
@@ -85,10 +86,22 @@ impl<R: Redis> OrderStore<R> {
             redis,
             keys,
             channel: channel.into(),
+            publish: true,
         }
     }
 
-    /// Stores, indexes and publishes a new order, or returns the one an idempotency key made.
+    /// A store whose `accept` does not publish the new order: for the composed placement, where
+    /// the receiver fulfils in-process and only the reconciler's re-publication of a pending
+    /// order reaches the channel.
+    pub fn without_publishing(self) -> Self {
+        Self {
+            publish: false,
+            ..self
+        }
+    }
+
+    /// Stores, indexes and (unless [`Self::without_publishing`]) publishes a new order, or
+    /// returns the one an idempotency key made.
     pub fn accept(
         &self,
         id: OrderId,
@@ -118,7 +131,12 @@ impl<R: Redis> OrderStore<R> {
             Arg::Bytes(id_text.as_bytes()),
             Arg::Bytes(order.details.as_bytes()),
             Arg::Int(now_ms),
-            Arg::Bytes(self.channel.as_bytes()),
+            // The script publishes to no channel when given an empty one.
+            Arg::Bytes(if self.publish {
+                self.channel.as_bytes()
+            } else {
+                b""
+            }),
             Arg::Bytes(message.as_bytes()),
             Arg::Int(IdempotencyKey::TTL_SECONDS),
             Arg::Bytes(self.keys.prefix().as_bytes()),

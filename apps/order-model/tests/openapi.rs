@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 
 use order_model::api::{self, Request, Response};
 use order_model::request::{MAX_BODY_BYTES, MAX_DETAILS_CHARS, MAX_IDEMPOTENCY_KEY_LEN};
-use order_model::{ApiError, Arg, KeySpace, OrderId, OrderStore, Redis, RedisError, Status, Value};
+use order_model::{
+    ApiError, Arg, KeySpace, OrderId, OrderStore, Placement, Redis, RedisError, Status, Value,
+};
 use serde_json::Value as Json;
 
 fn spec() -> Json {
@@ -103,7 +105,14 @@ fn receiver_responses() -> Vec<Response> {
         .into_iter()
         .map(|(method, content_type, body, fake)| {
             let request = request(method, "", content_type, body);
-            api::receive(&request, store(fake), OrderId::new_random(), 0)
+            api::receive(
+                &request,
+                store(fake),
+                Placement::Message,
+                |_| unreachable!("the message placement does not call fulfilment"),
+                OrderId::new_random(),
+                0,
+            )
         })
         .collect()
 }

@@ -10,7 +10,7 @@ use order_model::fulfilment::{self, Handled};
 use order_model::store::Accepted;
 use order_model::{
     Arg, FulfilOutcome, IdempotencyKey, KeySpace, NewOrder, OrderId, OrderMessage, OrderStore,
-    Reconciled, Redis, RedisError, Status, Value,
+    Placement, Reconciled, Redis, RedisError, Status, Value,
 };
 
 struct SpinLike(Mutex<redis::Connection>);
@@ -141,6 +141,66 @@ fn accept_stores_indexes_and_publishes_in_one_step() {
         .query(&mut raw)
         .unwrap();
     assert_eq!(score, Some(1000));
+}
+
+#[test]
+fn composed_placement_fulfils_before_answering_and_publishes_nothing() {
+    let fixture = Fixture::new();
+    let mut subscriber = fixture.raw();
+    let mut pubsub = subscriber.as_pubsub();
+    pubsub.subscribe("neworders").unwrap();
+    pubsub
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+
+    let id = OrderId::new_random();
+    let response = api::receive(
+        &post(br#"{"details":"tea"}"#, None),
+        || Ok(fixture.store()),
+        Placement::Composed,
+        |id| fulfilment::fulfil(&id.to_string(), || Ok(fixture.store()), 2),
+        id,
+        1,
+    );
+    assert_eq!(response.status, 202, "{}", response.body_text());
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["task"]["status"], "fulfilled");
+    assert_eq!(
+        fixture.store().find(id).unwrap().map(|order| order.status),
+        Some(Status::Fulfilled)
+    );
+    let pending: i64 = redis::cmd("ZCARD")
+        .arg("order:pending")
+        .query(&mut fixture.raw())
+        .unwrap();
+    assert_eq!(pending, 0);
+    let published = pubsub.get_message();
+    assert!(published.is_err(), "published {published:?}");
+}
+
+#[test]
+fn composed_placement_leaves_an_unfulfilled_order_pending_for_the_reconciler() {
+    let fixture = Fixture::new();
+    let id = OrderId::new_random();
+    let response = api::receive(
+        &post(br#"{"details":"tea"}"#, None),
+        || Ok(fixture.store()),
+        Placement::Composed,
+        |_| Err(order_model::FulfilError::StoreUnavailable("down".into())),
+        id,
+        1,
+    );
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(
+        (response.status, &body["task"]["status"]),
+        (202, &serde_json::json!("created"))
+    );
+    let mut subscriber = fixture.raw();
+    let mut pubsub = subscriber.as_pubsub();
+    pubsub.subscribe("neworders").unwrap();
+    assert_eq!(fixture.store().reconcile(0, 10).unwrap().republished, 1);
+    let message: Vec<u8> = pubsub.get_message().unwrap().get_payload().unwrap();
+    assert_eq!(OrderMessage::from_json(&message).unwrap().id, id);
 }
 
 #[test]
@@ -329,6 +389,8 @@ fn handlers_answer_the_contract_over_real_redis() {
     let response = api::receive(
         &post(br#"{"details":"tea"}"#, None),
         || Ok(fixture.store()),
+        Placement::Message,
+        |_| panic!("the message placement does not call fulfilment"),
         id,
         1,
     );
@@ -359,8 +421,7 @@ fn handlers_answer_the_contract_over_real_redis() {
         }
         .to_json()
         .as_bytes(),
-        || Ok(fixture.store()),
-        2,
+        |id| fulfilment::fulfil(&id.to_string(), || Ok(fixture.store()), 2),
     )
     .unwrap();
     assert_eq!(handled, Handled::Fulfilled(id));
@@ -383,6 +444,8 @@ fn redis_going_away_is_503_with_retry_after() {
     let response = api::receive(
         &post(br#"{"details":"tea"}"#, None),
         || Ok(store),
+        Placement::Message,
+        |_| panic!("nothing was stored"),
         OrderId::new_random(),
         1,
     );

@@ -1,8 +1,20 @@
 //! Translation between Spin's SDK types and the order domain; no decisions are made here.
 
 use order_model::api::{self, Response};
-use order_model::{ApiError, Arg, OrderStore, Redis, RedisError, Settings, Value};
+use order_model::{
+    ApiError, Arg, FulfilError, FulfilOutcome, OrderId, OrderStore, Placement, Redis, RedisError,
+    Settings, Value,
+};
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
+
+/// The caller's side of `order-system:fulfilment` (apps/fulfilment/wit). A component that never
+/// calls `fulfil` does not import it: the componentizer keeps only the imports the code uses.
+#[allow(unsafe_code)] // the generated import glue
+mod bindings {
+    wit_bindgen::generate!({ world: "caller", path: "../fulfilment/wit" });
+}
+
+use bindings::order_system::fulfilment::fulfil as wit;
 
 /// Spin's outbound Redis connection as the domain's command interface.
 pub struct SpinRedis(Connection);
@@ -43,6 +55,25 @@ pub fn connect() -> Result<OrderStore<SpinRedis>, ApiError> {
         settings.keys,
         settings.channel,
     ))
+}
+
+/// Fulfils the order through the `order-system:fulfilment/fulfil` import: an in-process call
+/// into the fulfilment component composed into this one.
+pub fn fulfil(id: OrderId) -> Result<FulfilOutcome, FulfilError> {
+    let order = wit::Order { id: id.to_string() };
+    match wit::fulfil(&order) {
+        Ok(wit::Outcome::Fulfilled) => Ok(FulfilOutcome::Fulfilled),
+        Ok(wit::Outcome::AlreadyFulfilled) => Ok(FulfilOutcome::AlreadyFulfilled),
+        Ok(wit::Outcome::UnknownOrder) => Ok(FulfilOutcome::UnknownOrder),
+        Err(wit::Error::InvalidId(why)) => Err(FulfilError::InvalidId(why)),
+        Err(wit::Error::StoreUnavailable(why)) => Err(FulfilError::StoreUnavailable(why)),
+    }
+}
+
+/// The receiver's `fulfilment_placement` variable.
+pub fn placement() -> Result<Placement, ApiError> {
+    Placement::load(|name| spin_sdk::variables::get(name).map_err(|e| e.to_string()))
+        .map_err(|e| ApiError::Internal(format!("configuration: {e}")))
 }
 
 /// Calls `handle` with the domain's view of a Spin request and turns its answer into Spin's.

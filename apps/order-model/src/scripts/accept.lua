@@ -3,7 +3,7 @@
 --
 -- KEYS[1] order hash   KEYS[2] pending sorted set   KEYS[3] idempotency key (optional)
 -- ARGV[1] order id     ARGV[2] details              ARGV[3] accepted at (unix ms)
--- ARGV[4] channel      ARGV[5] message JSON         ARGV[6] idempotency TTL (s)
+-- ARGV[4] channel ('' publishes nothing)    ARGV[5] message JSON         ARGV[6] idempotency TTL (s)
 -- ARGV[7] key prefix (to find the order an idempotency key points at)
 --
 -- Returns {1, id} for a new order, {0, id, status} for a repeated idempotency key.
@@ -18,5 +18,7 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 if KEYS[3] then
   redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[6])
 end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+if ARGV[4] ~= '' then
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+end
 return {1, ARGV[1]}

@@ -8,12 +8,18 @@ use spin_sdk::http_component;
 /// `POST /order`
 #[http_component]
 fn receive(request: Request) -> anyhow::Result<Response> {
-    Ok(order_spin::serve(&request, |request| {
-        api::receive(
-            request,
-            order_spin::connect,
-            OrderId::new_random(),
-            order_spin::now_ms(),
-        )
-    }))
+    Ok(order_spin::serve(
+        &request,
+        |request| match order_spin::placement() {
+            Ok(placement) => api::receive(
+                request,
+                order_spin::connect,
+                placement,
+                order_spin::fulfil,
+                OrderId::new_random(),
+                order_spin::now_ms(),
+            ),
+            Err(error) => error.into(),
+        },
+    ))
 }
