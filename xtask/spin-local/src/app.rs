@@ -48,12 +48,8 @@ impl LoadedComponent {
             app_variables: variables.clone(),
         };
         let wasm = &declared.source;
-        ensure!(
-            wasm.is_file(),
-            "{} does not exist: build the components first (`cargo xtask build`, or `spin build`)",
-            wasm.display()
-        );
-        let component = Component::from_file(linker.engine(), wasm)
+        let composed = compose(declared)?;
+        let component = Component::new(linker.engine(), &composed)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("compiling {}", wasm.display()))?;
         let pre = linker
@@ -71,6 +67,34 @@ impl LoadedComponent {
     pub fn store(&self) -> Store<HostState> {
         Store::new(self.pre.engine(), HostState::new(self.config.clone()))
     }
+}
+
+/// The component's wasm with its `dependencies` composed in, as Spin composes them at load time.
+fn compose(declared: &ComponentDecl) -> Result<Vec<u8>> {
+    let read = |wasm: &Path| {
+        ensure!(
+            wasm.is_file(),
+            "{} does not exist: build the components first (`cargo xtask build`, or `spin build`)",
+            wasm.display()
+        );
+        std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))
+    };
+    let dependencies = declared
+        .dependencies
+        .iter()
+        .map(|dependency| {
+            Ok(spin_compose::Dependency {
+                name: dependency.name.clone(),
+                export: dependency.export.clone(),
+                wasm: read(&dependency.path)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(spin_compose::compose(
+        &declared.id,
+        read(&declared.source)?,
+        dependencies,
+    )?)
 }
 
 /// The loaded apps: at most one serves HTTP (one listener, as one `spin up` has), any number

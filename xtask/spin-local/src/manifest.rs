@@ -1,5 +1,5 @@
 //! The Spin application manifest (`spin.toml`, manifest version 2): the part of its schema that
-//! spin-local runs. Fields Spin accepts but spin-local cannot honour are rejected by name rather
+//! spin-local runs, component `dependencies` included (local ones; see `spin_compose`). Fields Spin accepts but spin-local cannot honour are rejected by name rather
 //! than ignored, so an app never silently runs differently here than under `spin up`.
 
 use std::collections::BTreeMap;
@@ -62,6 +62,9 @@ pub struct ComponentDecl {
     pub variables: BTreeMap<String, Template>,
     pub environment: BTreeMap<String, String>,
     pub allowed_outbound_hosts: Vec<Template>,
+    /// `[component.<id>.dependencies]`, composed into the component at load time as Spin does;
+    /// their paths resolved against the manifest's directory.
+    pub dependencies: Vec<spin_compose::DeclaredDependency>,
 }
 
 #[derive(Deserialize)]
@@ -132,7 +135,7 @@ struct RawComponent {
     #[serde(default)]
     dependencies: toml::Table,
     #[serde(default)]
-    dependencies_inherit_configuration: bool,
+    dependencies_inherit_configuration: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -346,10 +349,6 @@ fn component(id: &str, raw: &RawComponent, dir: &Path) -> Result<ComponentDecl> 
         ("key_value_stores", !raw.key_value_stores.is_empty()),
         ("sqlite_databases", !raw.sqlite_databases.is_empty()),
         ("ai_models", !raw.ai_models.is_empty()),
-        (
-            "dependencies",
-            !raw.dependencies.is_empty() || raw.dependencies_inherit_configuration,
-        ),
     ];
     if let Some((field, _)) = unsupported.iter().find(|(_, used)| *used) {
         bail!("`{field}` is not supported by spin-local");
@@ -376,6 +375,18 @@ fn component(id: &str, raw: &RawComponent, dir: &Path) -> Result<ComponentDecl> 
         .iter()
         .map(|host| Template::parse(host))
         .collect::<Result<_>>()?;
+    let dependencies = spin_compose::parse_dependencies(
+        id,
+        &raw.dependencies,
+        raw.dependencies_inherit_configuration,
+        "spin-local",
+    )?
+    .into_iter()
+    .map(|dependency| spin_compose::DeclaredDependency {
+        path: dir.join(&dependency.path),
+        ..dependency
+    })
+    .collect();
     Ok(ComponentDecl {
         id: id.to_string(),
         source: dir.join(source),
@@ -383,6 +394,7 @@ fn component(id: &str, raw: &RawComponent, dir: &Path) -> Result<ComponentDecl> 
         variables,
         environment: raw.environment.clone(),
         allowed_outbound_hosts,
+        dependencies,
     })
 }
 

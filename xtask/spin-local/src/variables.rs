@@ -265,6 +265,7 @@ mod tests {
             )]),
             environment: BTreeMap::new(),
             allowed_outbound_hosts: Vec::new(),
+            dependencies: Vec::new(),
         };
         let variables = resolved.for_component(&component).unwrap();
         assert_eq!(variables.get("address").unwrap(), "redis://127.0.0.1:6379");

@@ -19,6 +19,11 @@ use common::{
 use dev_services::{RedisOptions, RedisServer};
 
 fn start_apps(redis: &RedisServer) -> Running {
+    start_apps_placed(redis, "message")
+}
+
+/// Both apps with the order-processor's `fulfilment_placement` set to `placement`.
+fn start_apps_placed(redis: &RedisServer, placement: &str) -> Running {
     wasm_dir();
     let apps = workspace_root().join("apps");
     Running::start(
@@ -26,7 +31,13 @@ fn start_apps(redis: &RedisServer) -> Running {
             apps.join("order-processor/spin.toml"),
             apps.join("fulfilment-processor/spin.toml"),
         ],
-        providers(&[("redis_port", &redis.port().to_string())], &[]),
+        providers(
+            &[
+                ("redis_port", &redis.port().to_string()),
+                ("fulfilment_placement", placement),
+            ],
+            &[],
+        ),
     )
 }
 
@@ -53,6 +64,46 @@ fn an_order_is_accepted_then_fulfilled() {
     let unknown = running.get("/order/0d5b6c1e-2f7a-4c43-9a55-2f1a3b4c5d6e", &[]);
     assert_eq!(unknown.status, 404);
     assert_eq!(running.get("/.well-known/spin/health", &[]).status, 200);
+}
+
+#[test]
+fn composed_the_receiver_fulfils_in_process_and_publishes_nothing() {
+    let redis = RedisServer::start().unwrap();
+    let running = start_apps_placed(&redis, "composed");
+    wait_for_subscriber(&redis);
+    let mut monitor = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut pubsub = monitor.as_pubsub();
+    pubsub.subscribe("neworders").unwrap();
+    pubsub
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+
+    let reply = post_order(running.address, "two pizzas");
+    assert_eq!(reply.status, 202, "{reply:?}");
+    assert!(reply.body.contains(r#""status":"fulfilled""#), "{reply:?}");
+    let location = reply.header("location").unwrap().to_string();
+    let order = request(running.address, "GET", &location, &[], b"");
+    assert!(order.body.contains(r#""status":"fulfilled""#), "{order:?}");
+    let published = pubsub.get_message();
+    assert!(
+        published.is_err(),
+        "the composed receiver published {published:?}"
+    );
+}
+
+#[test]
+fn a_placement_that_is_neither_is_a_500_that_names_the_variable() {
+    let redis = RedisServer::start().unwrap();
+    let running = start_apps_placed(&redis, "nearby");
+    let reply = post_order(running.address, "two pizzas");
+    assert_eq!(reply.status, 500, "{reply:?}");
+    assert!(
+        !reply.body.contains("fulfilment_placement"),
+        "causes stay in the log: {reply:?}"
+    );
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub fn wasm_dir() -> PathBuf {
                 "-p",
                 "status_provider",
             ])
-            .args(["-p", "fulfiller"])
+            .args(["-p", "fulfiller", "-p", "fulfilment"])
             .status()
             .map_err(|error| format!("running cargo: {error}"))?;
         if status.success() {
