@@ -12,6 +12,7 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::compose;
 use crate::locked::{self, ComponentContent, ContentPath, ContentRef};
 use crate::manifest::{AppManifest, FilesMount};
 
@@ -117,13 +118,7 @@ fn spin_layers(
 
     let mut content = BTreeMap::new();
     for (id, component) in &manifest.components {
-        let wasm_path = app_dir.join(component.local_source()?);
-        let wasm = std::fs::read(&wasm_path).with_context(|| {
-            format!(
-                "component `{id}`: reading {} (build it first: `cargo xtask build`)",
-                wasm_path.display()
-            )
-        })?;
+        let wasm = compose::component_wasm(app_dir, id, component)?;
         let wasm = add_layer(wasm, WASM_LAYER_MEDIA_TYPE);
         let mut files = Vec::new();
         for file in mounted_files(app_dir, &component.files)
@@ -259,7 +254,9 @@ fn portable(path: &Path) -> String {
 
 /// The plain-image form: one gzipped tar with `spin.toml` at `/` and each wasm where the
 /// manifest's `source` points when `/` is the app directory (`../../target/x.wasm` → `/target/
-/// x.wasm`), so containerd-shim-spin loads `/spin.toml` unchanged.
+/// x.wasm`), so containerd-shim-spin loads `/spin.toml` as written. A component with
+/// `dependencies` is shipped composed and its `spin.toml` without them, since the shim does not
+/// compose.
 fn image_layers(
     manifest: &AppManifest,
     manifest_path: &Path,
@@ -267,17 +264,23 @@ fn image_layers(
 ) -> Result<(Vec<ImageLayer>, Config, Option<String>)> {
     let app_dir = manifest_path.parent().unwrap_or(Path::new("."));
     let mut files = BTreeMap::new();
-    files.insert(PathBuf::from("spin.toml"), manifest_path.to_path_buf());
-    for component in manifest.components.values() {
+    files.insert(
+        PathBuf::from("spin.toml"),
+        image_manifest(manifest, manifest_path)?,
+    );
+    for (id, component) in &manifest.components {
         let source = component.local_source()?;
-        files.insert(normalize(Path::new(source)), app_dir.join(source));
+        let wasm = compose::component_wasm(app_dir, id, component)?;
+        files.insert(normalize(Path::new(source)), wasm);
     }
     for (id, component) in &manifest.components {
-        // Spin reads mounts from where the (unchanged) manifest says they are.
+        // Spin reads mounts from where the manifest says they are.
         for file in mounted_files(app_dir, &component.files)
             .with_context(|| format!("component `{id}`: collecting its files"))?
         {
-            files.insert(normalize(&file.source), file.disk);
+            let data = std::fs::read(&file.disk)
+                .with_context(|| format!("reading {}", file.disk.display()))?;
+            files.insert(normalize(&file.source), data);
         }
     }
     let mtime = u64::try_from(provenance.created.timestamp()).unwrap_or_default();
@@ -300,9 +303,33 @@ fn image_layers(
     Ok((vec![layer], config, Some(OCI_IMAGE_MEDIA_TYPE.into())))
 }
 
-/// A tar of `files` (archive path → file on disk) with parent directories, in path order, owned
+/// The image's `spin.toml`: the file as written, or, when a component has `dependencies`
+/// (composed into its wasm), the manifest without them.
+fn image_manifest(manifest: &AppManifest, manifest_path: &Path) -> Result<Vec<u8>> {
+    let text = std::fs::read(manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    if manifest
+        .components
+        .values()
+        .all(|c| c.dependencies.is_empty())
+    {
+        return Ok(text);
+    }
+    let mut table: toml::Table = toml::from_slice(&text)?;
+    if let Some(toml::Value::Table(components)) = table.get_mut("component") {
+        for (_, component) in components.iter_mut() {
+            if let toml::Value::Table(component) = component {
+                component.remove("dependencies");
+                component.remove("dependencies_inherit_configuration");
+            }
+        }
+    }
+    Ok(toml::to_string(&table)?.into_bytes())
+}
+
+/// A tar of `files` (archive path → content) with parent directories, in path order, owned
 /// by root, every timestamp `mtime`: the same inputs give the same bytes.
-fn deterministic_tar(files: &BTreeMap<PathBuf, PathBuf>, mtime: u64) -> Result<Vec<u8>> {
+fn deterministic_tar(files: &BTreeMap<PathBuf, Vec<u8>>, mtime: u64) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut directories = std::collections::BTreeSet::new();
     for archive_path in files.keys() {
@@ -326,9 +353,7 @@ fn deterministic_tar(files: &BTreeMap<PathBuf, PathBuf>, mtime: u64) -> Result<V
         let mut dir_header = header(tar::EntryType::Directory, 0o755, 0);
         builder.append_data(&mut dir_header, directory, std::io::empty())?;
     }
-    for (archive_path, source) in files {
-        let data =
-            std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+    for (archive_path, data) in files {
         let mut file_header = header(tar::EntryType::Regular, 0o644, data.len() as u64);
         builder.append_data(&mut file_header, archive_path, data.as_slice())?;
     }

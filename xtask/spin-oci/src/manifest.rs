@@ -1,6 +1,8 @@
-//! The part of a Spin manifest (v2, `spin.toml`) that goes into a locked app. Fields this crate
-//! cannot lock faithfully (component dependencies, remote sources, globbed file mounts) are
-//! refused with a message instead of being dropped.
+//! The part of a Spin manifest (v2, `spin.toml`) that goes into a locked app. Component
+//! dependencies are composed into their component before packing (see `compose`), as
+//! `spin registry push` does. Fields this crate cannot lock faithfully (remote sources,
+//! globbed file mounts, dependencies other than local ones) are refused with a message instead
+//! of being dropped.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -95,9 +97,8 @@ pub struct Component {
     pub build: Option<toml::Table>,
     #[serde(default, rename = "tool")]
     _tool: IgnoredAny,
-    /// Only meaningful with `dependencies`, which are refused.
-    #[serde(default, rename = "dependencies_inherit_configuration")]
-    _dependencies_inherit_configuration: IgnoredAny,
+    #[serde(default)]
+    pub dependencies_inherit_configuration: Option<bool>,
     #[serde(default)]
     pub dependencies: toml::Table,
 }
@@ -149,6 +150,7 @@ impl AppManifest {
             component
                 .validate()
                 .with_context(|| format!("component `{id}`"))?;
+            component.dependencies(id)?;
         }
         Ok(())
     }
@@ -168,11 +170,18 @@ impl Component {
         )
     }
 
+    /// Its `dependencies`, checked; paths as written (relative to the manifest's directory).
+    pub fn dependencies(&self, id: &str) -> Result<Vec<spin_compose::DeclaredDependency>> {
+        spin_compose::parse_dependencies(
+            id,
+            &self.dependencies,
+            self.dependencies_inherit_configuration,
+            "spin-oci",
+        )
+    }
+
     fn validate(&self) -> Result<()> {
         self.local_source()?;
-        if !self.dependencies.is_empty() {
-            bail!("component dependencies need composition, which spin-oci does not do");
-        }
         if !self.exclude_files.is_empty() {
             bail!("`exclude_files` is not supported; mount a directory without those files");
         }

@@ -257,7 +257,15 @@ fn manifests_that_cannot_be_locked_faithfully_are_refused_with_the_reason() {
     let cases = [
         (
             "[component.a]\nsource = \"a.wasm\"\ndependencies = { \"a:b/c\" = { path = \"d.wasm\" } }\n",
-            "component `a`: component dependencies need composition",
+            "component `a`: dependency \"a:b/c\" does not inherit the component's configuration",
+        ),
+        (
+            "[component.a]\nsource = \"a.wasm\"\ndependencies_inherit_configuration = true\ndependencies = { \"a:b/c\" = { url = \"https://example.com/d.wasm\", digest = \"sha256:00\" } }\n",
+            "comes from a URL, which spin-oci does not compose",
+        ),
+        (
+            "[component.a]\nsource = \"a.wasm\"\ndependencies_inherit_configuration = true\ndependencies = { \"a:b/c\" = { path = \"a.wasm\" } }\n",
+            "component `a`: composing its dependencies",
         ),
         (
             "[component.a]\nsource = \"a.wasm\"\nfiles = [\"static/**/*\"]\n",
