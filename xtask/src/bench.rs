@@ -16,6 +16,8 @@ use duct::cmd;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod nano;
+
 use crate::project::{self, App, WASM_TARGET};
 use crate::up::{self, AppRuntime, LocalOptions};
 use crate::{build, provision};
@@ -163,6 +165,12 @@ impl Bench {
         let compiling_ms = probe.cold_start(&first_answer, &compiling)?;
         drop(system);
 
+        let message = nano::PlacementFigures {
+            post_order: post.clone(),
+            end_to_end: end_to_end.clone(),
+        };
+        let nano_services = nano::measure(&load, probe, self.runtime, message, &log)?;
+
         Ok(Report {
             machine: Machine::describe(),
             settings: self.settings(),
@@ -179,6 +187,7 @@ impl Bench {
             }),
             sizes: Sizes::measure(components, hello)?,
             publish: PublishTimes::measure()?,
+            nano_services: Some(nano_services),
         })
     }
 
@@ -206,6 +215,7 @@ impl Bench {
             cold_start: None,
             sizes: Sizes::measure(components, &hello_app()?)?,
             publish: PublishTimes::measure()?,
+            nano_services: None,
         })
     }
 
@@ -815,6 +825,9 @@ pub struct Report {
     cold_start: Option<ColdStart>,
     sizes: Sizes,
     publish: PublishTimes,
+    /// Both fulfilment placements (local runs only).
+    #[serde(default)]
+    nano_services: Option<nano::NanoServices>,
 }
 
 /// What report.json holds: the measurements, and what the targets make of them.
@@ -961,6 +974,13 @@ impl Report {
                 Some(self.publish.unchanged_s),
             ),
         ]
+        .into_iter()
+        .chain(
+            self.nano_services
+                .iter()
+                .flat_map(nano::NanoServices::targets),
+        )
+        .collect()
     }
 
     /// Fails when a figure cannot be right: nothing measured, a lost order, a non-finite or
@@ -1164,6 +1184,9 @@ impl Report {
             self.publish.first_s, self.publish.unchanged_s
         );
         md += "\nThe latency distribution is plotted in latency.svg.\n";
+        if let Some(nano) = &self.nano_services {
+            md += &nano.markdown();
+        }
         md
     }
 }
@@ -1334,6 +1357,7 @@ mod tests {
                 unchanged_blobs_pushed: 0,
                 artifact_bytes: vec![("order-processor".into(), 500_000)],
             },
+            nano_services: None,
         }
     }
 
@@ -1365,6 +1389,49 @@ mod tests {
             "{markdown}"
         );
         assert!(markdown.contains("p99 12.00 ms"), "{markdown}");
+    }
+
+    #[test]
+    fn nano_services_targets_compare_composed_with_message() {
+        let mut report = sample_report();
+        let message = nano::PlacementFigures {
+            post_order: report.http.post_order.clone(),
+            end_to_end: report.end_to_end.clone(),
+        };
+        let mut composed = message.clone();
+        composed.post_order.requests_per_second *= 2.0;
+        if let Some(latency) = composed.end_to_end.latency.as_mut() {
+            latency.p99_ms /= 2.0;
+        }
+        report.nano_services = Some(nano::NanoServices {
+            message,
+            composed,
+            artifact_wasm_bytes: vec![("order-processor".into(), 600_000)],
+            composed_cold_start_ms: Some(70.0),
+        });
+        let nano: Vec<_> = report.targets().into_iter().skip(6).collect();
+        let verdicts: Vec<_> = nano.iter().map(|t| (t.name, t.measured, t.pass)).collect();
+        assert_eq!(
+            verdicts,
+            [
+                (
+                    "composed vs message: POST /order req/s",
+                    Some(2.0),
+                    Some(true)
+                ),
+                (
+                    "composed vs message: POST→fulfilled p99 at half load",
+                    Some(0.5),
+                    Some(false)
+                ),
+            ]
+        );
+        let markdown = report.markdown();
+        assert!(markdown.contains("## Nano-services"), "{markdown}");
+        assert!(
+            markdown.contains("Cold start of the composed order-processor: 70.0 ms"),
+            "{markdown}"
+        );
     }
 
     #[test]

@@ -40,6 +40,30 @@ pub struct Up {
     /// Sets an application variable of both apps; repeatable.
     #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
     variables: Vec<(String, String)>,
+    /// Where fulfilment runs (docs/nano-services.md): the order-processor's
+    /// `fulfilment_placement` variable; the manifest's default (`message`) when not given.
+    #[arg(long, value_enum)]
+    placement: Option<Placement>,
+}
+
+/// The values of the order-processor's `fulfilment_placement` variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Placement {
+    /// The receiver publishes each order; fulfilment-processor fulfils it.
+    Message,
+    /// The receiver calls the fulfilment component composed into it.
+    Composed,
+}
+
+impl Placement {
+    /// `--variable fulfilment_placement=…` for this placement.
+    pub fn variable(self) -> (String, String) {
+        let value = match self {
+            Placement::Message => "message",
+            Placement::Composed => "composed",
+        };
+        ("fulfilment_placement".to_string(), value.to_string())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -68,11 +92,13 @@ impl Up {
         for signal in [SIGINT, SIGTERM] {
             signal_hook::flag::register(signal, stop.clone()).context("handling Ctrl-C")?;
         }
+        let mut variables = self.variables;
+        variables.extend(self.placement.map(Placement::variable));
         let system = start_local(&LocalOptions {
             listen: Some(self.listen),
             redis_url: self.redis_url,
             runtime: self.runtime,
-            variables: self.variables,
+            variables,
             log: None,
         })?;
         println!(
@@ -560,6 +586,25 @@ mod tests {
         );
         assert_eq!(location.without_password(), "rediss://cache.example:6390");
         assert_eq!(RedisLocation::parse("redis://db").unwrap().port, 6379);
+    }
+
+    #[test]
+    fn placements_are_the_receivers_variable_values() {
+        let apps = project::apps().unwrap();
+        assert_eq!(
+            app_variable(&apps, &[], "fulfilment_placement").unwrap(),
+            "message"
+        );
+        for placement in [Placement::Message, Placement::Composed] {
+            let (name, value) = placement.variable();
+            assert!(
+                order_model::Placement::load(|asked| {
+                    assert_eq!(asked, name);
+                    Ok(value.clone())
+                })
+                .is_ok()
+            );
+        }
     }
 
     #[test]

@@ -33,6 +33,38 @@ const APPS: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
+/// The components with `dependencies` in their spin.toml: pushed composed.
+const COMPOSED: &[&str] = &["fulfiller", "receiver"];
+
+/// Checks a pushed composed component against the wasm `crate_name` built: it is another
+/// component, its `order-system:fulfilment` import satisfied inside it, and everything it
+/// imports is what containerd-shim-spin's Spin 3.6.3 provides.
+fn assert_composed(pushed: &[u8], crate_name: &str) {
+    let built = std::fs::read(built_wasm(crate_name)).unwrap();
+    assert_ne!(
+        sha256(pushed),
+        sha256(&built),
+        "{crate_name} was pushed as built"
+    );
+    let built_imports = spin_compose::imports(&built).unwrap();
+    assert!(
+        built_imports
+            .iter()
+            .any(|i| i.starts_with("order-system:fulfilment/"))
+    );
+    let imports = spin_compose::imports(pushed).unwrap();
+    for import in &imports {
+        assert!(
+            spin_oci::compose::provided_by_spin_3_6(import),
+            "{crate_name} imports {import}"
+        );
+    }
+    assert_eq!(
+        spin_compose::exports(pushed).unwrap(),
+        spin_compose::exports(&built).unwrap()
+    );
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -263,7 +295,15 @@ fn publishes_both_apps_as_spin_artifacts_and_repeats_digests_without_pushing_blo
         let locked_components = locked["components"].as_array().unwrap();
         assert_eq!(locked_components.len(), components.len());
         for ((id, crate_name), component) in components.iter().zip(locked_components) {
-            let wasm = std::fs::read(built_wasm(crate_name)).unwrap();
+            assert!(component.get("dependencies").is_none(), "{id}: {component}");
+            let wasm = if COMPOSED.contains(id) {
+                let digest = component["source"]["digest"].as_str().unwrap();
+                let pushed = blob(&pulled, digest);
+                assert_composed(&pushed, crate_name);
+                pushed
+            } else {
+                std::fs::read(built_wasm(crate_name)).unwrap()
+            };
             let wasm_digest = sha256(&wasm);
             assert_eq!(component["id"], *id);
             assert_eq!(
@@ -395,19 +435,35 @@ fn publishes_plain_wasi_images_holding_spin_toml_and_the_wasm() {
             .status()
             .unwrap();
         assert!(status.success());
-        assert_eq!(
-            std::fs::read(unpacked.join("spin.toml")).unwrap(),
-            std::fs::read(root().join("apps").join(app).join("spin.toml")).unwrap()
-        );
+        // The manifest as written, less the dependencies composed into the wasm it ships.
+        let shipped: toml::Table =
+            toml::from_str(&std::fs::read_to_string(unpacked.join("spin.toml")).unwrap()).unwrap();
+        let mut written: toml::Table = toml::from_str(
+            &std::fs::read_to_string(root().join("apps").join(app).join("spin.toml")).unwrap(),
+        )
+        .unwrap();
+        for (_, component) in written["component"].as_table_mut().unwrap().iter_mut() {
+            let component = component.as_table_mut().unwrap();
+            component.remove("dependencies");
+            component.remove("dependencies_inherit_configuration");
+        }
+        assert_eq!(shipped, written);
         // The manifest names `../../target/…`; from `/` that is `/target/…`.
-        for (_, crate_name) in *components {
-            let inside = unpacked
-                .join("target/wasm32-wasip2/release")
-                .join(format!("{crate_name}.wasm"));
-            assert_eq!(
-                sha256(&std::fs::read(inside).unwrap()),
-                sha256(&std::fs::read(built_wasm(crate_name)).unwrap())
-            );
+        for (id, crate_name) in *components {
+            let inside = std::fs::read(
+                unpacked
+                    .join("target/wasm32-wasip2/release")
+                    .join(format!("{crate_name}.wasm")),
+            )
+            .unwrap();
+            if COMPOSED.contains(id) {
+                assert_composed(&inside, crate_name);
+            } else {
+                assert_eq!(
+                    sha256(&inside),
+                    sha256(&std::fs::read(built_wasm(crate_name)).unwrap())
+                );
+            }
         }
         std::fs::remove_dir_all(unpacked).unwrap();
         std::fs::remove_dir_all(pulled).unwrap();
