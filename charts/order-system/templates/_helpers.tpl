@@ -114,25 +114,31 @@ app.kubernetes.io/component: {{ .component }}
 {{- and (not .Values.redis.enabled) .Values.redis.external.tls }}
 {{- end }}
 
-{{/* The Spin variables both apps read, as name/value(From) pairs; the password only through the Secret. */}}
+{{/* The Spin variables an app reads, as name/value(From) pairs; the password only through the Secret.
+Called with the app's dict ("root", "key"): the order-processor also reads the fulfilment placement. */}}
 {{- define "order-system.spinVariables" -}}
+{{- $root := .root }}
 - name: redis_scheme
-  value: {{ ternary "rediss" "redis" (eq (include "order-system.redis.tls" .) "true") | quote }}
+  value: {{ ternary "rediss" "redis" (eq (include "order-system.redis.tls" $root) "true") | quote }}
 - name: redis_host
-  value: {{ include "order-system.redis.host" . | quote }}
+  value: {{ include "order-system.redis.host" $root | quote }}
 - name: redis_port
-  value: {{ include "order-system.redis.port" . | quote }}
-{{- with include "order-system.redis.secretName" . }}
+  value: {{ include "order-system.redis.port" $root | quote }}
+{{- with include "order-system.redis.secretName" $root }}
 - name: redis_password
   valueFrom:
     secretKeyRef:
       name: {{ . }}
-      key: {{ include "order-system.redis.secretKey" $ }}
+      key: {{ include "order-system.redis.secretKey" $root }}
 {{- end }}
 - name: order_channel
-  value: {{ .Values.config.orderChannel | quote }}
+  value: {{ $root.Values.config.orderChannel | quote }}
 - name: key_prefix
-  value: {{ .Values.config.keyPrefix | quote }}
+  value: {{ $root.Values.config.keyPrefix | quote }}
+{{- if eq .key "orderProcessor" }}
+- name: fulfilment_placement
+  value: {{ $root.Values.fulfilment.placement | quote }}
+{{- end }}
 {{- end }}
 
 {{/* The same variables as container env, the way the shim reads them (SPIN_VARIABLE_<NAME>). */}}

@@ -54,7 +54,7 @@ spec:
           # The shim runs the Spin app in the image; "/" is the conventional entry point.
           command: ["/"]
           env:
-            {{- include "order-system.spinEnv" $root | trim | nindent 12 }}
+            {{- include "order-system.spinEnv" . | trim | nindent 12 }}
           {{- if .http }}
           ports:
             - name: http
@@ -122,7 +122,7 @@ spec:
   resources:
     {{- toYaml $app.resources | nindent 4 }}
   variables:
-    {{- include "order-system.spinVariables" $root | nindent 4 }}
+    {{- include "order-system.spinVariables" . | nindent 4 }}
   {{- if .http }}
   checks:
     readiness:
