@@ -112,12 +112,12 @@ impl std::error::Error for ComposeError {
 
 /// Composes `component` (the bytes of component `component_id`) with `dependencies` and returns
 /// the composed component; with no dependencies, `component` unchanged. Deterministic: the
-/// same inputs give the same bytes.
+/// same inputs give the same bytes. A failure is a [`ComposeError`] (downcast to tell which).
 pub fn compose(
     component_id: &str,
     component: Vec<u8>,
     dependencies: Vec<Dependency>,
-) -> Result<Vec<u8>, ComposeError> {
+) -> anyhow::Result<Vec<u8>> {
     if dependencies.is_empty() {
         return Ok(component);
     }
@@ -149,7 +149,8 @@ pub fn compose(
             return Err(ComposeError::UnmatchedDependencyName {
                 component_id: component_id.to_string(),
                 dependency_name: dependency.name.clone(),
-            });
+            }
+            .into());
         }
         let package = Package::from_bytes(
             dependency.name.package_name(),
@@ -180,7 +181,8 @@ pub fn compose(
         return Err(ComposeError::DependencyConflicts {
             component_id: component_id.to_string(),
             conflicts,
-        });
+        }
+        .into());
     }
 
     let mut cache = Default::default();
@@ -196,7 +198,8 @@ pub fn compose(
                 dependency_name: dependency.name.clone(),
                 export_name: export,
                 import_name: import,
-            });
+            }
+            .into());
         };
         let import_ty = graph.types()[world].imports[&import];
         checker
@@ -227,9 +230,9 @@ pub fn compose(
             .export(node, &export)
             .map_err(|e| ComposeError::PrepareError(e.into()))?;
     }
-    graph
+    Ok(graph
         .encode(EncodeOptions::default())
-        .map_err(|e| ComposeError::EncodeError(e.into()))
+        .map_err(|e| ComposeError::EncodeError(e.into()))?)
 }
 
 /// The names of a component's imports, e.g. `fermyon:spin/redis@2.0.0`, in its order.

@@ -90,11 +90,7 @@ fn compose(declared: &ComponentDecl) -> Result<Vec<u8>> {
             })
         })
         .collect::<Result<_>>()?;
-    Ok(spin_compose::compose(
-        &declared.id,
-        read(&declared.source)?,
-        dependencies,
-    )?)
+    spin_compose::compose(&declared.id, read(&declared.source)?, dependencies)
 }
 
 /// The loaded apps: at most one serves HTTP (one listener, as one `spin up` has), any number

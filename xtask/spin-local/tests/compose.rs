@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Component dependencies composed at load time, as Spin composes them: the apps' receiver and
 //! fulfiller with the fulfilment component, and every way a dependency can fail to fit, with
 //! Spin's own error texts (spinframework/spin crates/compose, `ComposeError`).
