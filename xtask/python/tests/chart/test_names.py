@@ -1,18 +1,21 @@
 """Object names at and around every length limit: each valid for its kind (and for what controllers
 derive from it), distinct, the same on every render, every reference resolving; a release name no
-Service can carry fails the render, naming the value to change."""
+Service can carry fails the render, naming the value to change; every namespaced object carries
+the release namespace."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 
 import helm_python as helm
 import pytest
+import yaml
 from kube_names import derived, label_problems, name_problems
 
 from order_chart import engine
-from order_chart.paths import CHART
+from order_chart.paths import CHART, crds_dir
 
 MODES = ["runtimeClass", "spinOperator"]
 # Every optional object on, so that every name the chart can render is checked.
@@ -170,3 +173,29 @@ def test_a_release_name_no_service_can_carry_fails_the_render(release):
     assert f'release name "{release}"' in message and "set fullnameOverride" in message
     # The way out the message names works.
     assert engine.render({"fullnameOverride": "shop"}, release=release)
+
+
+def scopes() -> dict[str, bool]:
+    """kind → namespaced: Kubernetes' own kinds the chart renders, and each CRD's `spec.scope`."""
+    known = {
+        "ConfigMap": True, "CronJob": True, "Deployment": True, "HorizontalPodAutoscaler": True,
+        "HTTPRoute": True, "Ingress": True, "NetworkPolicy": True, "Pod": True,
+        "PodDisruptionBudget": True, "Secret": True, "Service": True, "ServiceAccount": True,
+        "StatefulSet": True, "RuntimeClass": False,
+    }
+    for path in Path(crds_dir()).glob("*.yaml"):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document.get("kind") == "CustomResourceDefinition":
+                known[document["spec"]["names"]["kind"]] = document["spec"]["scope"] == "Namespaced"
+    return known
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_namespaced_object_names_the_release_namespace(mode):
+    """So `helm template | kubectl apply` puts them where `helm install -n` would."""
+    kinds = scopes()
+    manifests = render("shop", {}, mode)
+    assert {m.kind for m in manifests} <= set(kinds)
+    for manifest in manifests:
+        expected = engine.NAMESPACE if kinds[manifest.kind] else None
+        assert manifest.obj["metadata"].get("namespace") == expected, manifest
