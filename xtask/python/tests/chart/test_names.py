@@ -128,8 +128,13 @@ def test_references_name_objects_that_exist(case):
     """Every name the chart refers to is one it renders (or spin-operator makes)."""
     *_, manifests = case
     existing = set(objects(manifests))
-    redis = next(m.name for m in manifests if m.kind == "StatefulSet")
-    references = []
+    redis = next(
+        m.name
+        for m in manifests
+        if m.kind == "Service" and m.obj["spec"]["selector"]["app.kubernetes.io/component"] == "redis"
+        and m.obj["spec"].get("clusterIP") != "None"
+    )
+    references, redis_hosts = [], []
     for m in manifests:
         spec = m.obj.get("spec", {})
         if m.kind == "HorizontalPodAutoscaler":
@@ -143,7 +148,7 @@ def test_references_name_objects_that_exist(case):
         if m.kind == "SpinApp":
             references.append(("ServiceAccount", spec["serviceAccountName"]))
             variables = {v["name"]: v for v in spec["variables"]}
-            references.append(("Service", variables["redis_host"]["value"]))
+            redis_hosts.append(variables["redis_host"]["value"])
             references.append(("Secret", variables["redis_password"]["valueFrom"]["secretKeyRef"]["name"]))
         if pod := m.pod_spec:
             if "serviceAccountName" in pod:
@@ -156,13 +161,14 @@ def test_references_name_objects_that_exist(case):
                     if ref := variable.get("valueFrom", {}).get("secretKeyRef"):
                         references.append(("Secret", ref["name"]))
                     if variable["name"] == "SPIN_VARIABLE_REDIS_HOST":
-                        references.append(("Service", variable["value"]))
+                        redis_hosts.append(variable["value"])
                     if variable["name"] == "API":  # the helm test pod
                         references.append(("Service", re.fullmatch(r"http://([^:]+):\d+", variable["value"])[1]))
                 if container["name"] == "reconciler":
-                    references.append(("Service", container["args"][container["args"].index("-h") + 1]))
-    assert ("Service", redis) in existing
+                    redis_hosts.append(container["args"][container["args"].index("-h") + 1])
     assert references and [ref for ref in references if ref not in existing] == []
+    # Both apps and the reconciler reach Redis through its ClusterIP Service.
+    assert len(redis_hosts) == 3 and set(redis_hosts) == {redis}
 
 
 @pytest.mark.parametrize("release", ["1shop", "shop.eu", "2"])
