@@ -101,11 +101,17 @@ def test_names_are_the_same_on_every_render(case):
 
 
 def test_names_that_fit_are_kept_as_they_were():
-    """Up to the limits nothing is renamed: `<release>-order-system[-<component>]`."""
-    for release in (release_name(1), release_name(28)):
-        for manifest in render(release, {}, "runtimeClass"):
-            if manifest.kind != "RuntimeClass":
-                assert re.fullmatch(rf"{release}-order-system(-[a-z-]+)?", manifest.name), manifest
+    """Up to the limits (release names of 28 characters, 18 in spinOperator mode, as the README says)
+    nothing is renamed: `<release>-order-system[-<component>]`; one character more and a name is fitted."""
+    for mode, longest in [("runtimeClass", 28), ("spinOperator", 18)]:
+        for length in (1, longest, longest + 1):
+            release = release_name(length)
+            kept = [
+                bool(re.fullmatch(rf"{release}-order-system(-[a-z-]+)?", manifest.name))
+                for manifest in render(release, {}, mode)
+                if manifest.kind != "RuntimeClass"
+            ]
+            assert all(kept) == (length <= longest), (mode, release)
 
 
 def test_long_names_keep_their_component_and_differ_between_releases():
