@@ -21,6 +21,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: {{ include "order-system.componentName" $component }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
 spec:
@@ -98,6 +99,7 @@ apiVersion: core.spinkube.dev/v1alpha1
 kind: SpinApp
 metadata:
   name: {{ include "order-system.componentName" $component }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
 spec:
@@ -145,6 +147,7 @@ apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
   name: {{ include "order-system.componentName" $component }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
 spec:
@@ -173,6 +176,7 @@ apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
   name: {{ include "order-system.componentName" $component }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
 spec:
