@@ -313,35 +313,34 @@ def test_a_values_from_nothing_declares(repo):
 # --- Pod Security of the release namespaces ---------------------------------------------------
 
 
-def test_a_flux_namespace_that_does_not_enforce_restricted(repo):
-    repo.edit(
-        "gitops/flux/infrastructure/namespace.yaml",
-        "pod-security.kubernetes.io/enforce: restricted",
-        "pod-security.kubernetes.io/enforce: baseline",
-    )
-    assert_problem(
-        repo.problems(),
-        "kustomize build gitops/flux/infrastructure: Namespace shop:",
-        "namespace shop needs pod-security.kubernetes.io/enforce: restricted (has 'baseline')",
-    )
-
-
-def test_a_flux_namespace_that_does_not_warn(repo):
-    repo.edit("gitops/flux/infrastructure/namespace.yaml", "    pod-security.kubernetes.io/warn: restricted\n", "")
-    assert_problem(repo.problems(), "namespace shop needs pod-security.kubernetes.io/warn: restricted (has 'none')")
-
-
-def test_an_argocd_created_namespace_without_pod_security_labels(repo):
-    repo.edit(
-        "gitops/argocd/apps/shop-dev.yaml",
-        "        pod-security.kubernetes.io/enforce: restricted\n",
-        "        pod-security.kubernetes.io/enforce: privileged\n",
-    )
-    assert_problem(
-        repo.problems(),
-        "gitops/argocd/apps/shop-dev.yaml",
-        "syncPolicy.managedNamespaceMetadata: namespace shop needs pod-security.kubernetes.io/enforce: restricted",
-    )
+@pytest.mark.parametrize(
+    ("path", "old", "new", "expected"),
+    [
+        (
+            "gitops/flux/infrastructure/namespace.yaml",
+            "pod-security.kubernetes.io/enforce: restricted",
+            "pod-security.kubernetes.io/enforce: baseline",
+            ("kustomize build gitops/flux/infrastructure: Namespace shop:",
+             "namespace shop needs pod-security.kubernetes.io/enforce: restricted (has 'baseline')"),
+        ),
+        (
+            "gitops/flux/infrastructure/namespace.yaml",
+            "    pod-security.kubernetes.io/warn: restricted\n",
+            "",
+            ("namespace shop needs pod-security.kubernetes.io/warn: restricted (has 'none')",),
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "        pod-security.kubernetes.io/enforce: restricted\n",
+            "        pod-security.kubernetes.io/enforce: privileged\n",
+            ("gitops/argocd/apps/shop-dev.yaml", "syncPolicy.managedNamespaceMetadata: namespace shop needs"
+             " pod-security.kubernetes.io/enforce: restricted (has 'privileged')"),
+        ),
+    ],
+)  # fmt: skip
+def test_a_namespace_label_short_of_restricted(repo, path, old, new, expected):
+    repo.edit(path, old, new)
+    assert_problem(repo.problems(), *expected)
 
 
 def test_an_argocd_created_namespace_without_managed_metadata(repo):
