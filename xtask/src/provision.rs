@@ -132,12 +132,14 @@ fn venv(name: &str, requirements: &str) -> Result<PathBuf> {
     let system_python = which("python3").context(
         "`python3` is needed for the chart and GitOps tooling; install it with `sudo apt-get install -y python3 python3-venv`",
     )?;
-    cmd!(system_python, "-m", "venv", &venv).run().with_context(|| {
-        format!(
-            "creating the Python venv in {} (on Debian: `apt-get install -y python3-venv`)",
-            venv.display()
-        )
-    })?;
+    cmd!(system_python, "-m", "venv", &venv)
+        .run()
+        .with_context(|| {
+            format!(
+                "creating the Python venv in {} (on Debian: `apt-get install -y python3-venv`)",
+                venv.display()
+            )
+        })?;
     cmd!(
         &python,
         "-m",
@@ -149,7 +151,13 @@ fn venv(name: &str, requirements: &str) -> Result<PathBuf> {
         &requirements
     )
     .run()
-    .with_context(|| format!("installing {} into {}", requirements.display(), venv.display()))?;
+    .with_context(|| {
+        format!(
+            "installing {} into {}",
+            requirements.display(),
+            venv.display()
+        )
+    })?;
     std::fs::write(&stamp, wanted)?;
     Ok(bin)
 }
