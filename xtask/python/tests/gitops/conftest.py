@@ -128,6 +128,10 @@ FILES = {
         kind: Namespace
         metadata:
           name: shop
+          labels:
+            pod-security.kubernetes.io/enforce: restricted
+            pod-security.kubernetes.io/audit: restricted
+            pod-security.kubernetes.io/warn: restricted
     """,
     "gitops/flux/apps/base/shop/kustomization.yaml": """
         namespace: shop
@@ -276,6 +280,11 @@ FILES = {
               selfHeal: true
             syncOptions:
               - CreateNamespace=true
+            managedNamespaceMetadata:
+              labels:
+                pod-security.kubernetes.io/enforce: restricted
+                pod-security.kubernetes.io/audit: restricted
+                pod-security.kubernetes.io/warn: restricted
     """,
 }
 # The documented alternative: the same Application with the chart from Git.

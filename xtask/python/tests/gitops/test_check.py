@@ -39,14 +39,14 @@ def test_a_generator_file_outside_the_repository(repo):
     [
         (
             "gitops/flux/infrastructure/namespace.yaml",
-            "  name: shop",
-            "  name: shop\nspec:\n  finalisers: []",
+            "    pod-security.kubernetes.io/warn: restricted\n",
+            "    pod-security.kubernetes.io/warn: restricted\nspec:\n  finalisers: []\n",
             ("Namespace shop", "'finalisers' was unexpected", "Kubernetes 1.32 schema"),
         ),
         (
             "gitops/flux/infrastructure/namespace.yaml",
-            "  name: shop",
-            "  name: shop\n  labels:\n    tier: [a]",
+            "  labels:\n",
+            "  labels:\n    tier: [a]\n",
             ("Namespace shop", "metadata.labels.tier"),
         ),
         (
@@ -308,6 +308,58 @@ def test_a_values_from_nothing_declares(repo):
         "      name: shop-values\n    - kind: Secret\n      name: shop-secrets",
     )
     assert_problem(repo.problems(), "spec.valuesFrom[1] names Secret shop/shop-secrets")
+
+
+# --- Pod Security of the release namespaces ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "expected"),
+    [
+        (
+            "gitops/flux/infrastructure/namespace.yaml",
+            "pod-security.kubernetes.io/enforce: restricted",
+            "pod-security.kubernetes.io/enforce: baseline",
+            ("kustomize build gitops/flux/infrastructure: Namespace shop:",
+             "namespace shop needs pod-security.kubernetes.io/enforce: restricted (has 'baseline')"),
+        ),
+        (
+            "gitops/flux/infrastructure/namespace.yaml",
+            "    pod-security.kubernetes.io/warn: restricted\n",
+            "",
+            ("namespace shop needs pod-security.kubernetes.io/warn: restricted (has 'none')",),
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "        pod-security.kubernetes.io/enforce: restricted\n",
+            "        pod-security.kubernetes.io/enforce: privileged\n",
+            ("gitops/argocd/apps/shop-dev.yaml", "syncPolicy.managedNamespaceMetadata: namespace shop needs"
+             " pod-security.kubernetes.io/enforce: restricted (has 'privileged')"),
+        ),
+    ],
+)  # fmt: skip
+def test_a_namespace_label_short_of_restricted(repo, path, old, new, expected):
+    repo.edit(path, old, new)
+    assert_problem(repo.problems(), *expected)
+
+
+def test_an_argocd_created_namespace_without_managed_metadata(repo):
+    text = (repo.root / "gitops/argocd/apps/shop-dev.yaml").read_text()
+    repo.write("gitops/argocd/apps/shop-dev.yaml", text[: text.index("    managedNamespaceMetadata:")])
+    assert_problem(
+        repo.problems(),
+        "syncPolicy.managedNamespaceMetadata: namespace shop needs pod-security.kubernetes.io/enforce: restricted",
+    )
+
+
+def test_a_release_namespace_nothing_labels(repo):
+    text = (repo.root / "gitops/argocd/apps/shop-dev.yaml").read_text()
+    repo.write("gitops/argocd/apps/shop-dev.yaml", text[: text.index("    syncOptions:")])
+    assert_problem(
+        repo.problems(),
+        "Application argocd/shop-dev: nothing in",
+        "declares namespace shop, so its Pod Security level (restricted) is unset",
+    )
 
 
 # --- coverage of gitops/ ----------------------------------------------------------------------
