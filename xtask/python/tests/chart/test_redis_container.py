@@ -1,10 +1,14 @@
 """The Redis container as rendered, run for real: the command line (with the kubelet's `$(VAR)`
-expansion), the password from the Secret, the append-only setting, and the readiness probe."""
+expansion), the password from the Secret (its URL form, decoded), the append-only setting, and the
+readiness probe."""
 
 import subprocess
+from urllib.parse import quote
 
 import pytest
-from services import rendered_redis
+from services import free_port, rendered_redis
+
+from order_chart import engine
 
 
 @pytest.fixture(params=[True, False], ids=["persistent", "in-memory"])
@@ -28,6 +32,38 @@ def test_requires_the_password_from_the_secret(redis):
     port, environment, _, _ = redis
     assert "NOAUTH" in cli(port, {}, "GET", "order:pending")[0]
     assert cli(port, {"REDISCLI_AUTH": environment["REDIS_PASSWORD"]}, "PING") == ["PONG"]
+
+
+# A managed Redis' access key, and one of every character a URL reserves.
+SPECIAL_PASSWORDS = ["Ab1/cD+e=", *(f"Ab1{c}cD{c}" for c in "/+=@:%#?& "), "ü\\'\"$`*"]
+
+
+@pytest.mark.parametrize("password", SPECIAL_PASSWORDS)
+def test_an_existing_secret_holds_the_url_form_and_redis_requires_the_password(tmp_path, password):
+    encoded = quote(password, safe="")
+    with rendered_redis({}, tmp_path, secret_password=encoded) as (port, _, manifests):
+        assert cli(port, {"REDISCLI_AUTH": password}, "PING") == ["PONG"]
+        assert cli(port, {"REDISCLI_AUTH": encoded}, "PING") != ["PONG"]
+        (statefulset,) = [m.obj for m in manifests if m.kind == "StatefulSet"]
+        probe = statefulset["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["exec"]["command"]
+        assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": encoded}).returncode == 0
+        assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": quote(encoded)}).returncode != 0
+
+
+def test_a_secret_not_in_url_form_stops_redis_with_the_reason(tmp_path):
+    port = free_port()
+    manifests = engine.render({"redis": {"service": {"port": port}}})
+    (statefulset,) = [m.obj for m in manifests if m.kind == "StatefulSet"]
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    result = subprocess.run(
+        container["command"] + container["args"],
+        env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": "100%"},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert result.returncode != 0
+    assert "not percent-encoded" in result.stderr
 
 
 def test_readiness_probe_passes_only_with_the_password(redis):
