@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use crate::body::Body;
 use crate::order::{OrderId, Status};
 use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE};
 use crate::request::{IdempotencyKey, MAX_BODY_BYTES, NewOrder, is_json_content_type};
@@ -19,7 +20,8 @@ pub struct Request<'a> {
     pub path_info: &'a str,
     pub content_type: Option<&'a [u8]>,
     pub idempotency_key: Option<&'a [u8]>,
-    pub body: &'a [u8],
+    /// Read within [`MAX_BODY_BYTES`] by [`crate::body::BoundedBody`].
+    pub body: Body<'a>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,14 +98,15 @@ fn accept<R: Redis>(
     if !request.content_type.is_some_and(is_json_content_type) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    if request.body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge);
-    }
+    let body = match request.body {
+        Body::Complete(body) if body.len() <= MAX_BODY_BYTES => body,
+        _ => return Err(ApiError::PayloadTooLarge),
+    };
     let idempotency_key = request
         .idempotency_key
         .map(IdempotencyKey::parse)
         .transpose()?;
-    let order = NewOrder::from_json(request.body)?;
+    let order = NewOrder::from_json(body)?;
     let (id, status) = match connect()?.accept(new_id, &order, idempotency_key.as_ref(), now_ms)? {
         Accepted::Created(id) => (id, Status::Created),
         Accepted::Repeated(id, status) => (id, status),
@@ -194,7 +197,7 @@ mod tests {
             path_info: "",
             content_type: Some(content_type.as_bytes()),
             idempotency_key: None,
-            body,
+            body: Body::Complete(body),
         }
     }
 
@@ -237,6 +240,14 @@ mod tests {
         let response = receive_now(&request("POST", "application/json", &body));
         assert_eq!(response.status, 413);
         problem(&response);
+        let mut unread = request("POST", "application/json", b"");
+        unread.body = Body::TooLarge;
+        let response = receive_now(&unread);
+        assert_eq!(response.status, 413);
+        problem(&response);
+        // Method and media type are still checked first.
+        unread.method = "PUT";
+        assert_eq!(receive_now(&unread).status, 405);
     }
 
     #[test]
@@ -284,7 +295,7 @@ mod tests {
             path_info,
             content_type: None,
             idempotency_key: None,
-            body: b"",
+            body: Body::Complete(b""),
         }
     }
 

@@ -2,18 +2,19 @@
 #![allow(unsafe_code)]
 
 use order_model::{OrderId, api};
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
 /// `POST /order`
 #[http_component]
-fn receive(request: Request) -> anyhow::Result<Response> {
-    Ok(order_spin::serve(&request, |request| {
+async fn receive(request: IncomingRequest) -> Response {
+    order_spin::serve(request, |request| {
         api::receive(
             request,
             order_spin::connect,
             OrderId::new_random(),
             order_spin::now_ms(),
         )
-    }))
+    })
+    .await
 }
