@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-pub use local::{LocalDeployment, xtask_up};
+pub use local::{LocalDeployment, Runtime, xtask_up};
 
 pub const URL_VAR: &str = "ORDER_SYSTEM_URL";
 pub const REDIS_URL_VAR: &str = "ORDER_SYSTEM_REDIS_URL";
