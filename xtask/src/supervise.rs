@@ -29,15 +29,8 @@ pub struct BackOff {
 }
 
 impl BackOff {
-    /// Kubelet's: 10 s, doubling to 5 min, reset after 10 min of running.
-    pub const KUBELET: BackOff = BackOff {
-        initial: Duration::from_secs(10),
-        max: Duration::from_secs(300),
-        reset_after: Duration::from_secs(600),
-    };
-
     /// Kubelet's curve starting at `initial` instead of 10 s: the cap and the reset scale with
-    /// it (30× and 60×), so `scaled(10 s)` is [`BackOff::KUBELET`].
+    /// it (30× and 60×), so `scaled(10 s)` is kubelet's own (5 min, 10 min).
     pub fn scaled(initial: Duration) -> BackOff {
         BackOff {
             initial,
@@ -217,11 +210,11 @@ mod tests {
 
     #[test]
     fn back_off_has_kubelets_shape() {
-        let delays: Vec<u64> = (0..8)
-            .map(|n| BackOff::KUBELET.delay(n).as_secs())
-            .collect();
+        let kubelet = BackOff::scaled(Duration::from_secs(10));
+        assert_eq!(kubelet.max, Duration::from_secs(300));
+        assert_eq!(kubelet.reset_after, Duration::from_secs(600));
+        let delays: Vec<u64> = (0..8).map(|n| kubelet.delay(n).as_secs()).collect();
         assert_eq!(delays, [0, 10, 20, 40, 80, 160, 300, 300]);
-        assert_eq!(BackOff::scaled(Duration::from_secs(10)), BackOff::KUBELET);
         let local = BackOff::scaled(Duration::from_secs(1));
         assert_eq!(local.delay(6), Duration::from_secs(30));
         assert_eq!(local.delay(u32::MAX), Duration::from_secs(30));
