@@ -227,6 +227,19 @@ impl System {
         Ok(())
     }
 
+    /// How many clients are subscribed to the new-orders channel (`PUBSUB NUMSUB`).
+    pub fn subscribers(&self) -> Result<i64> {
+        let client =
+            redis::Client::open(self.redis_url.as_str()).context("parsing the Redis URL")?;
+        let mut connection = client.get_connection().context("connecting to Redis")?;
+        let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(CHANNEL)
+            .query(&mut connection)
+            .context("counting subscribers")?;
+        Ok(counts.first().map_or(0, |(_, count)| *count))
+    }
+
     /// Waits until the health endpoint answers 200.
     pub fn wait_until_healthy(&self, deadline: Duration) -> Result<()> {
         let start = Instant::now();

@@ -71,7 +71,7 @@ fn overload(runtime: Runtime) {
         .collect();
     let subscriber = subscriber_pid(&mut redis).unwrap();
     signal(subscriber, "STOP");
-    while subscribers(&mut redis) > 0 {
+    while system.subscribers().unwrap() > 0 {
         let count = accepted.lock().unwrap().len();
         if count >= MOST_ORDERS {
             signal(subscriber, "CONT");
@@ -143,15 +143,6 @@ fn overload(runtime: Runtime) {
         accepted.len(),
         started.elapsed()
     );
-}
-
-fn subscribers(redis: &mut redis::Connection) -> i64 {
-    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(order_e2e::CHANNEL)
-        .query(redis)
-        .unwrap();
-    counts.first().map_or(0, |(_, count)| *count)
 }
 
 fn signal(pid: u32, name: &str) {

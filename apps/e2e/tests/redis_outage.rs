@@ -10,18 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use order_e2e::{CHANNEL, FULFIL_DEADLINE, LocalDeployment, Runtime, System};
-
-fn subscribers(system: &System) -> i64 {
-    let client = redis::Client::open(system.redis_url()).unwrap();
-    let mut connection = client.get_connection().unwrap();
-    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(CHANNEL)
-        .query(&mut connection)
-        .unwrap();
-    counts.first().map_or(0, |(_, count)| *count)
-}
+use order_e2e::{FULFIL_DEADLINE, LocalDeployment, Runtime};
 
 /// Long enough for a few restarts at `cargo xtask up`'s back-off (1 s, 2 s, 4 s …) and two
 /// reconciler runs (every 5 s, for orders 5 s old).
@@ -84,7 +73,7 @@ fn redis_outage(runtime: Runtime) {
     let during_recovery: Vec<String> = (0..10)
         .map(|n| system.place_order(&format!("recovery {n}")).unwrap())
         .collect();
-    let missed = subscribers(&system) == 0;
+    let missed = system.subscribers().unwrap() == 0;
     for id in &during_recovery {
         system
             .wait_for_status(id, "fulfilled", RECOVERY_DEADLINE)

@@ -280,6 +280,22 @@ pub fn wait_for_subscriber(redis: &RedisServer) {
     );
 }
 
+/// Closes the one subscriber's connection, as Redis does to a subscriber past its
+/// `client-output-buffer-limit pubsub`.
+pub fn close_the_subscriber(redis: &RedisServer) {
+    let mut connection = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let closed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut connection)
+        .unwrap();
+    assert_eq!(closed, 1);
+}
+
 /// `POST /order` with these details to the API at `address`.
 pub fn post_order(address: SocketAddr, details: &str) -> Reply {
     request(
