@@ -50,7 +50,8 @@ fn start_app(name: &str, redis: &RedisServer) -> Running {
     )
 }
 
-/// Apps in one embedded runtime, as `cargo xtask up` runs them; stops when dropped.
+/// Apps in one embedded runtime (one process, as one `spin up` with several triggers); stops
+/// when dropped.
 fn start_apps(manifests: &[std::path::PathBuf], redis: &RedisServer) -> Running {
     wasm_dir();
     let port = redis.port().to_string();
