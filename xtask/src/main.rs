@@ -11,6 +11,7 @@ mod project;
 mod provision;
 mod publish;
 mod redis_location;
+mod supervise;
 mod test;
 mod up;
 mod workflows;

@@ -1,11 +1,13 @@
 //! `cargo xtask up`: the whole system on this machine until Ctrl-C. It builds the components,
 //! starts a `redis-server` on a free loopback port (unless `--redis-url`, or the apps' `redis_*`
-//! variables, name a Redis) and runs both
-//! apps on the embedded runtime (`xtask/spin-local`) or, with `--runtime spin`, on the Spin CLI.
-//! Beside them, the chart's reconciler script re-publishes orders still unfulfilled after a few
-//! seconds, as the CronJob does in a cluster. The apps' variables (`--variable`, `SPIN_VARIABLE_*`,
-//! `.env`) reach everything it starts: `app_variables` resolves them as the runtime does.
-//! [`start_local`] does the same for tests and returns a guard that stops everything on drop.
+//! variables, name a Redis) and runs each app in a process of its own, as a pod: on the embedded
+//! runtime (`xtask/spin-local`) or, with `--runtime spin`, on the Spin CLI. As kubelet does, it
+//! restarts an app that exits (the Redis trigger exits when its subscription drops), with a growing
+//! back-off (`supervise`). Beside them, the chart's reconciler script re-publishes orders still
+//! unfulfilled after a few seconds, as the CronJob does in a cluster. The apps' variables
+//! (`--variable`, `SPIN_VARIABLE_*`, `.env`) reach everything it starts: `app_variables` resolves
+//! them as the runtime does. [`start_local`] does the same for tests and returns a guard that stops
+//! everything on drop.
 //! `--cluster k3d` hands over to the `cluster` module instead.
 
 use std::collections::BTreeMap;
@@ -16,13 +18,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use dev_services::{Reconciler, ReconcilerOptions, RedisServer};
-use duct::unix::HandleExt;
 use duct::{Handle, cmd};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::app_variables::{AppVariables, expand};
 use crate::project::{self, App};
 use crate::redis_location::RedisLocation;
+use crate::supervise::{self, BackOff, Supervised};
 use crate::{build, cluster, provision};
 
 /// Build and run the whole system locally until Ctrl-C, or deploy it to a local cluster with
@@ -47,6 +49,11 @@ pub struct Up {
     /// wait and the reconciler.
     #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
     variables: Vec<(String, String)>,
+    /// An app that exits is restarted at once, then after this many seconds, doubling up to 30×
+    /// this, from the start again once it ran 60× this: kubelet's CrashLoopBackOff (10, 300 and
+    /// 600 s), scaled down by default.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS", value_parser = parse_seconds)]
+    restart_backoff: f64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -57,6 +64,17 @@ pub enum AppRuntime {
     Local,
     /// The Spin CLI: one `spin up` per app.
     Spin,
+}
+
+fn parse_seconds(text: &str) -> Result<f64> {
+    let seconds: f64 = text
+        .parse()
+        .with_context(|| format!("{text:?} is not a number of seconds"))?;
+    ensure!(
+        seconds > 0.0 && seconds <= 600.0,
+        "the restart back-off must be over 0 and at most 600 seconds, not {seconds}"
+    );
+    Ok(seconds)
 }
 
 fn parse_variable(text: &str) -> Result<(String, String)> {
@@ -81,15 +99,16 @@ impl Up {
             runtime: self.runtime,
             variables: self.variables,
             log: None,
+            back_off: BackOff::scaled(Duration::from_secs_f64(self.restart_backoff)),
         })?;
         println!(
             "\norder-system is up: the order API is at {} (Redis at {}). Every {RECONCILE_EVERY:?} \
-             the reconciler re-publishes orders unfulfilled for {RECONCILE_MIN_AGE:?}. Ctrl-C stops it.",
+             the reconciler re-publishes orders unfulfilled for {RECONCILE_MIN_AGE:?}; an app that \
+             exits is restarted. Ctrl-C stops it.",
             system.base_url(),
             RedisLocation::parse(system.redis_url())?.without_password()
         );
         while !stop.load(Ordering::Relaxed) {
-            system.check_running()?;
             std::thread::sleep(Duration::from_millis(100));
         }
         println!("Stopping…");
@@ -98,7 +117,7 @@ impl Up {
 }
 
 /// What [`start_local`] runs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LocalOptions {
     /// Where the order API listens; a free loopback port when `None`.
     pub listen: Option<SocketAddr>,
@@ -110,11 +129,27 @@ pub struct LocalOptions {
     pub variables: Vec<(String, String)>,
     /// Append the apps' output (a line per request) to this file instead of the terminal.
     pub log: Option<std::path::PathBuf>,
+    /// The delays before an app that exited is started again.
+    pub back_off: BackOff,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            listen: None,
+            redis_url: None,
+            runtime: AppRuntime::default(),
+            variables: Vec::new(),
+            log: None,
+            back_off: BackOff::scaled(Duration::from_secs(1)),
+        }
+    }
 }
 
 /// The running system; dropping it stops the apps and the Redis it started.
 pub struct LocalSystem {
-    processes: Vec<(String, Handle)>,
+    /// One per app, as one pod per app.
+    processes: Vec<Supervised>,
     /// Stops before the Redis it talks to.
     reconciler: Option<Reconciler>,
     /// Held only so that dropping the system stops the redis-server it started.
@@ -197,38 +232,23 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         apps,
         listen,
     };
-    match options.runtime {
-        AppRuntime::Local => {
-            let all: Vec<&App> = system.apps.iter().collect();
-            let command = runtime_command(
-                AppRuntime::Local,
-                &all,
-                Some(listen),
-                Some(&system.redis_url),
-                &options.variables,
-            )?;
-            let process = start(&command, "spin-local", options.log.as_deref())?;
-            system.processes.push(("spin-local".to_string(), process));
-        }
-        AppRuntime::Spin => {
-            for app in &system.apps {
-                let command = runtime_command(
-                    AppRuntime::Spin,
-                    &[app],
-                    app.serves_http.then_some(listen),
-                    Some(&system.redis_url),
-                    &options.variables,
-                )?;
-                let process = start(
-                    &command,
-                    &format!("`spin up` for {}", app.name),
-                    options.log.as_deref(),
-                )?;
-                system
-                    .processes
-                    .push((format!("spin up ({})", app.name), process));
-            }
-        }
+    for app in &system.apps {
+        let command = runtime_command(
+            options.runtime,
+            &[app],
+            app.serves_http.then_some(listen),
+            Some(&system.redis_url),
+            &options.variables,
+        )?;
+        let name = match options.runtime {
+            AppRuntime::Local => format!("spin-local ({})", app.name),
+            AppRuntime::Spin => format!("spin up ({})", app.name),
+        };
+        let (what, log) = (name.clone(), options.log.clone());
+        let starter = Box::new(move || start(&command, &what, log.as_deref()));
+        system
+            .processes
+            .push(Supervised::start(&name, starter, options.back_off)?);
     }
     system.wait_until_ready()?;
     let location = RedisLocation::parse(&system.redis_url)?;
@@ -375,27 +395,26 @@ impl LocalSystem {
         &self.redis_url
     }
 
-    /// An error if an app process has exited.
-    pub fn check_running(&self) -> Result<()> {
-        for (name, process) in &self.processes {
-            if let Some(output) = process
-                .try_wait()
-                .with_context(|| format!("watching {name}"))?
-            {
-                bail!("{name} exited ({})", output.status);
-            }
+    /// An error if an app process has exited before the system was up: at start, that is a
+    /// mistake to report rather than a crash loop to wait out.
+    fn check_started(&self) -> Result<()> {
+        for process in &self.processes {
+            ensure!(
+                process.exits() == 0,
+                "{} exited while starting (its output above says why)",
+                process.name()
+            );
         }
         Ok(())
     }
 
-    /// Waits until the order API accepts connections and every Redis trigger is subscribed;
-    /// after a Redis restart, this tells when the apps have resubscribed.
-    pub fn wait_until_ready(&self) -> Result<()> {
+    /// Waits until the order API accepts connections and every Redis trigger is subscribed.
+    fn wait_until_ready(&self) -> Result<()> {
         let listen = self.listen;
         let deadline = Instant::now() + READY_TIMEOUT;
         let wait = |what: &str, ready: &dyn Fn() -> Result<bool, String>| -> Result<()> {
             loop {
-                self.check_running()?;
+                self.check_started()?;
                 let why_not = match ready() {
                     Ok(true) => return Ok(()),
                     Ok(false) => String::new(),
@@ -452,21 +471,9 @@ impl LocalSystem {
 
 impl Drop for LocalSystem {
     /// SIGTERM to each app process (so it stops cleanly), SIGKILL after 10 s; then the
-    /// redis-server is stopped by its own drop.
+    /// reconciler and the redis-server are stopped by their own drops.
     fn drop(&mut self) {
-        for (_, process) in &self.processes {
-            let _ = process.send_signal(SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for (name, process) in &self.processes {
-            while matches!(process.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if matches!(process.try_wait(), Ok(None)) {
-                eprintln!("{name} did not stop within 10 s; killing it");
-                let _ = process.kill();
-            }
-        }
+        supervise::stop_all(&mut self.processes);
     }
 }
 

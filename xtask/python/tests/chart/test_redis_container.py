@@ -1,6 +1,6 @@
 """The Redis container as rendered, run for real: the command line (with the kubelet's `$(VAR)`
-expansion), the password from the Secret (its URL form, decoded), the append-only setting, and the
-readiness probe."""
+expansion), the password from the Secret (its URL form, decoded), the append-only setting, the pub/sub
+output buffer limit, and the readiness probe."""
 
 import subprocess
 from urllib.parse import quote
@@ -87,3 +87,17 @@ def test_append_only_file_follows_persistence(redis):
 def test_append_only_file_can_be_fsynced_before_every_answer(tmp_path):
     with rendered_redis({"redis": {"persistence": {"appendFsync": "always"}}}, tmp_path) as (port, environment, _):
         assert cli(port, environment, "CONFIG", "GET", "appendfsync") == ["appendfsync", "always"]
+
+
+def test_pubsub_buffer_limit_follows_the_values(redis):
+    """Redis' defaults, set explicitly: Redis answers in bytes."""
+    port, environment, _, _ = redis
+    limits = cli(port, environment, "CONFIG", "GET", "client-output-buffer-limit")[1]
+    assert "pubsub 33554432 8388608 60" in limits, limits
+
+
+def test_pubsub_buffer_limit_can_be_changed(tmp_path):
+    values = {"redis": {"pubsubBufferLimit": {"hard": "1gb", "soft": "256mb", "softSeconds": 120}}}
+    with rendered_redis(values, tmp_path) as (port, environment, _):
+        limits = cli(port, environment, "CONFIG", "GET", "client-output-buffer-limit")[1]
+        assert "pubsub 1073741824 268435456 120" in limits, limits
