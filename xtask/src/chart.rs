@@ -66,13 +66,18 @@ pub fn test() -> Result<()> {
         ("redis-server", "redis-server"),
     ])?;
     let tests = provision::python_dir().join("tests").join("chart");
-    provision::run_python(vec![
+    let checkov = provision::checkov()?;
+    provision::python_command(vec![
         "-m".into(),
         "pytest".into(),
         "-q".into(),
         "-p".into(),
         "no:cacheprovider".into(),
         tests.into(),
-    ])
-    .context("the chart tests failed")
+    ])?
+    // test_checkov.py runs it on every rendered scenario.
+    .env("CHECKOV", checkov)
+    .run()
+    .context("the chart tests failed")?;
+    Ok(())
 }

@@ -104,24 +104,42 @@ fn is_root() -> bool {
 }
 
 /// The project's Python venv (`target/venv`) with `xtask/python/requirements.txt` installed;
-/// returns its `python`. Re-installs only when the requirements file changed.
+/// returns its `python`.
 pub fn python() -> Result<PathBuf> {
+    Ok(venv("venv", "requirements.txt")?.join("python"))
+}
+
+/// checkov (`xtask/python/checkov-requirements.txt`) in a venv of its own, `target/checkov-venv`:
+/// its pins (`packaging<24`) clash with the project venv's. Returns the `checkov` program.
+pub fn checkov() -> Result<PathBuf> {
+    Ok(venv("checkov-venv", "checkov-requirements.txt")?.join("checkov"))
+}
+
+/// The venv `target/<name>` with `xtask/python/<requirements>` installed; returns its `bin`
+/// directory. Re-installs only when the requirements file changed.
+fn venv(name: &str, requirements: &str) -> Result<PathBuf> {
     let root = project::root();
-    let venv = root.join("target").join("venv");
-    let python = venv.join("bin").join("python");
-    let requirements = root.join("xtask").join("python").join("requirements.txt");
+    let venv = root.join("target").join(name);
+    let bin = venv.join("bin");
+    let python = bin.join("python");
+    let requirements = python_dir().join(requirements);
     let wanted = std::fs::read_to_string(&requirements)
         .with_context(|| format!("reading {}", requirements.display()))?;
     let stamp = venv.join("requirements.installed");
     if python.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
-        return Ok(python);
+        return Ok(bin);
     }
     let system_python = which("python3").context(
         "`python3` is needed for the chart and GitOps tooling; install it with `sudo apt-get install -y python3 python3-venv`",
     )?;
-    cmd!(system_python, "-m", "venv", &venv).run().context(
-        "creating the Python venv in target/venv (on Debian: `apt-get install -y python3-venv`)",
-    )?;
+    cmd!(system_python, "-m", "venv", &venv)
+        .run()
+        .with_context(|| {
+            format!(
+                "creating the Python venv in {} (on Debian: `apt-get install -y python3-venv`)",
+                venv.display()
+            )
+        })?;
     cmd!(
         &python,
         "-m",
@@ -133,18 +151,28 @@ pub fn python() -> Result<PathBuf> {
         &requirements
     )
     .run()
-    .context("installing xtask/python/requirements.txt into target/venv")?;
+    .with_context(|| {
+        format!(
+            "installing {} into {}",
+            requirements.display(),
+            venv.display()
+        )
+    })?;
     std::fs::write(&stamp, wanted)?;
-    Ok(python)
+    Ok(bin)
 }
 
 /// `python <args>` in the project's venv from the project root, with `xtask/python` on the
-/// module path (`-m order_chart …`, `-m api_fuzz …`).
-pub fn run_python(args: Vec<std::ffi::OsString>) -> Result<()> {
-    cmd(python()?, args)
+/// module path (`-m order_chart …`, `-m api_fuzz …`); not yet run.
+pub fn python_command(args: Vec<std::ffi::OsString>) -> Result<duct::Expression> {
+    Ok(cmd(python()?, args)
         .dir(project::root())
-        .env("PYTHONPATH", python_dir())
-        .run()?;
+        .env("PYTHONPATH", python_dir()))
+}
+
+/// `python <args>`, as [`python_command`], run to the end.
+pub fn run_python(args: Vec<std::ffi::OsString>) -> Result<()> {
+    python_command(args)?.run()?;
     Ok(())
 }
 

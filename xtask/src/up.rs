@@ -1,9 +1,13 @@
 //! `cargo xtask up`: the whole system on this machine until Ctrl-C. It builds the components,
-//! starts a `redis-server` on a free loopback port (unless `--redis-url` is given) and runs both
-//! apps on the embedded runtime (`xtask/spin-local`) or, with `--runtime spin`, on the Spin CLI.
-//! Beside them, the chart's reconciler script re-publishes orders still unfulfilled after a few
-//! seconds, as the CronJob does in a cluster. [`start_local`] does the same for tests and returns a
-//! guard that stops everything on drop.
+//! starts a `redis-server` on a free loopback port (unless `--redis-url`, or the apps' `redis_*`
+//! variables, name a Redis) and runs each app in a process of its own, as a pod: on the embedded
+//! runtime (`xtask/spin-local`) or, with `--runtime spin`, on the Spin CLI. As kubelet does, it
+//! restarts an app that exits (the Redis trigger exits when its subscription drops), with a growing
+//! back-off (`supervise`). Beside them, the chart's reconciler script re-publishes orders still
+//! unfulfilled after a few seconds, as the CronJob does in a cluster. The apps' variables
+//! (`--variable`, `SPIN_VARIABLE_*`, `.env`) reach everything it starts: `app_variables` resolves
+//! them as the runtime does. [`start_local`] does the same for tests and returns a guard that stops
+//! everything on drop.
 //! `--cluster k3d` hands over to the `cluster` module instead.
 
 use std::collections::BTreeMap;
@@ -14,11 +18,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use dev_services::{Reconciler, ReconcilerOptions, RedisServer};
-use duct::unix::HandleExt;
 use duct::{Handle, cmd};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+use crate::app_variables::{AppVariables, expand};
 use crate::project::{self, App};
+use crate::redis_location::RedisLocation;
+use crate::supervise::{self, BackOff, Supervised};
 use crate::{build, cluster, provision};
 
 /// Build and run the whole system locally until Ctrl-C, or deploy it to a local cluster with
@@ -31,15 +37,23 @@ pub struct Up {
     #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDRESS")]
     listen: SocketAddr,
     /// Use this Redis instead of starting a redis-server: redis://[:password@]host[:port]
-    /// (rediss:// for TLS).
+    /// (rediss:// for TLS), the password percent-encoded as in any URL. Setting the apps'
+    /// `redis_*` variables instead (flags, SPIN_VARIABLE_*) names an existing Redis too.
     #[arg(long, value_name = "URL")]
     redis_url: Option<String>,
     /// What runs the apps: the embedded runtime, or the Spin CLI (`spin`) from PATH.
     #[arg(long, value_enum, default_value_t = AppRuntime::Local)]
     runtime: AppRuntime,
-    /// Sets an application variable of both apps; repeatable.
+    /// Sets an application variable of both apps; repeatable. Like `SPIN_VARIABLE_<NAME>` in the
+    /// environment (or a `.env` file here), which it beats, it reaches the apps, the readiness
+    /// wait and the reconciler.
     #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
     variables: Vec<(String, String)>,
+    /// An app that exits is restarted at once, then after this many seconds, doubling up to 30×
+    /// this, from the start again once it ran 60× this: kubelet's CrashLoopBackOff (10, 300 and
+    /// 600 s), scaled down by default.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS", value_parser = parse_seconds)]
+    restart_backoff: f64,
     /// Where fulfilment runs (docs/nano-services.md): the order-processor's
     /// `fulfilment_placement` variable; the manifest's default (`message`) when not given.
     #[arg(long, value_enum)]
@@ -76,6 +90,17 @@ pub enum AppRuntime {
     Spin,
 }
 
+fn parse_seconds(text: &str) -> Result<f64> {
+    let seconds: f64 = text
+        .parse()
+        .with_context(|| format!("{text:?} is not a number of seconds"))?;
+    ensure!(
+        seconds > 0.0 && seconds <= 600.0,
+        "the restart back-off must be over 0 and at most 600 seconds, not {seconds}"
+    );
+    Ok(seconds)
+}
+
 fn parse_variable(text: &str) -> Result<(String, String)> {
     let (name, value) = text
         .split_once('=')
@@ -100,15 +125,16 @@ impl Up {
             runtime: self.runtime,
             variables,
             log: None,
+            back_off: BackOff::scaled(Duration::from_secs_f64(self.restart_backoff)),
         })?;
         println!(
             "\norder-system is up: the order API is at {} (Redis at {}). Every {RECONCILE_EVERY:?} \
-             the reconciler re-publishes orders unfulfilled for {RECONCILE_MIN_AGE:?}. Ctrl-C stops it.",
+             the reconciler re-publishes orders unfulfilled for {RECONCILE_MIN_AGE:?}; an app that \
+             exits is restarted. Ctrl-C stops it.",
             system.base_url(),
             RedisLocation::parse(system.redis_url())?.without_password()
         );
         while !stop.load(Ordering::Relaxed) {
-            system.check_running()?;
             std::thread::sleep(Duration::from_millis(100));
         }
         println!("Stopping…");
@@ -117,22 +143,39 @@ impl Up {
 }
 
 /// What [`start_local`] runs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LocalOptions {
     /// Where the order API listens; a free loopback port when `None`.
     pub listen: Option<SocketAddr>,
     /// An existing Redis to use; a new `redis-server` when `None`.
     pub redis_url: Option<String>,
     pub runtime: AppRuntime,
-    /// Application variables for both apps (`--variable NAME=VALUE`).
+    /// Application variables for both apps (`--variable NAME=VALUE`); `SPIN_VARIABLE_*` and
+    /// `.env` come from the process, as for the runtime.
     pub variables: Vec<(String, String)>,
     /// Append the apps' output (a line per request) to this file instead of the terminal.
     pub log: Option<std::path::PathBuf>,
+    /// The delays before an app that exited is started again.
+    pub back_off: BackOff,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            listen: None,
+            redis_url: None,
+            runtime: AppRuntime::default(),
+            variables: Vec::new(),
+            log: None,
+            back_off: BackOff::scaled(Duration::from_secs(1)),
+        }
+    }
 }
 
 /// The running system; dropping it stops the apps and the Redis it started.
 pub struct LocalSystem {
-    processes: Vec<(String, Handle)>,
+    /// One per app, as one pod per app.
+    processes: Vec<Supervised>,
     /// Stops before the Redis it talks to.
     reconciler: Option<Reconciler>,
     /// Held only so that dropping the system stops the redis-server it started.
@@ -141,7 +184,8 @@ pub struct LocalSystem {
     redis_url: String,
     apps: Vec<App>,
     listen: SocketAddr,
-    variables: Vec<(String, String)>,
+    /// Each app's variables with their values, as its runtime resolves them.
+    app_values: Vec<BTreeMap<String, String>>,
 }
 
 /// How long the apps may take to listen and subscribe after they are started.
@@ -154,13 +198,25 @@ const RECONCILE_MIN_AGE: Duration = Duration::from_secs(5);
 /// Builds the components and starts Redis (unless given) and both apps, and returns once the
 /// order API accepts connections and every Redis trigger has subscribed.
 pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
-    if let Some(url) = &options.redis_url {
-        RedisLocation::parse(url)?;
-    }
+    let apps = project::apps()?;
+    let variables = AppVariables::from_process(&options.variables)?;
+    let settings = variables.settings(&apps)?;
+    let given_redis = given_redis_variables(&variables)?;
+    let redis_url = match (&options.redis_url, given_redis.is_empty()) {
+        (Some(url), true) => {
+            RedisLocation::parse(url)?;
+            Some(url.clone())
+        }
+        (Some(_), false) => bail!(
+            "--redis-url and the variable(s) {given_redis:?} both say where Redis is: give one"
+        ),
+        // The apps will use the Redis their variables name: so does everything else here.
+        (None, false) => Some(settings.redis_address()),
+        (None, true) => None,
+    };
     if options.runtime == AppRuntime::Spin {
         spin_cli()?;
     }
-    let apps = project::apps()?;
     let listen = match options.listen {
         Some(listen) => listen,
         None => SocketAddr::from(([127, 0, 0, 1], dev_services::free_port()?)),
@@ -180,8 +236,8 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         .context("building the embedded runtime (xtask/spin-local)")?;
     }
     provision::debian_packages(&[("redis-cli", "redis-tools")])?;
-    let (redis, redis_url) = match &options.redis_url {
-        Some(url) => (None, url.clone()),
+    let (redis, redis_url) = match redis_url {
+        Some(url) => (None, url),
         None => {
             provision::debian_packages(&[("redis-server", "redis-server")])?;
             let server = RedisServer::start().context("starting redis-server")?;
@@ -195,52 +251,40 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         _redis: redis,
         base_url: format!("http://{listen}"),
         redis_url,
+        app_values: apps
+            .iter()
+            .map(|app| variables.app_values(app))
+            .collect::<Result<_>>()?,
         apps,
         listen,
-        variables: options.variables.clone(),
     };
-    match options.runtime {
-        AppRuntime::Local => {
-            let all: Vec<&App> = system.apps.iter().collect();
-            let command = runtime_command(
-                AppRuntime::Local,
-                &all,
-                Some(listen),
-                Some(&system.redis_url),
-                &options.variables,
-            )?;
-            let process = start(&command, "spin-local", options.log.as_deref())?;
-            system.processes.push(("spin-local".to_string(), process));
-        }
-        AppRuntime::Spin => {
-            for app in &system.apps {
-                let command = runtime_command(
-                    AppRuntime::Spin,
-                    &[app],
-                    app.serves_http.then_some(listen),
-                    Some(&system.redis_url),
-                    &options.variables,
-                )?;
-                let process = start(
-                    &command,
-                    &format!("`spin up` for {}", app.name),
-                    options.log.as_deref(),
-                )?;
-                system
-                    .processes
-                    .push((format!("spin up ({})", app.name), process));
-            }
-        }
+    for app in &system.apps {
+        let command = runtime_command(
+            options.runtime,
+            &[app],
+            app.serves_http.then_some(listen),
+            Some(&system.redis_url),
+            &options.variables,
+        )?;
+        let name = match options.runtime {
+            AppRuntime::Local => format!("spin-local ({})", app.name),
+            AppRuntime::Spin => format!("spin up ({})", app.name),
+        };
+        let (what, log) = (name.clone(), options.log.clone());
+        let starter = Box::new(move || start(&command, &what, log.as_deref()));
+        system
+            .processes
+            .push(Supervised::start(&name, starter, options.back_off)?);
     }
     system.wait_until_ready()?;
     let location = RedisLocation::parse(&system.redis_url)?;
     let reconciler = ReconcilerOptions {
         host: location.host.clone(),
         port: location.port,
-        password: (!location.password.is_empty()).then(|| location.password.clone()),
+        password: location.auth(),
         tls: location.scheme == "rediss",
-        channel: app_variable(&system.apps, &options.variables, "order_channel")?,
-        key_prefix: app_variable(&system.apps, &options.variables, "key_prefix")?,
+        channel: settings.channel.clone(),
+        key_prefix: settings.keys.prefix().to_string(),
         min_age: RECONCILE_MIN_AGE,
         batch: 500,
     };
@@ -248,16 +292,21 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     Ok(system)
 }
 
-/// An application variable's value: the last `--variable` for it, else the first app's default.
-fn app_variable(apps: &[App], variables: &[(String, String)], name: &str) -> Result<String> {
-    let given = variables.iter().rev().find(|(given, _)| given == name);
-    given
-        .map(|(_, value)| value.clone())
-        .or_else(|| {
-            apps.iter()
-                .find_map(|app| app.variable_defaults.get(name).cloned())
-        })
-        .with_context(|| format!("no app defines the variable {name:?}"))
+/// The `redis_*` variables given by a flag or the environment: they name an existing Redis.
+fn given_redis_variables(variables: &AppVariables) -> Result<Vec<&'static str>> {
+    use order_model::config::vars;
+    let mut given = Vec::new();
+    for name in [
+        vars::REDIS_SCHEME,
+        vars::REDIS_HOST,
+        vars::REDIS_PORT,
+        vars::REDIS_PASSWORD,
+    ] {
+        if variables.given(name)?.is_some() {
+            given.push(name);
+        }
+    }
+    Ok(given)
 }
 
 fn spin_cli() -> Result<std::path::PathBuf> {
@@ -372,27 +421,26 @@ impl LocalSystem {
         &self.redis_url
     }
 
-    /// An error if an app process has exited.
-    pub fn check_running(&self) -> Result<()> {
-        for (name, process) in &self.processes {
-            if let Some(output) = process
-                .try_wait()
-                .with_context(|| format!("watching {name}"))?
-            {
-                bail!("{name} exited ({})", output.status);
-            }
+    /// An error if an app process has exited before the system was up: at start, that is a
+    /// mistake to report rather than a crash loop to wait out.
+    fn check_started(&self) -> Result<()> {
+        for process in &self.processes {
+            ensure!(
+                process.exits() == 0,
+                "{} exited while starting (its output above says why)",
+                process.name()
+            );
         }
         Ok(())
     }
 
-    /// Waits until the order API accepts connections and every Redis trigger is subscribed;
-    /// after a Redis restart, this tells when the apps have resubscribed.
-    pub fn wait_until_ready(&self) -> Result<()> {
+    /// Waits until the order API accepts connections and every Redis trigger is subscribed.
+    fn wait_until_ready(&self) -> Result<()> {
         let listen = self.listen;
         let deadline = Instant::now() + READY_TIMEOUT;
         let wait = |what: &str, ready: &dyn Fn() -> Result<bool, String>| -> Result<()> {
             loop {
-                self.check_running()?;
+                self.check_started()?;
                 let why_not = match ready() {
                     Ok(true) => return Ok(()),
                     Ok(false) => String::new(),
@@ -409,11 +457,9 @@ impl LocalSystem {
             &format!("the order API did not listen on {listen}"),
             &|| Ok(TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok()),
         )?;
-        for app in &self.apps {
-            let mut values = app.variable_defaults.clone();
-            values.extend(self.variables.iter().cloned());
+        for (app, values) in self.apps.iter().zip(&self.app_values) {
             for template in &app.redis_channels {
-                let channel = expand(template, &values)
+                let channel = expand(template, values)
                     .with_context(|| format!("the Redis trigger channel of {}", app.name))?;
                 wait(
                     &format!("{} did not subscribe to {channel:?}", app.name),
@@ -433,12 +479,12 @@ impl LocalSystem {
             arguments.push("--tls");
         }
         arguments.extend(["PUBSUB", "NUMSUB", channel]);
-        // The password through REDISCLI_AUTH: redis-cli 7.0 does not authenticate with
-        // `-u redis://:password@…` (an empty user name).
+        // The password (decoded) through REDISCLI_AUTH: redis-cli 7.0 does not authenticate
+        // with `-u redis://:password@…` (an empty user name).
         let mut command = cmd("redis-cli", &arguments).stderr_to_stdout();
-        command = match location.password.as_str() {
-            "" => command.env_remove("REDISCLI_AUTH"),
-            password => command.env("REDISCLI_AUTH", password),
+        command = match location.auth() {
+            None => command.env_remove("REDISCLI_AUTH"),
+            Some(password) => command.env("REDISCLI_AUTH", password),
         };
         let reply = command.read().map_err(|error| error.to_string())?;
         reply
@@ -451,111 +497,10 @@ impl LocalSystem {
 
 impl Drop for LocalSystem {
     /// SIGTERM to each app process (so it stops cleanly), SIGKILL after 10 s; then the
-    /// redis-server is stopped by its own drop.
+    /// reconciler and the redis-server are stopped by their own drops.
     fn drop(&mut self) {
-        for (_, process) in &self.processes {
-            let _ = process.send_signal(SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for (name, process) in &self.processes {
-            while matches!(process.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if matches!(process.try_wait(), Ok(None)) {
-                eprintln!("{name} did not stop within 10 s; killing it");
-                let _ = process.kill();
-            }
-        }
+        supervise::stop_all(&mut self.processes);
     }
-}
-
-/// Where Redis is, as the apps' variables (`redis_scheme`, `redis_host`, `redis_port`,
-/// `redis_password`).
-#[derive(Debug, PartialEq, Eq)]
-struct RedisLocation {
-    scheme: String,
-    host: String,
-    port: u16,
-    password: String,
-}
-
-impl RedisLocation {
-    /// Parses `redis[s]://[:password@]host[:port]`.
-    fn parse(url: &str) -> Result<RedisLocation> {
-        let usage = "a Redis URL looks like redis://[:password@]host[:port] (rediss:// for TLS)";
-        let (scheme, rest) = url
-            .split_once("://")
-            .with_context(|| format!("{url:?} has no scheme: {usage}"))?;
-        ensure!(
-            scheme == "redis" || scheme == "rediss",
-            "{scheme:?} is not a Redis scheme: {usage}"
-        );
-        let (password, address) = match rest.rsplit_once('@') {
-            Some((credentials, address)) => {
-                let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-                ensure!(
-                    user.is_empty(),
-                    "the apps authenticate with a password only, not as user {user:?}: {usage}"
-                );
-                (password.to_string(), address)
-            }
-            None => (String::new(), rest),
-        };
-        let address = address.strip_suffix('/').unwrap_or(address);
-        ensure!(
-            !address.contains('/'),
-            "the apps use Redis database 0; leave the database number out: {usage}"
-        );
-        let (host, port) = match address.rsplit_once(':') {
-            Some((host, port)) => (
-                host,
-                port.parse()
-                    .with_context(|| format!("{port:?} is not a port number: {usage}"))?,
-            ),
-            None => (address, 6379),
-        };
-        ensure!(!host.is_empty(), "{url:?} has no host: {usage}");
-        Ok(RedisLocation {
-            scheme: scheme.to_string(),
-            host: host.to_string(),
-            port,
-            password,
-        })
-    }
-
-    /// The location as `SPIN_VARIABLE_*` environment variables, which both runtimes read
-    /// (and which keep the password out of the process list).
-    fn environment(&self) -> [(&'static str, String); 4] {
-        [
-            ("SPIN_VARIABLE_REDIS_SCHEME", self.scheme.clone()),
-            ("SPIN_VARIABLE_REDIS_HOST", self.host.clone()),
-            ("SPIN_VARIABLE_REDIS_PORT", self.port.to_string()),
-            ("SPIN_VARIABLE_REDIS_PASSWORD", self.password.clone()),
-        ]
-    }
-
-    fn without_password(&self) -> String {
-        format!("{}://{}:{}", self.scheme, self.host, self.port)
-    }
-}
-
-/// Substitutes `{{ name }}` in a manifest template (here: a Redis trigger's channel).
-fn expand(template: &str, values: &BTreeMap<String, String>) -> Result<String> {
-    let mut expanded = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        expanded.push_str(&rest[..start]);
-        let (name, after) = rest[start + 2..]
-            .split_once("}}")
-            .with_context(|| format!("unmatched `{{{{` in {template:?}"))?;
-        let value = values
-            .get(name.trim())
-            .with_context(|| format!("{template:?} uses {:?}, which has no value", name.trim()))?;
-        expanded.push_str(value);
-        rest = after;
-    }
-    expanded.push_str(rest);
-    Ok(expanded)
 }
 
 #[cfg(test)]
@@ -563,36 +508,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redis_urls_become_the_apps_variables() {
-        let location = RedisLocation::parse("redis://127.0.0.1:6380").unwrap();
-        assert_eq!(
-            location.environment(),
-            [
-                ("SPIN_VARIABLE_REDIS_SCHEME", "redis".to_string()),
-                ("SPIN_VARIABLE_REDIS_HOST", "127.0.0.1".to_string()),
-                ("SPIN_VARIABLE_REDIS_PORT", "6380".to_string()),
-                ("SPIN_VARIABLE_REDIS_PASSWORD", String::new()),
-            ]
-        );
-        let location = RedisLocation::parse("rediss://:s3cr3t@cache.example:6390/").unwrap();
-        assert_eq!(
-            location,
-            RedisLocation {
-                scheme: "rediss".into(),
-                host: "cache.example".into(),
-                port: 6390,
-                password: "s3cr3t".into(),
-            }
-        );
-        assert_eq!(location.without_password(), "rediss://cache.example:6390");
-        assert_eq!(RedisLocation::parse("redis://db").unwrap().port, 6379);
-    }
-
-    #[test]
     fn placements_are_the_receivers_variable_values() {
         let apps = project::apps().unwrap();
         assert_eq!(
-            app_variable(&apps, &[], "fulfilment_placement").unwrap(),
+            AppVariables::with_environment(&[], |_| Ok(None))
+                .value(&apps, "fulfilment_placement")
+                .unwrap(),
             "message"
         );
         for placement in [Placement::Message, Placement::Composed] {
@@ -605,50 +526,6 @@ mod tests {
                 .is_ok()
             );
         }
-    }
-
-    #[test]
-    fn the_reconciler_uses_the_apps_channel_and_prefix() {
-        let apps = project::apps().unwrap();
-        assert_eq!(
-            app_variable(&apps, &[], "order_channel").unwrap(),
-            "neworders"
-        );
-        let given = [
-            ("key_prefix".to_string(), "first:".to_string()),
-            ("key_prefix".to_string(), "shop1:".to_string()),
-        ];
-        assert_eq!(app_variable(&apps, &given, "key_prefix").unwrap(), "shop1:");
-        let error = app_variable(&apps, &given, "no_such_variable").unwrap_err();
-        assert!(error.to_string().contains("no_such_variable"), "{error}");
-    }
-
-    #[test]
-    fn rejects_redis_urls_the_apps_cannot_use() {
-        for (url, expected) in [
-            ("127.0.0.1:6379", "has no scheme"),
-            ("http://127.0.0.1:6379", "not a Redis scheme"),
-            ("redis://user:pw@host:6379", "password only"),
-            ("redis://host:6379/2", "database 0"),
-            ("redis://host:port", "not a port number"),
-            ("redis://:6379", "has no host"),
-        ] {
-            let error = RedisLocation::parse(url).unwrap_err().to_string();
-            assert!(error.contains(expected), "{url}: {error}");
-        }
-    }
-
-    #[test]
-    fn expands_channel_templates() {
-        let values = BTreeMap::from([("order_channel".to_string(), "neworders".to_string())]);
-        assert_eq!(expand("{{ order_channel }}", &values).unwrap(), "neworders");
-        assert_eq!(
-            expand("x-{{order_channel}}-y", &values).unwrap(),
-            "x-neworders-y"
-        );
-        assert_eq!(expand("fixed", &values).unwrap(), "fixed");
-        assert!(expand("{{ other }}", &values).is_err());
-        assert!(expand("{{ order_channel", &values).is_err());
     }
 
     #[test]
@@ -677,6 +554,37 @@ mod tests {
                 "--variable",
                 "key_prefix=test:",
             ]
+        );
+    }
+
+    #[test]
+    fn a_redis_url_and_redis_variables_are_one_too_many() {
+        let error = start_local(&LocalOptions {
+            redis_url: Some("redis://127.0.0.1:6390".to_string()),
+            variables: vec![("redis_port".to_string(), "6391".to_string())],
+            ..LocalOptions::default()
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            error.contains("--redis-url") && error.contains("redis_port"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_redis_url_with_a_raw_password_is_refused_before_anything_starts() {
+        let error = start_local(&LocalOptions {
+            redis_url: Some("redis://:Ab1/cD+e=@127.0.0.1:6390".to_string()),
+            ..LocalOptions::default()
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            error.contains("redis://:Ab1%2FcD%2Be%3D@127.0.0.1:6390"),
+            "{error}"
         );
     }
 

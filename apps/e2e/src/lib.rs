@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-pub use local::{LocalDeployment, xtask_up};
+pub use local::{LocalDeployment, Runtime, xtask_up};
 
 pub const URL_VAR: &str = "ORDER_SYSTEM_URL";
 pub const REDIS_URL_VAR: &str = "ORDER_SYSTEM_REDIS_URL";
@@ -229,6 +229,19 @@ impl System {
             .query::<i64>(&mut connection)
             .context("publishing")?;
         Ok(())
+    }
+
+    /// How many clients are subscribed to the new-orders channel (`PUBSUB NUMSUB`).
+    pub fn subscribers(&self) -> Result<i64> {
+        let client =
+            redis::Client::open(self.redis_url.as_str()).context("parsing the Redis URL")?;
+        let mut connection = client.get_connection().context("connecting to Redis")?;
+        let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(CHANNEL)
+            .query(&mut connection)
+            .context("counting subscribers")?;
+        Ok(counts.first().map_or(0, |(_, count)| *count))
     }
 
     /// Waits until the health endpoint answers 200.

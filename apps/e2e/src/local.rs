@@ -1,5 +1,6 @@
 //! The system run locally for the suite: a `redis-server` of its own and the real
-//! `cargo xtask up` (the embedded runtime) pointed at it, stopped with Ctrl-C afterwards.
+//! `cargo xtask up` (the embedded runtime, or the Spin CLI) pointed at it, stopped with Ctrl-C
+//! afterwards.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -40,14 +41,54 @@ pub struct LocalDeployment {
     system: System,
 }
 
+/// What runs the apps under `cargo xtask up` (its `--runtime`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    Embedded,
+    SpinCli,
+}
+
+impl Runtime {
+    /// The embedded runtime always; the Spin CLI too when `spin` is on PATH. Without it the
+    /// caller's test skips it, saying so, except where `ORDER_SYSTEM_REQUIRE_SPIN` is set (the
+    /// GitHub CI job that installs Spin): there a missing Spin fails. `.ci/run` cannot install
+    /// Spin (no package registry carries it), so it runs these tests on the embedded runtime.
+    pub fn available() -> Vec<Runtime> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        if std::env::split_paths(&path).any(|dir| dir.join("spin").is_file()) {
+            return vec![Runtime::Embedded, Runtime::SpinCli];
+        }
+        assert!(
+            std::env::var_os("ORDER_SYSTEM_REQUIRE_SPIN").is_none(),
+            "the Spin CLI is not on PATH, and ORDER_SYSTEM_REQUIRE_SPIN asks for it (CI installs it with fermyon/actions/spin/setup)"
+        );
+        eprintln!("the Spin CLI is not on PATH: running on the embedded runtime only");
+        vec![Runtime::Embedded]
+    }
+
+    fn argument(self) -> &'static str {
+        match self {
+            Runtime::Embedded => "local",
+            Runtime::SpinCli => "spin",
+        }
+    }
+}
+
 impl LocalDeployment {
+    /// On the embedded runtime.
     pub fn start() -> Result<LocalDeployment> {
+        Self::start_on(Runtime::Embedded)
+    }
+
+    pub fn start_on(runtime: Runtime) -> Result<LocalDeployment> {
         let redis = RedisServer::start()?;
         let port = dev_services::free_port()?;
         let log = dev_services::private_dir("e2e-up")?.join("xtask-up.log");
         let log_file = std::fs::File::create(&log)?;
         let mut command = xtask_up(port);
-        command.args(["--redis-url", &redis.url()]);
+        command
+            .args(["--redis-url", &redis.url()])
+            .args(["--runtime", runtime.argument()]);
         if let Ok(placement) = std::env::var(crate::PLACEMENT_VAR) {
             command.args(["--placement", &placement]);
         }
@@ -94,7 +135,8 @@ impl LocalDeployment {
         &mut self.redis
     }
 
-    fn log_text(&self) -> String {
+    /// Everything `cargo xtask up` and the apps have written so far.
+    pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 

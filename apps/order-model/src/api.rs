@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use crate::body::Body;
 use crate::config::Placement;
 use crate::fulfilment::FulfilError;
 use crate::order::{OrderId, Status};
@@ -21,7 +22,8 @@ pub struct Request<'a> {
     pub path_info: &'a str,
     pub content_type: Option<&'a [u8]>,
     pub idempotency_key: Option<&'a [u8]>,
-    pub body: &'a [u8],
+    /// Read within [`MAX_BODY_BYTES`] by [`crate::body::BoundedBody`].
+    pub body: Body<'a>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,14 +112,15 @@ fn accept<R: Redis>(
     if !request.content_type.is_some_and(is_json_content_type) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    if request.body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge);
-    }
+    let body = match request.body {
+        Body::Complete(body) if body.len() <= MAX_BODY_BYTES => body,
+        _ => return Err(ApiError::PayloadTooLarge),
+    };
     let idempotency_key = request
         .idempotency_key
         .map(IdempotencyKey::parse)
         .transpose()?;
-    let order = NewOrder::from_json(request.body)?;
+    let order = NewOrder::from_json(body)?;
     let store = match placement {
         Placement::Message => connect()?,
         Placement::Composed => connect()?.without_publishing(),
@@ -231,7 +234,7 @@ mod tests {
             path_info: "",
             content_type: Some(content_type.as_bytes()),
             idempotency_key: None,
-            body,
+            body: Body::Complete(body),
         }
     }
 
@@ -374,6 +377,14 @@ mod tests {
         let response = receive_now(&request("POST", "application/json", &body));
         assert_eq!(response.status, 413);
         problem(&response);
+        let mut unread = request("POST", "application/json", b"");
+        unread.body = Body::TooLarge;
+        let response = receive_now(&unread);
+        assert_eq!(response.status, 413);
+        problem(&response);
+        // Method and media type are still checked first.
+        unread.method = "PUT";
+        assert_eq!(receive_now(&unread).status, 405);
     }
 
     #[test]
@@ -427,7 +438,7 @@ mod tests {
             path_info,
             content_type: None,
             idempotency_key: None,
-            body: b"",
+            body: Body::Complete(b""),
         }
     }
 

@@ -96,23 +96,28 @@ impl Settings {
                 vars::ORDER_CHANNEL
             ));
         }
+        let redis_password = read(vars::REDIS_PASSWORD)?;
+        decode_url_password(&redis_password)
+            .map_err(|e| format!("variable `{}`: {e}", vars::REDIS_PASSWORD))?;
         Ok(Settings {
             redis_scheme,
             redis_host,
             redis_port,
-            redis_password: read(vars::REDIS_PASSWORD)?,
+            redis_password,
             channel,
             keys: KeySpace::new(read(vars::KEY_PREFIX)?),
         })
     }
 
-    /// The address for Spin's outbound Redis: `redis[s]://[:password@]host:port`, the password
-    /// percent-encoded so that any character is safe in it.
+    /// The address for Spin's outbound Redis: `redis[s]://[:password@]host:port`. The password is
+    /// already in its URL form (checked by [`Settings::load`]), so it goes in as it is: the
+    /// fulfilment trigger's address in `spin.toml` embeds the same variable unchanged, and both
+    /// must name the same password.
     pub fn redis_address(&self) -> String {
         let credentials = if self.redis_password.is_empty() {
             String::new()
         } else {
-            format!(":{}@", percent_encode(&self.redis_password))
+            format!(":{}@", self.redis_password)
         };
         format!(
             "{}://{credentials}{}:{}",
@@ -121,16 +126,78 @@ impl Settings {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
+/// Why a password is not in its URL form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordError {
+    /// A character that must be percent-encoded: the character and its encoding (`%2F`).
+    NotEncoded { character: char, encoded: String },
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// The encoded bytes are not UTF-8, which Spin's Redis client (the `redis` crate) refuses.
+    NotUtf8,
+}
+
+impl std::fmt::Display for PasswordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const FORM: &str = "the password is written as in a redis:// URL, percent-encoded \
+                            (letters, digits and `-._~` stay as they are)";
+        match self {
+            PasswordError::NotEncoded { character, encoded } => {
+                let shown = match character {
+                    ' ' => "a space".to_string(),
+                    c if c.is_control() => format!("the control character {c:?}"),
+                    c => format!("`{c}`"),
+                };
+                write!(f, "{shown} must be written `{encoded}`: {FORM}")
             }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+            PasswordError::BadEscape => write!(
+                f,
+                "`%` must be followed by two hex digits (a `%` itself is written `%25`): {FORM}"
+            ),
+            PasswordError::NotUtf8 => write!(
+                f,
+                "its percent-encoded bytes are not UTF-8, which Spin's Redis client refuses: {FORM}"
+            ),
+        }
+    }
+}
+
+/// The password a URL-form password stands for: what the `redis` crate (Spin's Redis client, for
+/// the trigger and outbound connections alike) sends to the server after parsing
+/// `redis://:<password>@host`.
+///
+/// The URL form is RFC 3986 `userinfo`: unreserved characters (letters, digits, `-._~`),
+/// sub-delimiters (`!$&'()*+,;=`) and `:` as they are, anything else as `%XX` escapes of its
+/// UTF-8 bytes. A character outside that set is refused rather than passed on, because the URL
+/// parser would misread it (`/`, `?` and `#` end the authority, `@` splits it) or silently change
+/// it; the error names the character and its encoding.
+pub fn decode_url_password(password: &str) -> Result<String, PasswordError> {
+    let mut decoded = Vec::with_capacity(password.len());
+    let mut rest = password;
+    while let Some(character) = rest.chars().next() {
+        if character == '%' {
+            let escape = rest
+                .get(1..3)
+                .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                .ok_or(PasswordError::BadEscape)?;
+            decoded.push(u8::from_str_radix(escape, 16).map_err(|_| PasswordError::BadEscape)?);
+            rest = &rest[3..];
+            continue;
+        }
+        let allowed = character.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:".contains(character);
+        if !allowed {
+            let mut utf8 = [0; 4];
+            let encoded = character
+                .encode_utf8(&mut utf8)
+                .bytes()
+                .map(|b| format!("%{b:02X}"))
+                .collect();
+            return Err(PasswordError::NotEncoded { character, encoded });
+        }
+        decoded.push(character as u8);
+        rest = &rest[1..];
+    }
+    String::from_utf8(decoded).map_err(|_| PasswordError::NotUtf8)
 }
 
 #[cfg(test)]
@@ -161,12 +228,84 @@ mod tests {
             load(&vars).unwrap().redis_address(),
             "redis://localhost:6379"
         );
-        vars.insert(vars::REDIS_PASSWORD, "p@ss:w/rd ü".into());
+        // Used as it is: encoding it again would send `%2F` literally and fail AUTH.
+        vars.insert(vars::REDIS_PASSWORD, "p%40ss:w%2Frd%20%C3%BC+=".into());
         vars.insert(vars::REDIS_SCHEME, "rediss".into());
         assert_eq!(
             load(&vars).unwrap().redis_address(),
-            "rediss://:p%40ss%3Aw%2Frd%20%C3%BC@localhost:6379"
+            "rediss://:p%40ss:w%2Frd%20%C3%BC+=@localhost:6379"
         );
+    }
+
+    /// What the `redis` crate (as Spin 3.6 and 4.0 use it, and spin-local) takes from an address.
+    fn password_the_redis_crate_reads(address: &str) -> Option<String> {
+        use redis::IntoConnectionInfo;
+        address
+            .into_connection_info()
+            .unwrap()
+            .redis_settings()
+            .password()
+            .map(str::to_string)
+    }
+
+    #[test]
+    fn every_password_reaches_redis_through_its_url_form() {
+        for special in [
+            "/", "+", "=", "@", ":", "%", "#", "?", "&", " ", "ü", "\"", "\\",
+        ] {
+            let password = format!("Ab1{special}cD{special}");
+            let encoded: String = password.bytes().map(|b| format!("%{b:02X}")).collect();
+            assert_eq!(decode_url_password(&encoded).unwrap(), password);
+            let mut vars = defaults();
+            vars.insert(vars::REDIS_PASSWORD, encoded);
+            let address = load(&vars).unwrap().redis_address();
+            assert_eq!(
+                password_the_redis_crate_reads(&address).as_deref(),
+                Some(password.as_str()),
+                "{address}"
+            );
+        }
+    }
+
+    #[test]
+    fn passwords_not_in_url_form_are_refused_with_their_encoding() {
+        for (password, character, encoded) in [
+            ("Ab1/cD+e=", '/', "%2F"),
+            ("a@b", '@', "%40"),
+            ("a#b", '#', "%23"),
+            ("a?b", '?', "%3F"),
+            ("a b", ' ', "%20"),
+            ("pässword", 'ä', "%C3%A4"),
+            ("a\"b", '"', "%22"),
+        ] {
+            assert_eq!(
+                decode_url_password(password),
+                Err(PasswordError::NotEncoded {
+                    character,
+                    encoded: encoded.to_string()
+                }),
+                "{password}"
+            );
+            let mut vars = defaults();
+            vars.insert(vars::REDIS_PASSWORD, password.into());
+            let why = load(&vars).unwrap_err();
+            assert!(
+                why.starts_with("variable `redis_password`: ")
+                    && why.contains(&format!("must be written `{encoded}`"))
+                    && !why.contains(password),
+                "{why}"
+            );
+        }
+        for bad_escape in ["100%", "%2", "%zz", "a%2Gb"] {
+            assert_eq!(
+                decode_url_password(bad_escape),
+                Err(PasswordError::BadEscape)
+            );
+        }
+        assert_eq!(decode_url_password("%FF%FE"), Err(PasswordError::NotUtf8));
+        // Sub-delimiters and `:` are valid in a URL's userinfo as they are.
+        assert_eq!(decode_url_password("a+b=c&d:e!").unwrap(), "a+b=c&d:e!");
+        assert_eq!(decode_url_password("").unwrap(), "");
     }
 
     #[test]

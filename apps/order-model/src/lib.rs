@@ -4,6 +4,7 @@
 //! between Spin's request, response and Redis types and the functions in this crate.
 
 pub mod api;
+pub mod body;
 pub mod config;
 pub mod fulfilment;
 pub mod keys;
@@ -13,6 +14,7 @@ pub mod problem;
 pub mod request;
 pub mod store;
 
+pub use body::{Body, BoundedBody};
 pub use config::{Placement, Settings};
 pub use fulfilment::FulfilError;
 pub use keys::KeySpace;

@@ -2,7 +2,8 @@
 
 use crate::problem::ApiError;
 
-/// Bodies larger than this are refused with 413 before they are parsed.
+/// Bodies larger than this are refused with 413 before they are parsed, and read no further
+/// than one piece past it ([`crate::body::BoundedBody`]).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// `details` is 1 to 1024 characters (Unicode scalar values, not bytes).
 pub const MAX_DETAILS_CHARS: usize = 1024;
@@ -223,6 +224,7 @@ mod tests {
             b"tab\t",
             b"del\x7f",
             "caf\u{e9}".as_bytes(),
+            b"k\xe9y",
             b"\x00",
         ] {
             assert!(

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use order_model::api::{self, Request, Response};
 use order_model::request::{MAX_BODY_BYTES, MAX_DETAILS_CHARS, MAX_IDEMPOTENCY_KEY_LEN};
 use order_model::{
-    ApiError, Arg, KeySpace, OrderId, OrderStore, Placement, Redis, RedisError, Status, Value,
+    ApiError, Arg, Body, KeySpace, OrderId, OrderStore, Placement, Redis, RedisError, Status, Value,
 };
 use serde_json::Value as Json;
 
@@ -85,7 +85,7 @@ fn request<'a>(
         path_info,
         content_type: Some(content_type.as_bytes()),
         idempotency_key: None,
-        body,
+        body: Body::Complete(body),
     }
 }
 

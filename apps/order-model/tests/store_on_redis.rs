@@ -9,8 +9,8 @@ use order_model::api::{self, Request};
 use order_model::fulfilment::{self, Handled};
 use order_model::store::Accepted;
 use order_model::{
-    Arg, FulfilOutcome, IdempotencyKey, KeySpace, NewOrder, OrderId, OrderMessage, OrderStore,
-    Placement, Reconciled, Redis, RedisError, Status, Value,
+    Arg, Body, FulfilOutcome, IdempotencyKey, KeySpace, NewOrder, OrderId, OrderMessage,
+    OrderStore, Placement, Reconciled, Redis, RedisError, Status, Value,
 };
 
 struct SpinLike(Mutex<redis::Connection>);
@@ -83,7 +83,7 @@ fn post<'a>(body: &'a [u8], idempotency_key: Option<&'a [u8]>) -> Request<'a> {
         path_info: "",
         content_type: Some(b"application/json"),
         idempotency_key,
-        body,
+        body: Body::Complete(body),
     }
 }
 
@@ -93,7 +93,7 @@ fn get(path_info: &str) -> Request<'_> {
         path_info,
         content_type: None,
         idempotency_key: None,
-        body: b"",
+        body: Body::Complete(b""),
     }
 }
 

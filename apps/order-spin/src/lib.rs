@@ -1,10 +1,13 @@
 //! Translation between Spin's SDK types and the order domain; no decisions are made here.
 
+use futures_util::StreamExt;
 use order_model::api::{self, Response};
+use order_model::request::MAX_BODY_BYTES;
 use order_model::{
-    ApiError, Arg, FulfilError, FulfilOutcome, OrderId, OrderStore, Placement, Redis, RedisError,
-    Settings, Value,
+    ApiError, Arg, Body, BoundedBody, FulfilError, FulfilOutcome, OrderId, OrderStore, Placement,
+    Redis, RedisError, Settings, Value,
 };
+use spin_sdk::http::IncomingRequest;
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
 
 /// The caller's side of `order-system:fulfilment` (apps/fulfilment/wit). A component that never
@@ -77,28 +80,47 @@ pub fn placement() -> Result<Placement, ApiError> {
 }
 
 /// Calls `handle` with the domain's view of a Spin request and turns its answer into Spin's.
-pub fn serve(
-    request: &spin_sdk::http::Request,
+///
+/// Header values are taken as bytes, as `wasi:http` gives them. The body is read as a stream
+/// within [`MAX_BODY_BYTES`]: a larger declared `Content-Length` is answered without reading
+/// any of it, and a longer body stops being read one piece (at most 16 KiB, the SDK's read
+/// size) past the bound, so no request costs more memory than that. A body that breaks off
+/// while being read is answered 400.
+pub async fn serve(
+    request: IncomingRequest,
     handle: impl FnOnce(&api::Request<'_>) -> Response,
 ) -> spin_sdk::http::Response {
-    let header = |name: &str| request.header(name).map(|value| value.as_bytes());
     let method = request.method().to_string();
-    let path_info = header("spin-path-info")
+    let path = request.path_with_query().unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default().to_string();
+    // The header fields are a child of the request: copy what is needed and drop them before the
+    // request is consumed for its body.
+    let [path_info, content_type, idempotency_key, content_length] = {
+        let fields = request.headers();
+        [
+            "spin-path-info",
+            "content-type",
+            "idempotency-key",
+            "content-length",
+        ]
+        .map(|name| fields.get(name).into_iter().next())
+    };
+    let path_info = path_info
+        .as_deref()
         .and_then(|raw| std::str::from_utf8(raw).ok())
         .unwrap_or_default();
-    let response = handle(&api::Request {
-        method: &method,
-        path_info,
-        content_type: header("content-type"),
-        idempotency_key: header("idempotency-key"),
-        body: request.body(),
-    });
+    let response = match read_body(request, content_length.as_deref()).await {
+        Ok(bytes) => handle(&api::Request {
+            method: &method,
+            path_info,
+            content_type: content_type.as_deref(),
+            idempotency_key: idempotency_key.as_deref(),
+            body: bytes.as_deref().map_or(Body::TooLarge, Body::Complete),
+        }),
+        Err(error) => Response::from(error),
+    };
     if let Some(cause) = &response.log {
-        eprintln!(
-            "{method} {} -> {}: {cause}",
-            request.path(),
-            response.status
-        );
+        eprintln!("{method} {path} -> {}: {cause}", response.status);
     }
     let mut builder = spin_sdk::http::Response::builder();
     builder.status(response.status);
@@ -106,6 +128,30 @@ pub fn serve(
         builder.header(name, value);
     }
     builder.body(response.body).build()
+}
+
+/// The body within [`MAX_BODY_BYTES`], or `None` when it is over them; an error when it broke
+/// off. What is past the bound is never read.
+async fn read_body(
+    request: IncomingRequest,
+    content_length: Option<&[u8]>,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let Ok(mut body) = BoundedBody::start(MAX_BODY_BYTES, content_length) else {
+        return Ok(None);
+    };
+    let mut stream = std::pin::pin!(request.into_body_stream());
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|error| {
+            ApiError::MalformedJson(format!(
+                "the body could not be read: {}",
+                error.to_debug_string()
+            ))
+        })?;
+        if body.push(&piece).is_err() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(body.into_bytes()))
 }
 
 /// Milliseconds since the Unix epoch, by the host's clock.

@@ -3,18 +3,45 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* `<release>-<chart>` (or the release alone when it already contains the chart name): the prefix of every resource name. */}}
-{{- define "order-system.fullname" -}}
+{{/* `<release>-<chart>` (or the release alone when it already contains the chart name), or
+fullnameOverride; untruncated. Only the naming helpers below read it. */}}
+{{- define "order-system.baseName" -}}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- .Values.fullnameOverride }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- .Release.Name }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+`<base>-<suffix>` (or `<base>` when suffix is empty) in at most `limit` characters: dict "base" … "suffix" … "limit" ….
+A name that fits is kept as it is. A longer one keeps its suffix whole and cuts the base, followed by
+8 hex characters of the SHA-256 of the whole name: `<cut base>-<hash>-<suffix>`. So distinct long
+names stay distinct, the suffix tells the components apart, and the same input always gives the
+same name (no rename on upgrade).
+*/}}
+{{- define "order-system.fitName" -}}
+{{- $full := ternary (printf "%s-%s" .base .suffix) .base (ne .suffix "") }}
+{{- if le (len $full) (int .limit) }}
+{{- $full }}
+{{- else }}
+{{- $tail := printf "-%s" (sha256sum $full | trunc 8) }}
+{{- if .suffix }}
+{{- $tail = printf "%s-%s" $tail .suffix }}
+{{- end }}
+{{- printf "%s%s" (.base | trunc (sub (int .limit) (len $tail) | int) | trimSuffix "-") $tail }}
+{{- end }}
+{{- end }}
+
+{{/* The prefix of every resource name, a DNS label (at most 63 characters); the ServiceAccount's,
+Ingress' and HTTPRoute's name. */}}
+{{- define "order-system.fullname" -}}
+{{- include "order-system.fitName" (dict "base" (include "order-system.baseName" .) "suffix" "" "limit" 63) }}
 {{- end }}
 
 {{/* `<chart>-<version>` for the helm.sh/chart label. */}}
@@ -51,9 +78,22 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{/* Name of one component's resources: dict "root" $ "component" "redis". */}}
+{{/*
+Name of one component's resources: dict "root" $ "component" "redis". Every object of a component
+carries this one name, so it fits the tightest kind among them:
+- 52: the Redis StatefulSet (its controller-revision-hash label is `<name>-<10-character hash>`, at
+  most 63), the reconciler CronJob (Kubernetes' limit: Job names add 11 characters), and SpinApps
+  (spin-operator labels the pods `core.spinoperator.dev/app.<name>.status`, whose name part is at
+  most 63, and names a Deployment, a Service and the container after the SpinApp);
+- 63 for the rest: Services are DNS-1035 labels, and a pod's hostname is its name up to 63.
+*/}}
 {{- define "order-system.componentName" -}}
-{{- printf "%s-%s" (include "order-system.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- $spinApps := list "order-processor" "fulfilment-processor" }}
+{{- $limit := 63 }}
+{{- if or (has .component (list "redis" "reconciler")) (and (has .component $spinApps) (eq .root.Values.mode "spinOperator")) }}
+{{- $limit = 52 }}
+{{- end }}
+{{- include "order-system.fitName" (dict "base" (include "order-system.baseName" .root) "suffix" .component "limit" $limit) }}
 {{- end }}
 
 {{- define "order-system.serviceAccountName" -}}
@@ -186,6 +226,9 @@ Called with the app's dict ("root", "key"): the order-processor also reads the f
 {{- end }}
 {{- if and .Values.reconciler.tlsCaSecret (not (eq (include "order-system.redis.tls" .) "true")) }}
 {{- $problems = append $problems "reconciler.tlsCaSecret: only used with an external Redis over TLS (redis.external.tls)" }}
+{{- end }}
+{{- if and (not .Values.fullnameOverride) (not (regexMatch "^[a-z][-a-z0-9]*$" .Release.Name)) }}
+{{- $problems = append $problems (printf "release name %q: the chart's Services are named after it and must be DNS-1035 labels (a-z, 0-9 and '-', starting with a letter); set fullnameOverride, or install under such a name" .Release.Name) }}
 {{- end }}
 {{- if $problems }}
 {{- fail (printf "\n\nVALUES VALIDATION:\n  - %s\n" (join "\n  - " $problems)) }}

@@ -21,6 +21,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: {{ include "order-system.componentName" $component }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
 spec:
@@ -45,6 +46,10 @@ spec:
       automountServiceAccountToken: {{ $root.Values.serviceAccount.automount }}
       {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $app.podSecurityContext }}
+      securityContext:
         {{- toYaml . | nindent 8 }}
       {{- end }}
       containers:
@@ -98,6 +103,7 @@ apiVersion: core.spinkube.dev/v1alpha1
 kind: SpinApp
 metadata:
   name: {{ include "order-system.componentName" $component }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
 spec:
@@ -145,6 +151,7 @@ apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
   name: {{ include "order-system.componentName" $component }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
 spec:
@@ -173,6 +180,7 @@ apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
   name: {{ include "order-system.componentName" $component }}
+  namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
 spec:

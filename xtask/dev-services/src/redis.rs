@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::process::{free_port, private_dir, require_tool, wait_for_log_line};
 
@@ -204,10 +205,11 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis[s]://[:password@]127.0.0.1:port`
+    /// `redis[s]://[:password@]127.0.0.1:port`, the password percent-encoded (every character but
+    /// letters and digits), as a URL must carry it.
     pub fn url(&self) -> String {
         let scheme = if self.options.tls { "rediss" } else { "redis" };
-        match &self.options.password {
+        match self.url_password() {
             Some(password) => format!("{scheme}://:{password}@127.0.0.1:{}", self.port),
             None => format!("{scheme}://127.0.0.1:{}", self.port),
         }
@@ -216,6 +218,12 @@ impl RedisServer {
     /// The password it requires, if any.
     pub fn password(&self) -> Option<&str> {
         self.options.password.as_deref()
+    }
+
+    /// That password as it stands in [`RedisServer::url`]: the form of the apps' `redis_password`.
+    pub fn url_password(&self) -> Option<String> {
+        let password = self.options.password.as_deref()?;
+        Some(utf8_percent_encode(password, NON_ALPHANUMERIC).to_string())
     }
 
     pub fn data_dir(&self) -> &Path {

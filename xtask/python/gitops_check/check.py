@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from . import crds, references, values
+from . import crds, pod_security, references, values
 from .manifests import (
     Manifest,
     component_dirs,
@@ -57,6 +57,7 @@ def run(root: Path, crd_dir: Path) -> list[str]:
         problems += references.check(repo, scope)
         releases, value_problems = values.chart_values(repo, scope)
         problems += value_problems
+        problems += pod_security.check(scope, releases)
         for release in releases:
             if scope.tool == "flux":
                 flux_envs.setdefault(scope.environment or "", []).append(release)

@@ -55,20 +55,19 @@ def parse_documents(text: str, origin: str) -> list[Manifest]:
     return manifests
 
 
-def kustomize_build(
-    root: Path, directory: Path, components: tuple[Path, ...] = (), files_outside_dir: bool = True
-) -> list[Manifest]:
+def kustomize_build(root: Path, directory: Path, components: tuple[Path, ...] = ()) -> list[Manifest]:
     """`kubectl kustomize` of `directory`, with `components` added (a documented variant).
 
-    Flux builds with LoadRestrictionsNone inside the source's root, so files may come from outside
-    the kustomization's directory (`confinement_problems` keeps them in the repo); Argo CD builds with
-    kustomize's default, which forbids that (`files_outside_dir=False`)."""
+    Plain, as a user (or Argo CD, or kustomize itself) builds it: kustomize's default load
+    restrictor, under which a file must be in or below the kustomization's directory. Flux's
+    controller would also read files from elsewhere in the repository, but a layout that only Flux
+    can build is one nobody can preview, so the check holds gitops/ to the stricter rule."""
     origin = relative(root, directory)
     if components:
         output = build_with_components(directory, components, origin)
         origin += " + " + ", ".join(relative(root, component) for component in components)
     else:
-        output = run_kustomize(directory, origin, files_outside_dir)
+        output = run_kustomize(directory, origin)
     return parse_documents(output, f"kustomize build {origin}")
 
 
@@ -85,15 +84,14 @@ def build_with_components(directory: Path, components: tuple[Path, ...], origin:
             *(os.path.relpath(component, directory) for component in components),
         ]
         file.write_text(yaml.safe_dump(kustomization))
-        return run_kustomize(copy, origin, files_outside_dir=True)
+        return run_kustomize(copy, origin)
     finally:
         shutil.rmtree(copy, ignore_errors=True)
 
 
-def run_kustomize(directory: Path, origin: str, files_outside_dir: bool) -> str:
-    restrictor = "LoadRestrictionsNone" if files_outside_dir else "LoadRestrictionsRootOnly"
+def run_kustomize(directory: Path, origin: str) -> str:
     result = subprocess.run(
-        [kubectl(), "kustomize", f"--load-restrictor={restrictor}", str(directory)],
+        [kubectl(), "kustomize", str(directory)],
         capture_output=True,
         text=True,
     )
@@ -114,7 +112,7 @@ def load_directory(root: Path, directory: Path, flux: bool) -> list[Manifest]:
     Flux also descends into subdirectories, building those with a kustomization.yaml as a whole
     (as `flux bootstrap`'s flux-system/ is); Argo CD by default does not descend."""
     if kustomization_file(directory):
-        return kustomize_build(root, directory, files_outside_dir=flux)
+        return kustomize_build(root, directory)
     manifests = []
     for path in yaml_files(directory, recursive=False):
         manifests.extend(load_file(root, path))

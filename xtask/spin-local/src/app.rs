@@ -157,8 +157,11 @@ impl Runtime {
         lines
     }
 
-    /// Runs every trigger until `shutdown` completes. `listener` is where the HTTP app is
-    /// served; it is required when an app has HTTP routes.
+    /// Runs every trigger until `shutdown` completes, or until a Redis trigger fails: then the
+    /// others stop too and its error is returned, as a `spin up` whose trigger exits ends (Spin's
+    /// `src/commands/up.rs`: "A trigger exited unexpectedly. Terminating."; the shim likewise ends
+    /// the container when any trigger does). `listener` is where the HTTP app is served; it is
+    /// required when an app has HTTP routes.
     pub async fn run(
         self,
         listener: Option<TcpListener>,
@@ -178,17 +181,36 @@ impl Runtime {
             .into_iter()
             .map(|trigger| subscriber.spawn(trigger.run()))
             .collect();
-        match (self.http, listener) {
-            (Some(http), Some(listener)) => http.serve(listener, shutdown).await?,
-            (Some(_), None) => bail!("an app has HTTP routes but there is no listener"),
-            (None, _) => shutdown.await,
-        }
-        for subscription in subscriptions {
-            subscription.abort();
-            let _ = subscription.await;
+        let aborts: Vec<_> = subscriptions.iter().map(|s| s.abort_handle()).collect();
+        let first_failure = async {
+            if subscriptions.is_empty() {
+                return std::future::pending().await;
+            }
+            match futures_util::future::select_all(subscriptions).await.0 {
+                Ok(Ok(never)) => match never {},
+                Ok(Err(error)) => error,
+                Err(panicked) => anyhow::Error::from(panicked).context("the Redis trigger failed"),
+            }
+        };
+        let serve = async {
+            match (self.http, listener) {
+                (Some(http), Some(listener)) => http.serve(listener, shutdown).await,
+                (Some(_), None) => bail!("an app has HTTP routes but there is no listener"),
+                (None, _) => {
+                    shutdown.await;
+                    Ok(())
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            served = serve => served,
+            failure = first_failure => Err(failure),
+        };
+        for abort in aborts {
+            abort.abort();
         }
         subscriber.shutdown_background();
-        Ok(())
+        outcome
     }
 }
 

@@ -1,5 +1,11 @@
 //! The HTTP trigger: serves an app's routes over HTTP/1.1, one fresh instance of the matched
 //! component per request through `wasi:http/incoming-handler`, as `spin up` does.
+//!
+//! Like Spin, it puts no bound on a request body: the body reaches the component as
+//! wasmtime-wasi-http's incoming-body stream, which takes one frame from hyper each time the
+//! component reads (spinframework/spin `crates/trigger-http/src/wasi.rs`, `WasiHttpExecutor`),
+//! so the host holds at most one frame and a component that stops reading stops the upload.
+//! Bounding a body is the component's job.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -235,18 +241,24 @@ impl HttpTrigger {
     }
 }
 
-/// The request's own headers followed by the `spin-*` ones, as Spin passes them; a header
-/// value that is not UTF-8 fails the request, as in Spin.
+/// The request's own headers followed by the `spin-*` ones, as Spin passes them to a
+/// `wasi:http` component. As in Spin, the request fails before any component runs (a bare 500)
+/// when its `Host` is not visible ASCII (`set_req_uri`, spinframework/spin
+/// `crates/trigger-http/src/server.rs`) or any header value is not UTF-8
+/// (`prepare_request_headers`, `crates/trigger-http/src/headers.rs`, whose error is the
+/// `Utf8Error` itself, e.g. "incomplete utf-8 byte sequence from index 3"). Values that are
+/// UTF-8 but not ASCII pass.
 fn spin_headers(
     request: &Request<Incoming>,
     found: &crate::routes::RouteMatch<'_>,
     client: SocketAddr,
 ) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    if let Some(host) = request.headers().get(HOST) {
+        host.to_str().context("'Host' header is not valid UTF-8")?;
+    }
     let mut headers = Vec::new();
     for (name, value) in request.headers() {
-        if value.to_str().is_err() {
-            bail!("the value of header {name} is not UTF-8");
-        }
+        std::str::from_utf8(value.as_bytes())?;
         headers.push((name.clone(), value.clone()));
     }
     let host = request

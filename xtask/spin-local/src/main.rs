@@ -1,5 +1,6 @@
 //! `spin-local up -f <spin.toml>… [--listen ADDRESS] [--variable NAME=VALUE]…`: runs the apps
-//! until Ctrl-C or SIGTERM.
+//! until Ctrl-C or SIGTERM (exit status 0), or until a trigger fails, e.g. a Redis subscription
+//! drops: then, as `spin up`, it prints `Error: <why>` and exits with status 1.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,9 +62,35 @@ fn parse_variable(text: &str) -> Result<(String, String)> {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    match Cli::parse().command {
+async fn main() {
+    let outcome = match Cli::parse().command {
         Command::Up(up) => up.run().await,
+    };
+    if let Err(error) = outcome {
+        print_error(&error);
+        std::process::exit(1);
+    }
+}
+
+/// An error as `spin` prints it (`src/bin/spin.rs`): `Error: <error>`, then its causes under
+/// `Caused by:` (numbered when there are several), and never a backtrace.
+fn print_error(error: &anyhow::Error) {
+    eprintln!("Error: {error}");
+    let causes: Vec<String> = error
+        .chain()
+        .skip(1)
+        .map(|cause| cause.to_string())
+        .collect();
+    if !causes.is_empty() {
+        eprintln!("\nCaused by:");
+    }
+    match causes.as_slice() {
+        [only] => eprintln!("      {only}"),
+        several => {
+            for (number, cause) in several.iter().enumerate() {
+                eprintln!("{number:>4}: {cause}");
+            }
+        }
     }
 }
 
@@ -98,7 +125,12 @@ impl Up {
                 _ = terminate.recv() => {},
             }
         };
-        runtime.run(listener, stop).await?;
+        // Spin's `crates/trigger/src/cli.rs` logs this line before its main prints
+        // `Error: <the trigger's error>` and exits with status 1, as this one's does.
+        runtime
+            .run(listener, stop)
+            .await
+            .inspect_err(|_| eprintln!("Trigger executor failed"))?;
         println!("Stopped.");
         Ok(())
     }

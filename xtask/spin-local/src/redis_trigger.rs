@@ -1,10 +1,16 @@
 //! The Redis trigger: subscribes to each trigger's channel and calls the component's
 //! `fermyon:spin/inbound-redis.handle-message` with every message, a fresh instance each time.
-//! Where Spin stops when the server goes away, spin-local logs it and subscribes again, backing
-//! off up to a few seconds, so a local run survives a Redis restart.
+//!
+//! It fails as Spin's does (`crates/trigger-redis/src/lib.rs`, `Subscriber::run_listener`, the
+//! same in Spin 3.6.3 and 4.0.2): a server that cannot be reached or refuses a subscription ends
+//! the trigger with an error at once, and so does a subscription that drops later (the server
+//! restarted, or closed a subscriber whose `client-output-buffer-limit pubsub` it passed). There
+//! is no reconnecting: the app exits and whatever runs it (kubelet, `cargo xtask up`) restarts it,
+//! and the reconciler re-publishes what was missed meanwhile.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::convert::Infallible;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
@@ -38,9 +44,6 @@ struct Handler {
     component: LoadedComponent,
     pre: RedisHandlerPre<HostState>,
 }
-
-const FIRST_RETRY: Duration = Duration::from_millis(100);
-const LAST_RETRY: Duration = Duration::from_secs(2);
 
 impl RedisTrigger {
     /// The app's Redis triggers, one per server address, with addresses and channels resolved
@@ -108,46 +111,35 @@ impl RedisTrigger {
             .collect()
     }
 
-    /// Subscribes and handles messages; never returns (the caller aborts it to stop).
-    pub async fn run(self) {
-        let mut retry = FIRST_RETRY;
-        loop {
-            match self.subscribe().await {
-                Ok(mut pubsub) => {
-                    retry = FIRST_RETRY;
-                    println!(
-                        "[{}] subscribed to {} on {}",
-                        self.app,
-                        self.channels.keys().cloned().collect::<Vec<_>>().join(", "),
-                        self.server
-                    );
-                    let mut messages = pubsub.on_message();
-                    while let Some(message) = messages.next().await {
-                        self.dispatch(&message).await;
-                    }
-                    eprintln!(
-                        "[{}] lost the connection to Redis at {}; subscribing again",
-                        self.app, self.server
-                    );
-                }
-                Err(error) => {
-                    eprintln!(
-                        "[{}] cannot subscribe on Redis at {}: {error}; retrying in {retry:?}",
-                        self.app, self.server
-                    );
-                    tokio::time::sleep(retry).await;
-                    retry = (retry * 2).min(LAST_RETRY);
-                }
-            }
-        }
-    }
-
-    async fn subscribe(&self) -> redis::RedisResult<redis::aio::PubSub> {
-        let mut pubsub = self.client.get_async_pubsub().await?;
+    /// Connects, subscribes to every channel and handles the messages one at a time, as Spin
+    /// does, until the connection ends.
+    ///
+    /// Errors, worded as Spin's (`{server}` is `host:port`): `Redis trigger failed to connect to
+    /// {server}` when the first connection fails, `Redis trigger failed to subscribe to channel
+    /// "{channel}" on {server}`, and `disconnected from {server}` when the subscription drops.
+    /// It never ends without an error.
+    pub async fn run(self) -> Result<Infallible> {
+        let server = &self.server;
+        let mut pubsub = self
+            .client
+            .get_async_pubsub()
+            .await
+            .with_context(|| format!("Redis trigger failed to connect to {server}"))?;
         for channel in self.channels.keys() {
-            pubsub.subscribe(channel).await?;
+            pubsub.subscribe(channel).await.with_context(|| {
+                format!("Redis trigger failed to subscribe to channel {channel:?} on {server}")
+            })?;
         }
-        Ok(pubsub)
+        println!(
+            "[{}] subscribed to {} on {server}",
+            self.app,
+            self.channels.keys().cloned().collect::<Vec<_>>().join(", "),
+        );
+        let mut messages = pubsub.on_message();
+        while let Some(message) = messages.next().await {
+            self.dispatch(&message).await;
+        }
+        anyhow::bail!("disconnected from {server}")
     }
 
     /// Runs every component subscribed to the message's channel, concurrently as Spin does, and

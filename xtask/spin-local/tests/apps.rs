@@ -1,7 +1,8 @@
 //! This repository's apps on spin-local against a real redis-server: an order posted to the
-//! order-processor is fulfilled by the fulfilment-processor, Redis going away is a 503, the
-//! Redis trigger subscribes again when Redis comes back, and both apps talk TLS (`rediss://`)
-//! to a server whose CA they trust.
+//! order-processor is fulfilled by the fulfilment-processor, Redis going away is a 503 and the
+//! API recovers by itself, while the Redis trigger ends its app, and every app of its runtime,
+//! as Spin's does (a restarted one fulfils again); and both apps talk TLS (`rediss://`) to a
+//! server whose CA they trust.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,8 +14,8 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::{
-    Running, eventually, post_order, providers, request, spin_local_up, stop, wait_for_subscriber,
-    wasm_dir, workspace_root,
+    Running, close_the_subscriber, eventually, post_order, providers, request, spin_local_up, stop,
+    wait_for_subscriber, wasm_dir, workspace_root,
 };
 use dev_services::{RedisOptions, RedisServer};
 
@@ -66,6 +67,15 @@ fn an_order_is_accepted_then_fulfilled() {
     assert_eq!(running.get("/.well-known/spin/health", &[]).status, 200);
 }
 
+/// One app (`apps/<name>/spin.toml`) in a runtime of its own, as on a cluster.
+fn start_app(name: &str, redis: &RedisServer) -> Running {
+    wasm_dir();
+    Running::start(
+        &[workspace_root().join("apps").join(name).join("spin.toml")],
+        providers(&[("redis_port", &redis.port().to_string())], &[]),
+    )
+}
+
 #[test]
 fn composed_the_receiver_fulfils_in_process_and_publishes_nothing() {
     let redis = RedisServer::start().unwrap();
@@ -107,46 +117,73 @@ fn a_placement_that_is_neither_is_a_500_that_names_the_variable() {
 }
 
 #[test]
-fn without_redis_the_api_answers_503_and_both_apps_recover() {
+fn without_redis_the_api_answers_503_and_recovers_and_the_trigger_ends_its_app() {
     let mut redis = RedisServer::start().unwrap();
-    let running = start_apps(&redis);
+    let api = start_app("order-processor", &redis);
+    let fulfilment = start_app("fulfilment-processor", &redis);
     wait_for_subscriber(&redis);
 
     redis.kill().unwrap();
-    let reply = post_order(running.address, "while Redis is down");
+    let reply = post_order(api.address, "while Redis is down");
     assert_eq!(reply.status, 503, "{reply:?}");
     assert_eq!(reply.header("retry-after"), Some("2"));
+    let failure = fulfilment.failure(Duration::from_secs(30));
+    assert_eq!(
+        failure,
+        format!("disconnected from 127.0.0.1:{}", redis.port())
+    );
 
     redis.restart().unwrap();
+    // Started again, as kubelet restarts the pod.
+    let _fulfilment = start_app("fulfilment-processor", &redis);
     wait_for_subscriber(&redis);
-    let reply = post_order(running.address, "after Redis is back");
+    let reply = post_order(api.address, "after Redis is back");
     assert_eq!(reply.status, 202, "{reply:?}");
-    wait_until_fulfilled(running.address, reply.header("location").unwrap());
+    wait_until_fulfilled(api.address, reply.header("location").unwrap());
 }
 
-/// spin-local with both apps in a child process, so that `environment` is its own.
-fn spawn_apps(listen: &str, redis: &RedisServer, environment: &[(&str, &Path)]) -> Child {
+/// As `spin up` stops every trigger when one exits ("A trigger exited unexpectedly.
+/// Terminating.", Spin's `src/commands/up.rs`): the HTTP app stops with the failed Redis trigger.
+#[test]
+fn a_failed_trigger_stops_every_app_of_its_runtime() {
+    let redis = RedisServer::start().unwrap();
+    let both = start_apps(&redis);
+    wait_for_subscriber(&redis);
+    let address = both.address;
+    close_the_subscriber(&redis);
+    let failure = both.failure(Duration::from_secs(30));
+    assert_eq!(
+        failure,
+        format!("disconnected from 127.0.0.1:{}", redis.port())
+    );
+    assert!(
+        std::net::TcpStream::connect(address).is_err(),
+        "the HTTP app still listens on {address}"
+    );
+}
+
+/// spin-local with `apps` (names under `apps/`) in a child process, so that `environment` is
+/// its own.
+fn spawn_apps(
+    apps: &[&str],
+    listen: &str,
+    redis: &RedisServer,
+    environment: &[(&str, &Path)],
+) -> Child {
     wasm_dir();
-    let apps = workspace_root().join("apps");
-    let [processor, fulfilment] = ["order-processor", "fulfilment-processor"].map(|app| {
-        apps.join(app)
-            .join("spin.toml")
-            .to_string_lossy()
-            .into_owned()
-    });
-    let redis_port = format!("redis_port={}", redis.port());
-    let mut command = spin_local_up(&[
-        "-f",
-        &processor,
-        "-f",
-        &fulfilment,
-        "--listen",
-        listen,
-        "--variable",
-        "redis_scheme=rediss",
-        "--variable",
-        &redis_port,
+    let mut arguments = Vec::new();
+    for app in apps {
+        let manifest = workspace_root().join("apps").join(app).join("spin.toml");
+        arguments.extend(["-f".to_string(), manifest.to_string_lossy().into_owned()]);
+    }
+    arguments.extend(["--listen".to_string(), listen.to_string()]);
+    arguments.extend(["--variable".to_string(), "redis_scheme=rediss".to_string()]);
+    arguments.extend([
+        "--variable".to_string(),
+        format!("redis_port={}", redis.port()),
     ]);
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    let mut command = spin_local_up(&arguments);
     command
         .env_remove("SSL_CERT_FILE")
         .env_remove("SSL_CERT_DIR");
@@ -183,17 +220,35 @@ fn both_apps_reach_redis_over_tls_and_trust_only_known_cas() {
     let listen = format!("127.0.0.1:{port}");
     let address: SocketAddr = listen.parse().unwrap();
 
-    // The server's CA is not one the system trusts: no connection, a 503 and the reason.
-    let untrusting = spawn_apps(&listen, &redis, &[]);
+    // The server's CA is not one the system trusts: no connection, a 503 and the reason; and
+    // the Redis trigger's app ends at start, as Spin's does.
+    let untrusting = spawn_apps(&["order-processor"], &listen, &redis, &[]);
     dev_services::wait_for_port(port, Duration::from_secs(120)).unwrap();
     let reply = post_order(address, "refused");
     let output = stop(untrusting);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(reply.status, 503, "{reply:?}");
     assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+    let output = spawn_apps(&["fulfilment-processor"], &listen, &redis, &[])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "Error: Redis trigger failed to connect to 127.0.0.1:{}",
+            redis.port()
+        )) && stderr.contains("UnknownIssuer"),
+        "{stderr}"
+    );
 
     // Trusting it through SSL_CERT_FILE, as Spin's TLS does.
-    let trusting = spawn_apps(&listen, &redis, &[("SSL_CERT_FILE", &ca)]);
+    let trusting = spawn_apps(
+        &["order-processor", "fulfilment-processor"],
+        &listen,
+        &redis,
+        &[("SSL_CERT_FILE", &ca)],
+    );
     dev_services::wait_for_port(port, Duration::from_secs(120)).unwrap();
     eventually(
         "the fulfiller's subscription over TLS",

@@ -1,6 +1,7 @@
 //! The `spin-local` binary: `SPIN_VARIABLE_*` from its environment (and `.env`) under
 //! `--variable` flags, clear errors for a taken port or a missing required variable, and a
-//! clean stop on SIGTERM; the compilation cache (`--cache`, `--disable-cache`).
+//! clean stop on SIGTERM; the compilation cache (`--cache`, `--disable-cache`); and Spin's exit
+//! when a Redis subscription drops.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{probe_app, request, spin_local_up, stop};
+use common::{
+    close_the_subscriber, eventually, probe_app, request, spin_local_up, stop, wait_for_subscriber,
+    wasm_dir, workspace_root,
+};
+use dev_services::RedisServer;
 
 fn app() -> PathBuf {
     probe_app(
@@ -228,6 +233,35 @@ fn a_broken_cache_configuration_is_a_clear_error() {
         stderr.contains(&format!(
             "reading the cache configuration {}",
             config.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// Spin's `spin up` when its Redis trigger's subscription drops: the trigger's error
+/// (`crates/trigger-redis/src/lib.rs`), "Trigger executor failed" (`crates/trigger/src/cli.rs`),
+/// `Error: …` from its main (`src/bin/spin.rs`) and exit status 1, passed on by `spin up`.
+#[test]
+fn a_dropped_subscription_ends_it_with_status_1_and_spins_error() {
+    let redis = RedisServer::start().unwrap();
+    let manifest = workspace_root().join("apps/fulfilment-processor/spin.toml");
+    wasm_dir();
+    let mut child = spin_local(&["-f", manifest.to_str().unwrap()])
+        .env("SPIN_VARIABLE_REDIS_PORT", redis.port().to_string())
+        .spawn()
+        .unwrap();
+    wait_for_subscriber(&redis);
+    close_the_subscriber(&redis);
+    eventually("spin-local to exit", Duration::from_secs(30), || {
+        child.try_wait().unwrap()
+    });
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.ends_with(&format!(
+            "Trigger executor failed\nError: disconnected from 127.0.0.1:{}\n",
+            redis.port()
         )),
         "{stderr}"
     );

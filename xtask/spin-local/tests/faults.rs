@@ -3,6 +3,10 @@
 //! reconciler script run as `cargo xtask up` runs it. Nothing acknowledged may be lost, and every
 //! order ends `fulfilled` exactly once; and messages are handled while HTTP requests hold every
 //! worker of the runtime both apps share. Each test prints its counts.
+//!
+//! The fulfilment app fails as Spin's Redis trigger does (`crates/trigger-redis/src/lib.rs`): it
+//! ends with an error when it cannot connect or its subscription drops, and never resubscribes
+//! in place. Where a test needs it back, it starts it again, as kubelet restarts the pod.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Reply, Running, eventually, post_order, probe_app, providers, request, wait_for_subscriber,
-    wasm_dir, workspace_root,
+    Reply, Running, close_the_subscriber, eventually, post_order, probe_app, providers, request,
+    wait_for_subscriber, wasm_dir, workspace_root,
 };
 use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
 
@@ -46,7 +50,8 @@ fn start_app(name: &str, redis: &RedisServer) -> Running {
     )
 }
 
-/// Apps in one embedded runtime, as `cargo xtask up` runs them; stops when dropped.
+/// Apps in one embedded runtime (one process, as one `spin up` with several triggers); stops
+/// when dropped.
 fn start_apps(manifests: &[std::path::PathBuf], redis: &RedisServer) -> Running {
     wasm_dir();
     let port = redis.port().to_string();
@@ -175,7 +180,7 @@ struct Outcomes {
 fn redis_killed_mid_stream_keeps_every_acknowledged_order_and_fulfils_it() {
     let mut redis = redis_with_append_only_file();
     let api = start_app("order-processor", &redis);
-    let _fulfilment = start_app("fulfilment-processor", &redis);
+    let fulfilment = start_app("fulfilment-processor", &redis);
     wait_for_subscriber(&redis);
     let _reconciler = start_reconciler(&redis);
 
@@ -217,7 +222,15 @@ fn redis_killed_mid_stream_keeps_every_acknowledged_order_and_fulfils_it() {
         Duration::from_secs(30),
         || (outcomes.lock().unwrap().refused_with_retry_after >= 5).then_some(()),
     );
+    // As Spin's trigger, the fulfilment app ends when its subscription drops.
+    let failure = fulfilment.failure(Duration::from_secs(30));
+    assert_eq!(
+        failure,
+        format!("disconnected from 127.0.0.1:{}", redis.port())
+    );
     redis.restart().unwrap();
+    // Kubelet starts it again; orders accepted before it subscribes are the reconciler's.
+    let _fulfilment = start_app("fulfilment-processor", &redis);
     let before_restart = accepted();
     eventually("40 more orders accepted", Duration::from_secs(30), || {
         (accepted() >= before_restart + 40).then_some(())
@@ -244,11 +257,65 @@ fn redis_killed_mid_stream_keeps_every_acknowledged_order_and_fulfils_it() {
         || (count_fulfilled(&mut db, &outcomes.accepted) == outcomes.accepted.len()).then_some(()),
     );
     report(&format!(
-        "Redis SIGKILL mid-stream: accepted {} (202), refused {} (503 + Retry-After), other 0; \
-         kept {kept}, fulfilled {}, lost 0",
+        "Redis SIGKILL mid-stream: the fulfilment app exited and was started again; accepted {} \
+         (202), refused {} (503 + Retry-After), other 0; kept {kept}, fulfilled {}, lost 0",
         outcomes.accepted.len(),
         outcomes.refused_with_retry_after,
         count_fulfilled(&mut db, &outcomes.accepted)
+    ));
+}
+
+#[test]
+fn a_fulfilment_app_that_cannot_reach_redis_ends_at_start_with_spins_error() {
+    let mut redis = redis_with_append_only_file();
+    redis.kill().unwrap();
+    let fulfilment = start_app("fulfilment-processor", &redis);
+    let failure = fulfilment.failure(Duration::from_secs(30));
+    let expected = format!(
+        "Redis trigger failed to connect to 127.0.0.1:{}: ",
+        redis.port()
+    );
+    assert!(failure.starts_with(&expected), "{failure}");
+    report(&format!(
+        "Redis down at start: the fulfilment app ended ({failure})"
+    ));
+}
+
+#[test]
+fn a_subscription_closed_by_redis_ends_the_app_and_a_new_one_catches_up() {
+    let redis = redis_with_append_only_file();
+    let mut db = connection(&redis);
+    let api = start_app("order-processor", &redis);
+    let fulfilment = start_app("fulfilment-processor", &redis);
+    wait_for_subscriber(&redis);
+    let _reconciler = start_reconciler(&redis);
+
+    close_the_subscriber(&redis);
+    let failure = fulfilment.failure(Duration::from_secs(30));
+    assert_eq!(
+        failure,
+        format!("disconnected from 127.0.0.1:{}", redis.port())
+    );
+
+    let ids: Vec<String> = (0..20)
+        .map(|n| {
+            accepted_id(&post_order(
+                api.address,
+                &format!("order {n} while it is gone"),
+            ))
+        })
+        .collect();
+    let _fulfilment = start_app("fulfilment-processor", &redis);
+    wait_for_subscriber(&redis);
+    eventually(
+        "every order to be fulfilled",
+        MIN_AGE + RECONCILE_PERIOD + Duration::from_secs(10),
+        || (count_fulfilled(&mut db, &ids) == ids.len()).then_some(()),
+    );
+    report(&format!(
+        "subscriber closed by Redis: the app ended ({failure}); {} orders accepted meanwhile, all \
+         fulfilled after its restart",
+        ids.len()
     ));
 }
 

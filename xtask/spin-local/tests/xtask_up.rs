@@ -13,20 +13,21 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{eventually, request, wasm_dir};
-use dev_services::RedisServer;
+use dev_services::{RedisOptions, RedisServer};
 
 fn listens(port: u16) -> bool {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok()
 }
 
-/// Runs `cargo xtask up` with `arguments` until the system is up, orders one pizza, interrupts
-/// it and checks it stopped cleanly; returns the Redis port it announced.
-fn up_order_and_interrupt(arguments: &[&str]) -> u16 {
+/// Runs `cargo xtask up` with `arguments` and `environment` until the system is up, orders one
+/// pizza, interrupts it and checks it stopped cleanly; returns the Redis port it announced.
+fn up_order_and_interrupt(arguments: &[&str], environment: &[(&str, &str)]) -> u16 {
     wasm_dir();
     let port = dev_services::free_port().unwrap();
     let mut xtask = order_e2e::xtask_up(port)
         .args(arguments)
+        .envs(environment.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -80,14 +81,52 @@ fn up_order_and_interrupt(arguments: &[&str]) -> u16 {
 
 #[test]
 fn starts_its_own_redis_and_stops_it_on_ctrl_c() {
-    let redis_port = up_order_and_interrupt(&[]);
+    let redis_port = up_order_and_interrupt(&[], &[]);
     assert!(!listens(redis_port), "its redis-server still runs");
 }
 
 #[test]
 fn uses_a_given_redis_and_leaves_it_running() {
     let redis = RedisServer::start().unwrap();
-    let redis_port = up_order_and_interrupt(&["--redis-url", &redis.url()]);
+    let redis_port = up_order_and_interrupt(&["--redis-url", &redis.url()], &[]);
     assert_eq!(redis_port, redis.port());
     assert!(listens(redis.port()), "the given Redis was stopped");
+}
+
+/// A managed Redis' access key has `/`, `+` and `=`: given percent-encoded in the URL, as any
+/// URL carries a password, the apps, the readiness wait and the reconciler all authenticate.
+#[test]
+fn uses_a_given_redis_whose_password_has_url_special_characters() {
+    let redis = RedisServer::start_with(RedisOptions {
+        password: Some("Ab1/cD+e=@:%#?& x".to_string()),
+        ..RedisOptions::default()
+    })
+    .unwrap();
+    let redis_port = up_order_and_interrupt(&["--redis-url", &redis.url()], &[]);
+    assert_eq!(redis_port, redis.port());
+}
+
+/// The variables the README documents, set in the environment, reach the apps, the readiness
+/// wait (which waits for the fulfiller on that channel) and the reconciler alike.
+#[test]
+fn variables_from_the_environment_reach_everything_it_starts() {
+    let redis = RedisServer::start().unwrap();
+    let redis_port = up_order_and_interrupt(
+        &[],
+        &[
+            ("SPIN_VARIABLE_REDIS_PORT", &redis.port().to_string()),
+            ("SPIN_VARIABLE_ORDER_CHANNEL", "orders-v2"),
+            ("SPIN_VARIABLE_KEY_PREFIX", "shop2:"),
+        ],
+    );
+    assert_eq!(redis_port, redis.port(), "the Redis the variables name");
+    let mut connection = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("shop2:*")
+        .query(&mut connection)
+        .unwrap();
+    assert!(!keys.is_empty(), "no key under the given prefix");
 }

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 from order_chart import engine
 
@@ -53,10 +54,14 @@ def container_environment(container: dict, secret: dict) -> dict[str, str]:
 
 
 @contextmanager
-def rendered_redis(values: dict, data_dir: Path) -> Iterator[tuple[int, dict[str, str], list[engine.Manifest]]]:
+def rendered_redis(
+    values: dict, data_dir: Path, secret_password: str | None = None
+) -> Iterator[tuple[int, dict[str, str], list[engine.Manifest]]]:
     """Renders the chart with `values` (Redis on a free port) and runs the rendered Redis container's
-    command line, `data_dir` standing in for its /data volume; yields (port, the container's
-    environment, every rendered manifest)."""
+    command line with its environment, `data_dir` standing in for its /data volume; yields (port,
+    the container's environment plus the decoded password as redis-cli's REDISCLI_AUTH, every
+    rendered manifest). `secret_password` stands in for what an existing Secret holds instead of
+    the generated password (the password's URL form)."""
     if shutil.which("redis-server") is None:
         raise RuntimeError(
             "`redis-server` is needed; `cargo xtask test` installs it (apt-get install -y redis-server)"
@@ -66,14 +71,18 @@ def rendered_redis(values: dict, data_dir: Path) -> Iterator[tuple[int, dict[str
     by_kind = {m.kind: m.obj for m in manifests if m.kind in {"StatefulSet", "Secret"}}
     (container,) = by_kind["StatefulSet"]["spec"]["template"]["spec"]["containers"]
     environment = container_environment(container, by_kind["Secret"])
+    if secret_password is not None:
+        environment["REDIS_PASSWORD"] = secret_password
     command = [
         expand(part, environment).replace("/data", str(data_dir))
         for part in container["command"] + container["args"]
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env={"PATH": "/usr/bin:/bin", **environment}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_until_listening(port, process, f"redis-server ({' '.join(command)})")
-        yield port, environment, manifests
+        yield port, {**environment, "REDISCLI_AUTH": unquote(environment["REDIS_PASSWORD"])}, manifests
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from services import container_environment, expand, rendered_redis
@@ -144,8 +145,23 @@ def test_fails_the_job_when_redis_refuses(system):
     without_password = reconciler.run({})
     assert without_password.returncode != 0
     assert "NOAUTH" in without_password.stdout + without_password.stderr
-    wrong_password = reconciler.run({"REDISCLI_AUTH": "not-the-password"})
+    wrong_password = reconciler.run({"REDIS_PASSWORD": "not-the-password"})
     assert wrong_password.returncode != 0
+    # The Secret holds the URL form: sent as it is, it would be a wrong password.
+    assert reconciler.run({"REDIS_PASSWORD": "%"}).returncode != 0
+
+
+def test_decodes_a_password_with_url_special_characters(tmp_path):
+    """A managed Redis' key in an existing Secret, percent-encoded as the apps need it."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "scripts").mkdir()
+    encoded = quote("Ab1/cD+e=@:%#?& x", safe="")
+    with rendered_redis({}, tmp_path / "data", secret_password=encoded) as (port, environment, manifests):
+        reconciler = Reconciler(manifests, port, tmp_path / "scripts")
+        accept(port, {"REDISCLI_AUTH": "Ab1/cD+e=@:%#?& x"}, int(time.time() * 1000) - 120_000)
+        result = reconciler.run({"REDIS_PASSWORD": encoded})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "re-published 1 pending orders, dropped 0 stale index entries"
 
 
 def test_fails_the_job_when_redis_is_unreachable(system):

@@ -1,10 +1,14 @@
 """The Redis container as rendered, run for real: the command line (with the kubelet's `$(VAR)`
-expansion), the password from the Secret, the append-only setting, and the readiness probe."""
+expansion), the password from the Secret (its URL form, decoded), the append-only setting, the pub/sub
+output buffer limit, and the readiness probe."""
 
 import subprocess
+from urllib.parse import quote
 
 import pytest
-from services import rendered_redis
+from services import free_port, rendered_redis
+
+from order_chart import engine
 
 
 @pytest.fixture(params=[True, False], ids=["persistent", "in-memory"])
@@ -30,6 +34,38 @@ def test_requires_the_password_from_the_secret(redis):
     assert cli(port, {"REDISCLI_AUTH": environment["REDIS_PASSWORD"]}, "PING") == ["PONG"]
 
 
+# A managed Redis' access key, and one of every character a URL reserves.
+SPECIAL_PASSWORDS = ["Ab1/cD+e=", *(f"Ab1{c}cD{c}" for c in "/+=@:%#?& "), "ü\\'\"$`*"]
+
+
+@pytest.mark.parametrize("password", SPECIAL_PASSWORDS)
+def test_an_existing_secret_holds_the_url_form_and_redis_requires_the_password(tmp_path, password):
+    encoded = quote(password, safe="")
+    with rendered_redis({}, tmp_path, secret_password=encoded) as (port, _, manifests):
+        assert cli(port, {"REDISCLI_AUTH": password}, "PING") == ["PONG"]
+        assert cli(port, {"REDISCLI_AUTH": encoded}, "PING") != ["PONG"]
+        (statefulset,) = [m.obj for m in manifests if m.kind == "StatefulSet"]
+        probe = statefulset["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["exec"]["command"]
+        assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": encoded}).returncode == 0
+        assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": quote(encoded)}).returncode != 0
+
+
+def test_a_secret_not_in_url_form_stops_redis_with_the_reason(tmp_path):
+    port = free_port()
+    manifests = engine.render({"redis": {"service": {"port": port}}})
+    (statefulset,) = [m.obj for m in manifests if m.kind == "StatefulSet"]
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    result = subprocess.run(
+        container["command"] + container["args"],
+        env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": "100%"},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert result.returncode != 0
+    assert "not percent-encoded" in result.stderr
+
+
 def test_readiness_probe_passes_only_with_the_password(redis):
     port, environment, probe, _ = redis
     assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin", **environment}).returncode == 0
@@ -51,3 +87,17 @@ def test_append_only_file_follows_persistence(redis):
 def test_append_only_file_can_be_fsynced_before_every_answer(tmp_path):
     with rendered_redis({"redis": {"persistence": {"appendFsync": "always"}}}, tmp_path) as (port, environment, _):
         assert cli(port, environment, "CONFIG", "GET", "appendfsync") == ["appendfsync", "always"]
+
+
+def test_pubsub_buffer_limit_follows_the_values(redis):
+    """Redis' defaults, set explicitly: Redis answers in bytes."""
+    port, environment, _, _ = redis
+    limits = cli(port, environment, "CONFIG", "GET", "client-output-buffer-limit")[1]
+    assert "pubsub 33554432 8388608 60" in limits, limits
+
+
+def test_pubsub_buffer_limit_can_be_changed(tmp_path):
+    values = {"redis": {"pubsubBufferLimit": {"hard": "1gb", "soft": "256mb", "softSeconds": 120}}}
+    with rendered_redis(values, tmp_path) as (port, environment, _):
+        limits = cli(port, environment, "CONFIG", "GET", "client-output-buffer-limit")[1]
+        assert "pubsub 1073741824 268435456 120" in limits, limits

@@ -73,6 +73,8 @@ def test_oldest_version_comes_from_kube_version():
         ),
         ({"orderProcessor": {"resources": {"requests": None}}}, "/orderProcessor/resources"),
         ({"runtimeClass": {"handler": "Spin Shim"}}, "/runtimeClass/handler"),
+        ({"fullnameOverride": "1shop"}, "/fullnameOverride"),
+        ({"serviceAccount": {"name": "s" * 254}}, "/serviceAccount/name"),
     ],
 )
 def test_schema_rejects_bad_values_by_path(values, message):

@@ -78,16 +78,28 @@ FILES = {
         replace = "gitops/argocd/apps/shop-dev.yaml"
         with = "gitops/argocd/alternatives/shop-dev-from-git.yaml"
     """,
-    "gitops/values/common.yaml": """
+    "gitops/values/common/values.yaml": """
         redis:
           auth:
             existingSecret: redis-auth
     """,
-    "gitops/values/dev.yaml": """
+    "gitops/values/common/kustomization.yaml": """
+        configMapGenerator:
+          - name: shop-values
+            files:
+              - values.yaml
+    """,
+    "gitops/values/dev/values.yaml": """
         image:
           registry: registry.localhost:5000
         ingress:
           host: shop.localhost
+    """,
+    "gitops/values/dev/kustomization.yaml": """
+        configMapGenerator:
+          - name: shop-dev-values
+            files:
+              - values.yaml
     """,
     "gitops/flux/clusters/dev/infrastructure.yaml": """
         apiVersion: kustomize.toolkit.fluxcd.io/v1
@@ -128,16 +140,17 @@ FILES = {
         kind: Namespace
         metadata:
           name: shop
+          labels:
+            pod-security.kubernetes.io/enforce: restricted
+            pod-security.kubernetes.io/audit: restricted
+            pod-security.kubernetes.io/warn: restricted
     """,
     "gitops/flux/apps/base/shop/kustomization.yaml": """
         namespace: shop
         resources:
           - source.yaml
           - release.yaml
-        configMapGenerator:
-          - name: shop-values
-            files:
-              - values.yaml=../../../../values/common.yaml
+          - ../../../../values/common
         configurations:
           - kustomizeconfig.yaml
     """,
@@ -181,12 +194,7 @@ FILES = {
         namespace: shop
         resources:
           - ../base/shop
-        configMapGenerator:
-          - name: shop-dev-values
-            files:
-              - values.yaml=../../../values/dev.yaml
-        configurations:
-          - ../base/shop/kustomizeconfig.yaml
+          - ../../../values/dev
         patches:
           - target:
               kind: HelmRelease
@@ -262,8 +270,8 @@ FILES = {
               path: .
               helm:
                 valueFiles:
-                  - $values/gitops/values/common.yaml
-                  - $values/gitops/values/dev.yaml
+                  - $values/gitops/values/common/values.yaml
+                  - $values/gitops/values/dev/values.yaml
             - repoURL: https://github.com/acme/shop.git
               targetRevision: main
               ref: values
@@ -276,6 +284,11 @@ FILES = {
               selfHeal: true
             syncOptions:
               - CreateNamespace=true
+            managedNamespaceMetadata:
+              labels:
+                pod-security.kubernetes.io/enforce: restricted
+                pod-security.kubernetes.io/audit: restricted
+                pod-security.kubernetes.io/warn: restricted
     """,
 }
 # The documented alternative: the same Application with the chart from Git.

@@ -23,12 +23,23 @@ def test_a_kustomization_that_does_not_build(repo):
 
 def test_a_generator_file_outside_the_repository(repo):
     (repo.root.parent / "secrets.yaml").write_text("password: x\n")
+    repo.edit("gitops/values/common/kustomization.yaml", "- values.yaml", "- values.yaml=../../../../secrets.yaml")
+    assert_problem(repo.problems(), "../../../../secrets.yaml is outside the repository")
+
+
+def test_a_generator_file_outside_its_kustomization_directory(repo):
+    """Flux's controller would build this; plain `kubectl kustomize`, kustomize and Argo CD do not."""
     repo.edit(
         "gitops/flux/apps/base/shop/kustomization.yaml",
-        "values.yaml=../../../../values/common.yaml",
-        "values.yaml=../../../../../../secrets.yaml",
+        "  - ../../../../values/common\n",
+        "configMapGenerator:\n  - name: shop-values\n    files:\n      - values.yaml=../../../../values/common/values.yaml\n",
     )
-    assert_problem(repo.problems(), "../../../../../../secrets.yaml is outside the repository")
+    assert_problem(
+        repo.problems(),
+        "kustomize build gitops/flux/apps/base/shop failed",
+        "security; file",
+        "is not in or below",
+    )
 
 
 # --- object schemas and cross-references ------------------------------------------------------
@@ -39,14 +50,14 @@ def test_a_generator_file_outside_the_repository(repo):
     [
         (
             "gitops/flux/infrastructure/namespace.yaml",
-            "  name: shop",
-            "  name: shop\nspec:\n  finalisers: []",
+            "    pod-security.kubernetes.io/warn: restricted\n",
+            "    pod-security.kubernetes.io/warn: restricted\nspec:\n  finalisers: []\n",
             ("Namespace shop", "'finalisers' was unexpected", "Kubernetes 1.32 schema"),
         ),
         (
             "gitops/flux/infrastructure/namespace.yaml",
-            "  name: shop",
-            "  name: shop\n  labels:\n    tier: [a]",
+            "  labels:\n",
+            "  labels:\n    tier: [a]\n",
             ("Namespace shop", "metadata.labels.tier"),
         ),
         (
@@ -137,14 +148,14 @@ def test_a_generator_file_outside_the_repository(repo):
         ),
         (
             "gitops/argocd/apps/shop-dev.yaml",
-            "$values/gitops/values/dev.yaml",
-            "$values/gitops/values/prod.yaml",
-            ("gitops/values/prod.yaml is not a file",),
+            "$values/gitops/values/dev/values.yaml",
+            "$values/gitops/values/prod/values.yaml",
+            ("gitops/values/prod/values.yaml is not a file",),
         ),
         (
             "gitops/argocd/apps/shop-dev.yaml",
-            "$values/gitops/values/dev.yaml",
-            "$vals/gitops/values/dev.yaml",
+            "$values/gitops/values/dev/values.yaml",
+            "$vals/gitops/values/dev/values.yaml",
             ("uses $vals, but no source has `ref: vals`",),
         ),
         (
@@ -241,7 +252,7 @@ def test_crds_that_differ_from_the_pins(repo, tmp_path):
 
 def test_values_the_chart_schema_rejects(repo):
     repo.edit(
-        "gitops/values/dev.yaml",
+        "gitops/values/dev/values.yaml",
         "registry: registry.localhost:5000",
         "registry: registry.localhost:5000/shop",
     )
@@ -252,7 +263,7 @@ def test_values_the_chart_schema_rejects(repo):
 
 def test_values_with_a_key_the_chart_does_not_have(repo):
     repo.edit(
-        "gitops/values/common.yaml",
+        "gitops/values/common/values.yaml",
         "existingSecret: redis-auth",
         "existingSecret: redis-auth\n    password: hunter2",
     )
@@ -262,8 +273,8 @@ def test_values_with_a_key_the_chart_does_not_have(repo):
 def test_argocd_inline_values_are_checked_too(repo):
     repo.edit(
         "gitops/argocd/apps/shop-dev.yaml",
-        "          - $values/gitops/values/dev.yaml",
-        "          - $values/gitops/values/dev.yaml\n"
+        "          - $values/gitops/values/dev/values.yaml",
+        "          - $values/gitops/values/dev/values.yaml\n"
         "        valuesObject:\n          ingress:\n            host: 42",
     )
     assert_problem(repo.problems(), "Argo CD: ", "values.ingress.host", "is not of type 'string'")
@@ -272,8 +283,8 @@ def test_argocd_inline_values_are_checked_too(repo):
 def test_flux_and_argocd_giving_an_environment_different_values(repo):
     repo.edit(
         "gitops/argocd/apps/shop-dev.yaml",
-        "          - $values/gitops/values/dev.yaml",
-        "          - $values/gitops/values/dev.yaml\n"
+        "          - $values/gitops/values/dev/values.yaml",
+        "          - $values/gitops/values/dev/values.yaml\n"
         "        parameters:\n          - name: ingress.host\n            value: shop.example",
     )
     assert_problem(
@@ -297,7 +308,7 @@ def test_a_chart_from_another_owner(repo):
 
 
 def test_an_existing_secret_nothing_declares(repo):
-    repo.edit("gitops/values/common.yaml", "existingSecret: redis-auth", "existingSecret: redis-password")
+    repo.edit("gitops/values/common/values.yaml", "existingSecret: redis-auth", "existingSecret: redis-password")
     assert_problem(repo.problems(), "values.redis.auth.existingSecret names Secret shop/redis-password")
 
 
@@ -308,6 +319,58 @@ def test_a_values_from_nothing_declares(repo):
         "      name: shop-values\n    - kind: Secret\n      name: shop-secrets",
     )
     assert_problem(repo.problems(), "spec.valuesFrom[1] names Secret shop/shop-secrets")
+
+
+# --- Pod Security of the release namespaces ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "expected"),
+    [
+        (
+            "gitops/flux/infrastructure/namespace.yaml",
+            "pod-security.kubernetes.io/enforce: restricted",
+            "pod-security.kubernetes.io/enforce: baseline",
+            ("kustomize build gitops/flux/infrastructure: Namespace shop:",
+             "namespace shop needs pod-security.kubernetes.io/enforce: restricted (has 'baseline')"),
+        ),
+        (
+            "gitops/flux/infrastructure/namespace.yaml",
+            "    pod-security.kubernetes.io/warn: restricted\n",
+            "",
+            ("namespace shop needs pod-security.kubernetes.io/warn: restricted (has 'none')",),
+        ),
+        (
+            "gitops/argocd/apps/shop-dev.yaml",
+            "        pod-security.kubernetes.io/enforce: restricted\n",
+            "        pod-security.kubernetes.io/enforce: privileged\n",
+            ("gitops/argocd/apps/shop-dev.yaml", "syncPolicy.managedNamespaceMetadata: namespace shop needs"
+             " pod-security.kubernetes.io/enforce: restricted (has 'privileged')"),
+        ),
+    ],
+)  # fmt: skip
+def test_a_namespace_label_short_of_restricted(repo, path, old, new, expected):
+    repo.edit(path, old, new)
+    assert_problem(repo.problems(), *expected)
+
+
+def test_an_argocd_created_namespace_without_managed_metadata(repo):
+    text = (repo.root / "gitops/argocd/apps/shop-dev.yaml").read_text()
+    repo.write("gitops/argocd/apps/shop-dev.yaml", text[: text.index("    managedNamespaceMetadata:")])
+    assert_problem(
+        repo.problems(),
+        "syncPolicy.managedNamespaceMetadata: namespace shop needs pod-security.kubernetes.io/enforce: restricted",
+    )
+
+
+def test_a_release_namespace_nothing_labels(repo):
+    text = (repo.root / "gitops/argocd/apps/shop-dev.yaml").read_text()
+    repo.write("gitops/argocd/apps/shop-dev.yaml", text[: text.index("    syncOptions:")])
+    assert_problem(
+        repo.problems(),
+        "Application argocd/shop-dev: nothing in",
+        "declares namespace shop, so its Pod Security level (restricted) is unset",
+    )
 
 
 # --- coverage of gitops/ ----------------------------------------------------------------------

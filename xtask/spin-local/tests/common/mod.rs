@@ -91,11 +91,13 @@ pub fn probe_app(name: &str, variables: &str, component: &str) -> PathBuf {
     ))
 }
 
-/// A runtime serving on a free loopback port from a background thread; stops on drop.
+/// A runtime serving on a free loopback port from a background thread; stops on drop, and then
+/// fails the test if it had ended with an error that [`Running::failure`] did not collect.
 pub struct Running {
     pub address: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Ends with `Runtime::run`'s outcome, the error chain as text.
+    thread: Option<JoinHandle<Result<(), String>>>,
 }
 
 impl Running {
@@ -114,8 +116,8 @@ impl Running {
                         let _ = stopped.await;
                     })
                     .await
-                    .unwrap();
-            });
+                    .map_err(|error| format!("{error:#}"))
+            })
         });
         Running {
             address: address.recv().unwrap(),
@@ -127,6 +129,18 @@ impl Running {
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         request(self.address, "GET", path, headers, b"")
     }
+
+    /// Waits (up to `timeout`) for the runtime to end by itself, and returns its error.
+    pub fn failure(mut self, timeout: Duration) -> String {
+        let thread = self.thread.take().unwrap();
+        eventually("the runtime to end", timeout, || {
+            thread.is_finished().then_some(())
+        });
+        match thread.join().unwrap() {
+            Ok(()) => panic!("the runtime ended without an error"),
+            Err(error) => error,
+        }
+    }
 }
 
 impl Drop for Running {
@@ -135,7 +149,12 @@ impl Drop for Running {
             let _ = stop.send(());
         }
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            let outcome = thread.join();
+            if !std::thread::panicking() {
+                outcome
+                    .unwrap()
+                    .unwrap_or_else(|error| panic!("the runtime failed: {error}"));
+            }
         }
     }
 }
@@ -259,6 +278,22 @@ pub fn wait_for_subscriber(redis: &RedisServer) {
             (subscribers > 0).then_some(())
         },
     );
+}
+
+/// Closes the one subscriber's connection, as Redis does to a subscriber past its
+/// `client-output-buffer-limit pubsub`.
+pub fn close_the_subscriber(redis: &RedisServer) {
+    let mut connection = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let closed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut connection)
+        .unwrap();
+    assert_eq!(closed, 1);
 }
 
 /// `POST /order` with these details to the API at `address`.

@@ -1,0 +1,192 @@
+//! The apps' variables as `cargo xtask up` sees them. The runtime it starts (spin-local or
+//! `spin up`) resolves each variable from a `--variable NAME=VALUE` flag, else
+//! `SPIN_VARIABLE_<NAME>` in its environment (inherited from `up`), else that line of `.env` in
+//! the current directory, else the manifest's default (Spin's default providers); `up` resolves
+//! them the same way, so its readiness wait, its reconciler and its Redis location agree with
+//! what the apps use.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use order_model::Settings;
+
+use crate::project::App;
+
+/// Looks up an environment variable; `None` when it is not set.
+type Environment = Box<dyn Fn(&str) -> Result<Option<String>>>;
+
+/// Where values come from besides the manifests' defaults.
+pub struct AppVariables {
+    /// `--variable` flags, the last one for a name winning (as with clap's repeated flags).
+    flags: Vec<(String, String)>,
+    environment: Environment,
+}
+
+impl AppVariables {
+    /// `flags` over this process' environment. `.env` in the current directory is loaded into
+    /// that environment first, never over a variable already set: Spin's precedence, and the
+    /// runtime, which inherits the environment, sees the same values.
+    pub fn from_process(flags: &[(String, String)]) -> Result<AppVariables> {
+        match dotenvy::from_path(".env") {
+            Ok(()) => {}
+            Err(error) if error.not_found() => {}
+            Err(error) => return Err(error).context("reading .env"),
+        }
+        Ok(Self::with_environment(flags, |name| {
+            match std::env::var(name) {
+                Ok(value) => Ok(Some(value)),
+                Err(std::env::VarError::NotPresent) => Ok(None),
+                Err(error) => Err(error).with_context(|| format!("reading {name}")),
+            }
+        }))
+    }
+
+    /// `flags` over `environment`, which looks up an environment variable.
+    pub fn with_environment(
+        flags: &[(String, String)],
+        environment: impl Fn(&str) -> Result<Option<String>> + 'static,
+    ) -> AppVariables {
+        AppVariables {
+            flags: flags.to_vec(),
+            environment: Box::new(environment),
+        }
+    }
+
+    /// The value given for `name` by a flag or the environment, if any.
+    pub fn given(&self, name: &str) -> Result<Option<String>> {
+        if let Some((_, value)) = self.flags.iter().rev().find(|(given, _)| given == name) {
+            return Ok(Some(value.clone()));
+        }
+        (self.environment)(&environment_name(name))
+    }
+
+    /// `name`'s value: given, else the default of the first app that declares one.
+    pub fn value(&self, apps: &[App], name: &str) -> Result<String> {
+        match self.given(name)? {
+            Some(value) => Ok(value),
+            None => apps
+                .iter()
+                .find_map(|app| app.variable_defaults.get(name).cloned())
+                .with_context(|| format!("no app defines the variable {name:?}")),
+        }
+    }
+
+    /// Every variable `app` declares with a default, with its value.
+    pub fn app_values(&self, app: &App) -> Result<BTreeMap<String, String>> {
+        let mut values = BTreeMap::new();
+        for (name, default) in &app.variable_defaults {
+            let value = self.given(name)?.unwrap_or_else(|| default.clone());
+            values.insert(name.clone(), value);
+        }
+        Ok(values)
+    }
+
+    /// The settings the components will load (Redis location, channel, key prefix), checked as
+    /// they check them; an error names the variable.
+    pub fn settings(&self, apps: &[App]) -> Result<Settings> {
+        Settings::load(|name| self.value(apps, name).map_err(|error| format!("{error:#}")))
+            .map_err(anyhow::Error::msg)
+    }
+}
+
+/// The environment variable Spin reads an application variable from.
+pub fn environment_name(variable: &str) -> String {
+    format!("SPIN_VARIABLE_{}", variable.to_ascii_uppercase())
+}
+
+/// Substitutes `{{ name }}` in a manifest template (here: a Redis trigger's channel).
+pub fn expand(template: &str, values: &BTreeMap<String, String>) -> Result<String> {
+    let mut expanded = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        expanded.push_str(&rest[..start]);
+        let (name, after) = rest[start + 2..]
+            .split_once("}}")
+            .with_context(|| format!("unmatched `{{{{` in {template:?}"))?;
+        let value = values
+            .get(name.trim())
+            .with_context(|| format!("{template:?} uses {:?}, which has no value", name.trim()))?;
+        expanded.push_str(value);
+        rest = after;
+    }
+    expanded.push_str(rest);
+    Ok(expanded)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::project;
+
+    fn variables(flags: &[(&str, &str)], environment: &[(&str, &str)]) -> AppVariables {
+        let flags: Vec<(String, String)> = flags
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let environment: HashMap<String, String> = environment
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        AppVariables::with_environment(&flags, move |name| Ok(environment.get(name).cloned()))
+    }
+
+    #[test]
+    fn flags_beat_the_environment_which_beats_the_defaults() {
+        let apps = project::apps().unwrap();
+        let given = variables(
+            &[("key_prefix", "first:"), ("key_prefix", "shop1:")],
+            &[
+                ("SPIN_VARIABLE_KEY_PREFIX", "from-env:"),
+                ("SPIN_VARIABLE_ORDER_CHANNEL", "orders-v2"),
+            ],
+        );
+        assert_eq!(given.value(&apps, "key_prefix").unwrap(), "shop1:");
+        assert_eq!(given.value(&apps, "order_channel").unwrap(), "orders-v2");
+        assert_eq!(given.value(&apps, "redis_port").unwrap(), "6379");
+        let error = given.value(&apps, "no_such_variable").unwrap_err();
+        assert!(error.to_string().contains("no_such_variable"), "{error}");
+
+        let fulfilment = &apps[0];
+        let values = given.app_values(fulfilment).unwrap();
+        assert_eq!(values["order_channel"], "orders-v2");
+        let channels: Vec<String> = fulfilment
+            .redis_channels
+            .iter()
+            .map(|template| expand(template, &values).unwrap())
+            .collect();
+        assert_eq!(channels, ["orders-v2"]);
+    }
+
+    #[test]
+    fn settings_are_checked_as_the_components_check_them() {
+        let apps = project::apps().unwrap();
+        let settings = variables(&[], &[("SPIN_VARIABLE_ORDER_CHANNEL", "orders-v2")])
+            .settings(&apps)
+            .unwrap();
+        assert_eq!(settings.channel, "orders-v2");
+        assert_eq!(settings.keys.prefix(), "order:");
+        let error = variables(&[("redis_password", "Ab1/cD")], &[])
+            .settings(&apps)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("redis_password") && error.contains("%2F"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn expands_channel_templates() {
+        let values = BTreeMap::from([("order_channel".to_string(), "neworders".to_string())]);
+        assert_eq!(expand("{{ order_channel }}", &values).unwrap(), "neworders");
+        assert_eq!(
+            expand("x-{{order_channel}}-y", &values).unwrap(),
+            "x-neworders-y"
+        );
+        assert_eq!(expand("fixed", &values).unwrap(), "fixed");
+        assert!(expand("{{ other }}", &values).is_err());
+        assert!(expand("{{ order_channel", &values).is_err());
+    }
+}
