@@ -1209,9 +1209,15 @@ pub fn smoke() -> Result<()> {
     let targets = report["targets"]
         .as_array()
         .context("report.json has no targets")?;
+    // Six against same-run baselines, and (a local run measures both placements) the two
+    // nano-services ratios.
     ensure!(
-        targets.len() == 6 && targets.iter().all(|target| target["measured"].is_f64()),
+        targets.len() == 8 && targets.iter().all(|target| target["measured"].is_f64()),
         "report.json lacks a measured target: {targets:?}"
+    );
+    ensure!(
+        report["nano_services"].is_object(),
+        "report.json lacks the nano-services placements"
     );
     let svg = std::fs::read_to_string(out.join("latency.svg"))?;
     ensure!(
