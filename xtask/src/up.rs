@@ -56,28 +56,17 @@ pub struct Up {
     restart_backoff: f64,
     /// Where fulfilment runs (docs/nano-services.md): the order-processor's
     /// `fulfilment_placement` variable; the manifest's default (`message`) when not given.
-    #[arg(long, value_enum)]
-    placement: Option<Placement>,
+    /// The values are the receiver's own (`order_model::Placement::NAMES`).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(order_model::Placement::NAMES))]
+    placement: Option<String>,
 }
 
-/// The values of the order-processor's `fulfilment_placement` variable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Placement {
-    /// The receiver publishes each order; fulfilment-processor fulfils it.
-    Message,
-    /// The receiver calls the fulfilment component composed into it.
-    Composed,
-}
-
-impl Placement {
-    /// `--variable fulfilment_placement=…` for this placement.
-    pub fn variable(self) -> (String, String) {
-        let value = match self {
-            Placement::Message => "message",
-            Placement::Composed => "composed",
-        };
-        ("fulfilment_placement".to_string(), value.to_string())
-    }
+/// `--variable fulfilment_placement=<placement>`: one of `order_model::Placement::NAMES`.
+pub fn placement_variable(placement: &str) -> (String, String) {
+    (
+        order_model::config::vars::FULFILMENT_PLACEMENT.to_string(),
+        placement.to_string(),
+    )
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -118,7 +107,7 @@ impl Up {
             signal_hook::flag::register(signal, stop.clone()).context("handling Ctrl-C")?;
         }
         let mut variables = self.variables;
-        variables.extend(self.placement.map(Placement::variable));
+        variables.extend(self.placement.as_deref().map(placement_variable));
         let system = start_local(&LocalOptions {
             listen: Some(self.listen),
             redis_url: self.redis_url,
@@ -516,8 +505,8 @@ mod tests {
                 .unwrap(),
             "message"
         );
-        for placement in [Placement::Message, Placement::Composed] {
-            let (name, value) = placement.variable();
+        for placement in order_model::Placement::NAMES {
+            let (name, value) = placement_variable(placement);
             assert!(
                 order_model::Placement::load(|asked| {
                     assert_eq!(asked, name);

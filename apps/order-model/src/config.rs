@@ -35,6 +35,7 @@ pub enum Placement {
 }
 
 impl Placement {
+    /// The values [`Placement::load`] accepts, in that order (`cargo xtask up --placement` offers them).
     pub const NAMES: [&str; 2] = ["message", "composed"];
 
     /// Reads the placement through `get`, which returns a variable's value.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{EndToEnd, Figures, Goal, Load, Probe, Target, measure_end_to_end, measure_order_api};
 use crate::project;
-use crate::up::{self, AppRuntime, LocalOptions, Placement};
+use crate::up::{self, AppRuntime, LocalOptions};
 
 /// One placement's figures.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -40,7 +40,7 @@ pub fn measure(
     log: &std::path::Path,
 ) -> Result<NanoServices> {
     eprintln!("bench: nano-services, fulfilment composed into the receiver");
-    let composed_variable = [Placement::Composed.variable()];
+    let composed_variable = [up::placement_variable("composed")];
     let system = up::start_local(&LocalOptions {
         runtime,
         log: Some(log.to_path_buf()),
