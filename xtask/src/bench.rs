@@ -16,6 +16,7 @@ use duct::cmd;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod fulfilment;
 mod nano;
 
 use crate::project::{self, App, WASM_TARGET};
@@ -50,6 +51,9 @@ pub struct Bench {
     /// Where the report goes.
     #[arg(long, default_value = "target/bench", value_name = "DIR")]
     out: PathBuf,
+    /// Measure only fulfilment against acceptance with 1 and 2 shards (writes fulfilment.md).
+    #[arg(long, conflicts_with = "url")]
+    fulfilment_only: bool,
 }
 
 impl Bench {
@@ -72,6 +76,14 @@ impl Bench {
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
         provision::debian_packages(BENCH_PACKAGES)?;
         let oha = oha()?;
+        if self.fulfilment_only {
+            let log = out.join("runtime.log");
+            let figures = fulfilment::Fulfilment::measure(&self.load(&oha), self.runtime, &log)?;
+            let md = figures.markdown();
+            std::fs::write(out.join("fulfilment.md"), &md)?;
+            println!("{md}");
+            return Ok(());
+        }
         let probe = Probe::build()?;
         let hello = build_hello()?;
         let components = build::build_components()?;
@@ -164,6 +176,8 @@ impl Bench {
         compiling.arguments.push("--disable-cache".into());
         let compiling_ms = probe.cold_start(&first_answer, &compiling)?;
         drop(system);
+        // Systems of their own (1, then 2 shards), once the one above is stopped.
+        let fulfilment = fulfilment::Fulfilment::measure(&load, self.runtime, &log)?;
 
         let message = nano::PlacementFigures {
             post_order: post.clone(),
@@ -187,6 +201,7 @@ impl Bench {
             }),
             sizes: Sizes::measure(components, hello)?,
             publish: PublishTimes::measure()?,
+            fulfilment: Some(fulfilment),
             nano_services: Some(nano_services),
         })
     }
@@ -215,6 +230,7 @@ impl Bench {
             cold_start: None,
             sizes: Sizes::measure(components, &hello_app()?)?,
             publish: PublishTimes::measure()?,
+            fulfilment: None,
             nano_services: None,
         })
     }
@@ -825,6 +841,9 @@ pub struct Report {
     cold_start: Option<ColdStart>,
     sizes: Sizes,
     publish: PublishTimes,
+    /// Fulfilment against acceptance with 1 and 2 shards (local runs only).
+    #[serde(default)]
+    fulfilment: Option<fulfilment::Fulfilment>,
     /// Both fulfilment placements (local runs only).
     #[serde(default)]
     nano_services: Option<nano::NanoServices>,
@@ -1183,6 +1202,9 @@ impl Report {
             "| first `cargo xtask publish` (local registry) | {:.2} s |\n| unchanged `cargo xtask publish` | {:.2} s |\n",
             self.publish.first_s, self.publish.unchanged_s
         );
+        if let Some(fulfilment) = &self.fulfilment {
+            md += &fulfilment.markdown();
+        }
         md += "\nThe latency distribution is plotted in latency.svg.\n";
         if let Some(nano) = &self.nano_services {
             md += &nano.markdown();
@@ -1201,6 +1223,7 @@ pub fn smoke() -> Result<()> {
         duration: 1.0,
         connections: 2,
         out: out.clone(),
+        fulfilment_only: false,
     }
     .run()
     .context("the benchmark's smoke run failed")?;
@@ -1363,6 +1386,7 @@ mod tests {
                 unchanged_blobs_pushed: 0,
                 artifact_bytes: vec![("order-processor".into(), 500_000)],
             },
+            fulfilment: None,
             nano_services: None,
         }
     }

@@ -49,6 +49,10 @@ pub struct Up {
     /// wait and the reconciler.
     #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_variable)]
     variables: Vec<(String, String)>,
+    /// Fulfilment shards: one fulfilment-processor per shard channel, as the chart's
+    /// `fulfilmentProcessor.shards` (docs/api.md).
+    #[arg(long, default_value_t = 1, value_parser = parse_shards)]
+    shards: u32,
     /// An app that exits is restarted at once, then after this many seconds, doubling up to 30×
     /// this, from the start again once it ran 60× this: kubelet's CrashLoopBackOff (10, 300 and
     /// 600 s), scaled down by default.
@@ -67,6 +71,10 @@ pub fn placement_variable(placement: &str) -> (String, String) {
         order_model::config::vars::FULFILMENT_PLACEMENT.to_string(),
         placement.to_string(),
     )
+}
+
+fn parse_shards(text: &str) -> Result<u32, String> {
+    order_model::shard::parse_shards(text)
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -113,6 +121,7 @@ impl Up {
             redis_url: self.redis_url,
             runtime: self.runtime,
             variables,
+            shards: self.shards,
             log: None,
             back_off: BackOff::scaled(Duration::from_secs_f64(self.restart_backoff)),
         })?;
@@ -142,6 +151,8 @@ pub struct LocalOptions {
     /// Application variables for both apps (`--variable NAME=VALUE`); `SPIN_VARIABLE_*` and
     /// `.env` come from the process, as for the runtime.
     pub variables: Vec<(String, String)>,
+    /// Fulfilment shards (0 or 1: one fulfilment-processor on the plain channel).
+    pub shards: u32,
     /// Append the apps' output (a line per request) to this file instead of the terminal.
     pub log: Option<std::path::PathBuf>,
     /// The delays before an app that exited is started again.
@@ -155,6 +166,7 @@ impl Default for LocalOptions {
             redis_url: None,
             runtime: AppRuntime::default(),
             variables: Vec::new(),
+            shards: 1,
             log: None,
             back_off: BackOff::scaled(Duration::from_secs(1)),
         }
@@ -175,6 +187,63 @@ pub struct LocalSystem {
     listen: SocketAddr,
     /// Each app's variables with their values, as its runtime resolves them.
     app_values: Vec<BTreeMap<String, String>>,
+    /// Each runtime process: its name, app and variables (a fulfilment shard's differ).
+    launches: Vec<Launch>,
+}
+
+/// One runtime process of [`start_local`]: one app, as a pod, with its variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Launch {
+    name: String,
+    /// Index into the system's apps.
+    app: usize,
+    serves_http: bool,
+    variables: Vec<(String, String)>,
+}
+
+/// The processes that run `apps`, one per app as a pod, on either runtime; with more than one
+/// shard, each Redis-triggered app runs once per shard, its `order_channel` the shard's channel,
+/// as the chart's one fulfilment-processor per shard. Every process gets `order_shards` then.
+fn launches(
+    apps: &[App],
+    runtime: AppRuntime,
+    shards: u32,
+    channel: &str,
+    variables: &[(String, String)],
+) -> Vec<Launch> {
+    let mut common = variables.to_vec();
+    if shards > 1 {
+        common.push(("order_shards".to_string(), shards.to_string()));
+    }
+    let prefix = match runtime {
+        AppRuntime::Local => "spin-local",
+        AppRuntime::Spin => "spin up",
+    };
+    let mut out = Vec::new();
+    for (i, app) in apps.iter().enumerate() {
+        let launch = |name: String, variables: Vec<(String, String)>| Launch {
+            name,
+            app: i,
+            serves_http: app.serves_http,
+            variables,
+        };
+        if app.serves_http || shards == 1 {
+            out.push(launch(format!("{prefix} ({})", app.name), common.clone()));
+            continue;
+        }
+        for shard in 0..shards {
+            let mut variables = common.clone();
+            variables.push((
+                "order_channel".to_string(),
+                order_model::shard::shard_channel(channel, shard, shards),
+            ));
+            out.push(launch(
+                format!("{prefix} ({} shard {shard})", app.name),
+                variables,
+            ));
+        }
+    }
+    out
 }
 
 /// How long the apps may take to listen and subscribe after they are started.
@@ -234,6 +303,12 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
             (Some(server), url)
         }
     };
+    // `--shards` or, as the apps read it, the `order_shards` variable.
+    let shards = if options.shards > 1 {
+        options.shards
+    } else {
+        settings.shards
+    };
     let mut system = LocalSystem {
         processes: Vec::new(),
         reconciler: None,
@@ -244,26 +319,29 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
             .iter()
             .map(|app| variables.app_values(app))
             .collect::<Result<_>>()?,
+        launches: launches(
+            &apps,
+            options.runtime,
+            shards,
+            &settings.channel,
+            &options.variables,
+        ),
         apps,
         listen,
     };
-    for app in &system.apps {
+    for launch in system.launches.clone() {
         let command = runtime_command(
             options.runtime,
-            &[app],
-            app.serves_http.then_some(listen),
+            &[&system.apps[launch.app]],
+            launch.serves_http.then_some(listen),
             Some(&system.redis_url),
-            &options.variables,
+            &launch.variables,
         )?;
-        let name = match options.runtime {
-            AppRuntime::Local => format!("spin-local ({})", app.name),
-            AppRuntime::Spin => format!("spin up ({})", app.name),
-        };
-        let (what, log) = (name.clone(), options.log.clone());
-        let starter = Box::new(move || start(&command, &what, log.as_deref()));
+        let (name, log) = (launch.name.clone(), options.log.clone());
+        let starter = Box::new(move || start(&command, &name, log.as_deref()));
         system
             .processes
-            .push(Supervised::start(&name, starter, options.back_off)?);
+            .push(Supervised::start(&launch.name, starter, options.back_off)?);
     }
     system.wait_until_ready()?;
     let location = RedisLocation::parse(&system.redis_url)?;
@@ -276,6 +354,7 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         key_prefix: settings.keys.prefix().to_string(),
         min_age: RECONCILE_MIN_AGE,
         batch: 500,
+        shards,
     };
     system.reconciler = Some(Reconciler::start(reconciler, RECONCILE_EVERY)?);
     Ok(system)
@@ -446,9 +525,12 @@ impl LocalSystem {
             &format!("the order API did not listen on {listen}"),
             &|| Ok(TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok()),
         )?;
-        for (app, values) in self.apps.iter().zip(&self.app_values) {
+        for launch in &self.launches {
+            let app = &self.apps[launch.app];
+            let mut values = self.app_values[launch.app].clone();
+            values.extend(launch.variables.iter().cloned());
             for template in &app.redis_channels {
-                let channel = expand(template, values)
+                let channel = expand(template, &values)
                     .with_context(|| format!("the Redis trigger channel of {}", app.name))?;
                 wait(
                     &format!("{} did not subscribe to {channel:?}", app.name),
@@ -495,6 +577,45 @@ impl Drop for LocalSystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_run_one_fulfilment_process_per_shard_channel() {
+        let apps = project::apps().unwrap();
+        let given = [("key_prefix".to_string(), "shop1:".to_string())];
+        let one = launches(&apps, AppRuntime::Local, 1, "neworders", &given);
+        assert_eq!(one.len(), apps.len(), "each app in a process of its own");
+        for launch in &one {
+            assert_eq!(launch.variables, given);
+        }
+
+        for runtime in [AppRuntime::Local, AppRuntime::Spin] {
+            let three = launches(&apps, runtime, 3, "neworders", &given);
+            let http: Vec<&Launch> = three.iter().filter(|l| l.serves_http).collect();
+            assert_eq!(http.len(), 1, "{runtime:?}: order-processor runs once");
+            let shards: Vec<&Launch> = three.iter().filter(|l| !l.serves_http).collect();
+            let channels: Vec<&str> = shards
+                .iter()
+                .map(|l| {
+                    assert_eq!(apps[l.app].name, "fulfilment-processor");
+                    let (_, channel) = l
+                        .variables
+                        .iter()
+                        .rfind(|(n, _)| n == "order_channel")
+                        .unwrap();
+                    channel.as_str()
+                })
+                .collect();
+            assert_eq!(channels, ["neworders.0", "neworders.1", "neworders.2"]);
+            for launch in &three {
+                assert!(
+                    launch
+                        .variables
+                        .contains(&("order_shards".to_string(), "3".to_string()))
+                );
+                assert!(launch.variables.contains(&given[0]));
+            }
+        }
+    }
 
     #[test]
     fn placements_are_the_receivers_variable_values() {

@@ -11,13 +11,15 @@ pub mod vars {
     pub const REDIS_PASSWORD: &str = "redis_password";
     pub const ORDER_CHANNEL: &str = "order_channel";
     pub const KEY_PREFIX: &str = "key_prefix";
-    pub const ALL: [&str; 6] = [
+    pub const ORDER_SHARDS: &str = "order_shards";
+    pub const ALL: [&str; 7] = [
         REDIS_SCHEME,
         REDIS_HOST,
         REDIS_PORT,
         REDIS_PASSWORD,
         ORDER_CHANNEL,
         KEY_PREFIX,
+        ORDER_SHARDS,
     ];
     /// The receiver's only: where fulfilment runs, see [`super::Placement`].
     pub const FULFILMENT_PLACEMENT: &str = "fulfilment_placement";
@@ -62,6 +64,8 @@ pub struct Settings {
     pub redis_port: u16,
     pub redis_password: String,
     pub channel: String,
+    /// Fulfilment shards (1..=64): new orders go to the channel [`crate::shard::channel_for`] names.
+    pub shards: u32,
     pub keys: KeySpace,
 }
 
@@ -97,6 +101,9 @@ impl Settings {
                 vars::ORDER_CHANNEL
             ));
         }
+        let shards = read(vars::ORDER_SHARDS)?;
+        let shards = crate::shard::parse_shards(&shards)
+            .map_err(|why| format!("variable `{}` {why}", vars::ORDER_SHARDS))?;
         let redis_password = read(vars::REDIS_PASSWORD)?;
         decode_url_password(&redis_password)
             .map_err(|e| format!("variable `{}`: {e}", vars::REDIS_PASSWORD))?;
@@ -106,6 +113,7 @@ impl Settings {
             redis_port,
             redis_password,
             channel,
+            shards,
             keys: KeySpace::new(read(vars::KEY_PREFIX)?),
         })
     }
@@ -215,6 +223,7 @@ mod tests {
             (vars::REDIS_PASSWORD, String::new()),
             (vars::ORDER_CHANNEL, "neworders".to_string()),
             (vars::KEY_PREFIX, "order:".to_string()),
+            (vars::ORDER_SHARDS, "1".to_string()),
         ])
     }
 
@@ -318,6 +327,8 @@ mod tests {
             (vars::REDIS_HOST, "", "host name"),
             (vars::REDIS_HOST, "a@b", "host name"),
             (vars::ORDER_CHANNEL, "", "must not be empty"),
+            (vars::ORDER_SHARDS, "0", "from 1 to 64"),
+            (vars::ORDER_SHARDS, "many", "from 1 to 64"),
         ] {
             let mut vars = defaults();
             vars.insert(name, value.into());

@@ -12,6 +12,7 @@ pub mod message;
 pub mod order;
 pub mod problem;
 pub mod request;
+pub mod shard;
 pub mod store;
 
 pub use body::{Body, BoundedBody};

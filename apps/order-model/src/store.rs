@@ -77,6 +77,7 @@ pub struct OrderStore<R> {
     redis: R,
     keys: KeySpace,
     channel: String,
+    shards: u32,
     publish: bool,
 }
 
@@ -86,8 +87,15 @@ impl<R: Redis> OrderStore<R> {
             redis,
             keys,
             channel: channel.into(),
+            shards: 1,
             publish: true,
         }
+    }
+
+    /// Publishes new orders over `shards` channels (see [`crate::shard`]); 1 unless set.
+    pub fn with_shards(mut self, shards: u32) -> Self {
+        self.shards = shards.max(1);
+        self
     }
 
     /// A store whose `accept` does not publish the new order: for the composed placement, where
@@ -100,8 +108,8 @@ impl<R: Redis> OrderStore<R> {
         }
     }
 
-    /// Stores, indexes and (unless [`Self::without_publishing`]) publishes a new order, or
-    /// returns the one an idempotency key made.
+    /// Stores, indexes and (unless [`Self::without_publishing`]) publishes a new order on its
+    /// shard's channel, or returns the one an idempotency key made.
     pub fn accept(
         &self,
         id: OrderId,
@@ -116,6 +124,7 @@ impl<R: Redis> OrderStore<R> {
         }
         .to_json();
         let id_text = id.to_string();
+        let channel = crate::shard::channel_for(&self.channel, id, self.shards);
         let order_key = self.keys.order(id);
         let pending_key = self.keys.pending();
         let idempotency_key = idempotency_key.map(|key| self.keys.idempotency(key));
@@ -133,7 +142,7 @@ impl<R: Redis> OrderStore<R> {
             Arg::Int(now_ms),
             // The script publishes to no channel when given an empty one.
             Arg::Bytes(if self.publish {
-                self.channel.as_bytes()
+                channel.as_bytes()
             } else {
                 b""
             }),
@@ -198,7 +207,9 @@ impl<R: Redis> OrderStore<R> {
 }
 
 impl<R: Redis> OrderStore<R> {
-    /// Re-publishes up to `batch` pending orders accepted at least `min_age_ms` ago.
+    /// Re-publishes up to `batch` pending orders accepted at least `min_age_ms` ago, each to the
+    /// channel of its shard under the store's *current* shard count — so orders published to a
+    /// shard that no longer runs (the count changed) reach a running fulfiller all the same.
     pub fn reconcile(&self, min_age_ms: i64, batch: i64) -> Result<Reconciled, ApiError> {
         let pending_key = self.keys.pending();
         let args = [
@@ -209,6 +220,7 @@ impl<R: Redis> OrderStore<R> {
             Arg::Bytes(self.keys.prefix().as_bytes()),
             Arg::Int(min_age_ms),
             Arg::Int(batch),
+            Arg::Int(i64::from(self.shards)),
         ];
         match self.redis.execute("EVAL", &args)?.as_slice() {
             [Value::Int(republished), Value::Int(dropped)] => Ok(Reconciled {

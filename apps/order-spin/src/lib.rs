@@ -53,11 +53,10 @@ pub fn connect() -> Result<OrderStore<SpinRedis>, ApiError> {
         .map_err(|e| ApiError::Internal(format!("configuration: {e}")))?;
     let connection = Connection::open(&settings.redis_address())
         .map_err(|e| ApiError::StoreUnavailable(format!("opening Redis: {e}")))?;
-    Ok(OrderStore::new(
-        SpinRedis(connection),
-        settings.keys,
-        settings.channel,
-    ))
+    Ok(
+        OrderStore::new(SpinRedis(connection), settings.keys, settings.channel)
+            .with_shards(settings.shards),
+    )
 }
 
 /// Fulfils the order through the `order-system:fulfilment/fulfil` import: an in-process call

@@ -9,17 +9,32 @@
 -- ARGV[2]  the key prefix (`order:`)
 -- ARGV[3]  the minimum age in ms of an order to re-publish
 -- ARGV[4]  the most orders to re-publish in one run
+-- ARGV[5]  the fulfilment shards N (optional, default 1): an order goes to ARGV[1] when N is 1,
+--          else to `ARGV[1].k`, k = its id's first 8 hex digits as an integer mod N — the same
+--          rule as order-model's `shard` module (the store tests pin that both agree). Always
+--          the *current* N, so orders published under another N reach a running fulfiller.
 --
 -- Returns {re-published, dropped}: dropped are index entries whose order is gone or fulfilled.
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local cutoff = now_ms - tonumber(ARGV[3])
+local shards = tonumber(ARGV[5] or '1')
+if not shards or shards < 1 or shards % 1 ~= 0 then
+  return redis.error_reply('shards (ARGV[5]) must be a whole number of at least 1, not ' .. tostring(ARGV[5]))
+end
+local function shard_channel(id)
+  if shards == 1 then
+    return ARGV[1]
+  end
+  local head = tonumber(string.sub(id, 1, 8), 16) or 0
+  return ARGV[1] .. '.' .. string.format('%d', head % shards)
+end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[4]))
 local republished, dropped = 0, 0
 for _, id in ipairs(ids) do
   local order = redis.call('HMGET', ARGV[2] .. id, 'details', 'status')
   if order[2] == 'created' then
-    redis.call('PUBLISH', ARGV[1], cjson.encode({id = id, details = order[1], status = 'created'}))
+    redis.call('PUBLISH', shard_channel(id), cjson.encode({id = id, details = order[1], status = 'created'}))
     republished = republished + 1
   else
     redis.call('ZREM', KEYS[1], id)

@@ -79,7 +79,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-Name of one component's resources: dict "root" $ "component" "redis". Every object of a component
+Name of one component's resources: dict "root" $ "component" "redis" (a fulfilment shard: "fulfilment-processor-<k>"). Every object of a component
 carries this one name, so it fits the tightest kind among them:
 - 52: the Redis StatefulSet (its controller-revision-hash label is `<name>-<10-character hash>`, at
   most 63), the reconciler CronJob (Kubernetes' limit: Job names add 11 characters), and SpinApps
@@ -90,7 +90,8 @@ carries this one name, so it fits the tightest kind among them:
 {{- define "order-system.componentName" -}}
 {{- $spinApps := list "order-processor" "fulfilment-processor" }}
 {{- $limit := 63 }}
-{{- if or (has .component (list "redis" "reconciler")) (and (has .component $spinApps) (eq .root.Values.mode "spinOperator")) }}
+{{- $app := regexReplaceAll "-[0-9]+$" .component "" }}
+{{- if or (has .component (list "redis" "reconciler")) (and (has $app $spinApps) (eq .root.Values.mode "spinOperator")) }}
 {{- $limit = 52 }}
 {{- end }}
 {{- include "order-system.fitName" (dict "base" (include "order-system.baseName" .root) "suffix" .component "limit" $limit) }}
@@ -175,15 +176,17 @@ Called with the app's dict ("root", "key"): the order-processor also reads the f
   value: {{ $root.Values.config.orderChannel | quote }}
 - name: key_prefix
   value: {{ $root.Values.config.keyPrefix | quote }}
+- name: order_shards
+  value: {{ $root.Values.fulfilmentProcessor.shards | int | toString | quote }}
 {{- if eq .key "orderProcessor" }}
 - name: fulfilment_placement
   value: {{ $root.Values.fulfilment.placement | quote }}
 {{- end }}
 {{- end }}
 
-{{/* The same variables as container env, the way the shim reads them (SPIN_VARIABLE_<NAME>). */}}
+{{/* A list of such variables as container env, the way the shim reads them (SPIN_VARIABLE_<NAME>). */}}
 {{- define "order-system.spinEnv" -}}
-{{- range (include "order-system.spinVariables" . | fromYamlArray) }}
+{{- range . }}
 - name: SPIN_VARIABLE_{{ .name | upper }}
   {{- if hasKey . "valueFrom" }}
   valueFrom:
@@ -197,7 +200,7 @@ Called with the app's dict ("root", "key"): the order-processor also reads the f
 {{/* Every problem with the values at once, as one failure. */}}
 {{- define "order-system.validateValues" -}}
 {{- $problems := list }}
-{{- range $key := list "orderProcessor" "fulfilmentProcessor" }}
+{{- range $key := list "orderProcessor" }}
 {{- $app := index $.Values $key }}
 {{- if and $app.autoscaling.enabled (gt (int $app.autoscaling.minReplicas) (int $app.autoscaling.maxReplicas)) }}
 {{- $problems = append $problems (printf "%s.autoscaling: minReplicas (%d) is above maxReplicas (%d)" $key (int $app.autoscaling.minReplicas) (int $app.autoscaling.maxReplicas)) }}

@@ -1,12 +1,51 @@
 {{/*
 Resources of one Spin app, shared by order-processor and fulfilment-processor.
-Called with: dict "root" $ "key" "orderProcessor" "component" "order-processor" "http" true
+Called with: dict "root" $ "key" "orderProcessor" "component" "order-processor" "http" true, and for
+one fulfilment shard also "shard" k (0..N-1, N = fulfilmentProcessor.shards).
 */}}
+
+{{/* "true" when this is one shard of several: its objects are named `<component>-<k>` and its pods labelled with the shard. */}}
+{{- define "order-system.spinApp.sharded" -}}
+{{- and (hasKey . "shard") (gt (int .root.Values.fulfilmentProcessor.shards) 1) }}
+{{- end }}
+
+{{/* The dict componentName names this app's (or shard's) objects by. */}}
+{{- define "order-system.spinApp.nameComponent" -}}
+{{- $name := .component }}
+{{- if eq (include "order-system.spinApp.sharded" .) "true" }}
+{{- $name = printf "%s-%d" .component (int .shard) }}
+{{- end }}
+{{- include "order-system.componentName" (dict "root" .root "component" $name) }}
+{{- end }}
+
+{{/* Selector labels: the component's, plus the shard's, so each shard's Deployment and PDB own only its pods (NetworkPolicies select the component: all shards). */}}
+{{- define "order-system.spinApp.selectorLabels" -}}
+{{- include "order-system.componentSelectorLabels" (dict "root" .root "component" .component) }}
+{{- if eq (include "order-system.spinApp.sharded" .) "true" }}
+order-system/shard: {{ .shard | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The Spin variables of this app: a shard's processor subscribes to its shard's channel, `order_channel`.<k>. */}}
+{{- define "order-system.spinApp.variables" -}}
+{{- $sharded := eq (include "order-system.spinApp.sharded" .) "true" }}
+{{- $variables := list }}
+{{- range (include "order-system.spinVariables" . | fromYamlArray) }}
+{{- if and $sharded (eq .name "order_channel") }}
+{{- $_ := set . "value" (printf "%s.%d" .value (int $.shard)) }}
+{{- end }}
+{{- $variables = append $variables . }}
+{{- end }}
+{{- toYaml $variables }}
+{{- end }}
 
 {{/* Pod labels: the selector labels (spin-operator copies podLabels to its pods, so NetworkPolicies and PDBs match in both modes). */}}
 {{- define "order-system.spinApp.podLabels" -}}
 {{- $app := index .root.Values .key }}
 {{- include "order-system.componentLabels" (dict "root" .root "component" .component) }}
+{{- if eq (include "order-system.spinApp.sharded" .) "true" }}
+order-system/shard: {{ .shard | toString | quote }}
+{{- end }}
 {{- with $app.podLabels }}
 {{ toYaml . }}
 {{- end }}
@@ -20,18 +59,18 @@ Called with: dict "root" $ "key" "orderProcessor" "component" "order-processor" 
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ include "order-system.componentName" $component }}
+  name: {{ include "order-system.spinApp.nameComponent" . }}
   namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
 spec:
-  {{- if not $app.autoscaling.enabled }}
+  {{- if not (dig "autoscaling" "enabled" false $app) }}
   replicas: {{ $app.replicaCount }}
   {{- end }}
   revisionHistoryLimit: 3
   selector:
     matchLabels:
-      {{- include "order-system.componentSelectorLabels" $component | nindent 6 }}
+      {{- include "order-system.spinApp.selectorLabels" . | nindent 6 }}
   template:
     metadata:
       labels:
@@ -59,7 +98,7 @@ spec:
           # The shim runs the Spin app in the image; "/" is the conventional entry point.
           command: ["/"]
           env:
-            {{- include "order-system.spinEnv" . | trim | nindent 12 }}
+            {{- include "order-system.spinEnv" (include "order-system.spinApp.variables" . | fromYamlArray) | trim | nindent 12 }}
           {{- if .http }}
           ports:
             - name: http
@@ -102,14 +141,14 @@ spec:
 apiVersion: core.spinkube.dev/v1alpha1
 kind: SpinApp
 metadata:
-  name: {{ include "order-system.componentName" $component }}
+  name: {{ include "order-system.spinApp.nameComponent" . }}
   namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
 spec:
   image: {{ include "order-system.appImage" (dict "root" $root "app" $app) | quote }}
   executor: {{ $root.Values.spinOperator.executor }}
-  {{- if $app.autoscaling.enabled }}
+  {{- if dig "autoscaling" "enabled" false $app }}
   enableAutoscaling: true
   {{- else }}
   replicas: {{ $app.replicaCount }}
@@ -128,7 +167,7 @@ spec:
   resources:
     {{- toYaml $app.resources | nindent 4 }}
   variables:
-    {{- include "order-system.spinVariables" . | nindent 4 }}
+    {{- include "order-system.spinApp.variables" . | nindent 4 }}
   {{- if .http }}
   checks:
     readiness:
@@ -142,7 +181,9 @@ spec:
   {{- end }}
 {{- end }}
 
-{{/* A HorizontalPodAutoscaler on the app's Deployment (made by the chart or by spin-operator). */}}
+{{/* A HorizontalPodAutoscaler on the app's Deployment (made by the chart or by spin-operator). Only
+order-processor has one: replicas of a fulfilment shard each get every message of it, so more of
+them add no throughput; fulfilment scales by shards. */}}
 {{- define "order-system.spinApp.hpa" -}}
 {{- $app := index .root.Values .key }}
 {{- $component := dict "root" .root "component" .component }}
@@ -150,7 +191,7 @@ spec:
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
-  name: {{ include "order-system.componentName" $component }}
+  name: {{ include "order-system.spinApp.nameComponent" . }}
   namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
@@ -158,7 +199,7 @@ spec:
   scaleTargetRef:
     apiVersion: apps/v1
     kind: Deployment
-    name: {{ include "order-system.componentName" $component }}
+    name: {{ include "order-system.spinApp.nameComponent" . }}
   minReplicas: {{ $app.autoscaling.minReplicas }}
   maxReplicas: {{ $app.autoscaling.maxReplicas }}
   metrics:
@@ -171,7 +212,7 @@ spec:
 {{- end }}
 {{- end }}
 
-{{/* A PodDisruptionBudget over the app's pods. */}}
+{{/* A PodDisruptionBudget over the app's (or one shard's) pods. */}}
 {{- define "order-system.spinApp.pdb" -}}
 {{- $app := index .root.Values .key }}
 {{- $component := dict "root" .root "component" .component }}
@@ -179,7 +220,7 @@ spec:
 apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
-  name: {{ include "order-system.componentName" $component }}
+  name: {{ include "order-system.spinApp.nameComponent" . }}
   namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "order-system.componentLabels" $component | nindent 4 }}
@@ -187,6 +228,6 @@ spec:
   maxUnavailable: {{ $app.podDisruptionBudget.maxUnavailable }}
   selector:
     matchLabels:
-      {{- include "order-system.componentSelectorLabels" $component | nindent 6 }}
+      {{- include "order-system.spinApp.selectorLabels" . | nindent 6 }}
 {{- end }}
 {{- end }}

@@ -28,6 +28,9 @@ pub struct ReconcilerOptions {
     pub min_age: Duration,
     /// The most orders one run re-publishes.
     pub batch: u32,
+    /// The fulfilment shards (the apps' `order_shards`, at least 1): each order is re-published
+    /// to its shard's channel under this count (the script's ARGV[5]; docs/api.md).
+    pub shards: u32,
 }
 
 /// What one run did: the script's answer.
@@ -49,6 +52,7 @@ pub fn reconcile_once(options: &ReconcilerOptions) -> Result<Reconciled> {
     let pending = format!("{}pending", options.key_prefix);
     let min_age_ms = options.min_age.as_millis().to_string();
     let batch = options.batch.to_string();
+    let shards = options.shards.to_string();
     let port = options.port.to_string();
     let mut command = std::process::Command::new(&program);
     command.args(["--no-auth-warning", "-h", &options.host, "-p", &port]);
@@ -66,6 +70,7 @@ pub fn reconcile_once(options: &ReconcilerOptions) -> Result<Reconciled> {
         &options.key_prefix,
         &min_age_ms,
         &batch,
+        &shards,
     ]);
     let output = command
         .output()

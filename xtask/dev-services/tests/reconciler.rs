@@ -38,6 +38,7 @@ fn options(redis: &RedisServer) -> ReconcilerOptions {
         key_prefix: "order:".to_string(),
         min_age: Duration::from_secs(1),
         batch: 100,
+        shards: 1,
     }
 }
 
@@ -127,4 +128,47 @@ fn runs_on_an_interval_until_dropped() {
     pending(&redis, "after", None, Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(cli(&redis, &["ZCARD", "order:pending"]).trim(), "1");
+}
+
+#[test]
+fn republishes_each_order_to_its_shard_under_the_given_count() {
+    let redis = redis();
+    // The first 8 hex digits mod 2: ffffffff → shard 1, 00000002 → shard 0 (docs/api.md).
+    let odd = "ffffffff-0000-4000-8000-000000000000";
+    let even = "00000002-0000-4000-8000-000000000000";
+    pending(&redis, odd, Some("created"), Duration::from_secs(60));
+    pending(&redis, even, Some("created"), Duration::from_secs(60));
+    let mut subscriber = Command::new("redis-cli")
+        .args(["--no-auth-warning", "-p", &redis.port().to_string()])
+        .env("REDISCLI_AUTH", redis.password().unwrap())
+        .args(["PSUBSCRIBE", "neworders*"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cli(&redis, &["PUBSUB", "NUMPAT"]).trim() != "1" {
+        assert!(Instant::now() < deadline, "redis-cli did not subscribe");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = reconcile_once(&ReconcilerOptions {
+        shards: 2,
+        ..options(&redis)
+    })
+    .unwrap();
+    assert_eq!(run.republished, 2);
+    std::thread::sleep(Duration::from_millis(200));
+    subscriber.kill().unwrap();
+    let output = subscriber.wait_with_output().unwrap();
+    let lines: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // Each message is: pmessage, the pattern, the channel, the payload.
+    let channel_of = |id: &str| {
+        let at = lines.iter().position(|line| line.contains(id)).unwrap();
+        lines[at - 1].clone()
+    };
+    assert_eq!(channel_of(odd), "neworders.1");
+    assert_eq!(channel_of(even), "neworders.0");
 }

@@ -3,7 +3,8 @@ engine, so the same files serve the real helm-unittest plugin on GitHub and this
 
 Implemented, following helm-unittest's DOCUMENT.md: suite/test `values` (relative to the suite
 file), `set` (`--set`-style keys, YAML values), `release`, `templates`/`template` (with or
-without the `templates/` prefix), assertion `not` and `template`, and the assertion kinds in
+without the `templates/` prefix), assertion `not`, `template` and `documentIndex` (one document of
+a template's, counted from 0), and the assertion kinds in
 ASSERTIONS. Anything else in a suite is an error, never silently ignored.
 """
 
@@ -24,7 +25,7 @@ from .paths import UNIT_TESTS
 
 SUITE_KEYS = {"suite", "templates", "values", "set", "release", "tests"}
 TEST_KEYS = {"it", "values", "set", "release", "template", "asserts"}
-ASSERT_OPTIONS = {"not", "template"}
+ASSERT_OPTIONS = {"not", "template", "documentIndex"}
 # helm-unittest's defaults for `.Release`.
 DEFAULT_RELEASE = {"name": "RELEASE-NAME", "namespace": "NAMESPACE"}
 
@@ -256,6 +257,12 @@ def _check(assertion: dict[str, Any], rendered: Rendered, templates: list[str]) 
     failures = []
     for template in templates:
         documents = _documents(rendered, template)
+        if "documentIndex" in assertion:
+            index = assertion["documentIndex"]
+            if not isinstance(index, int) or not 0 <= index < len(documents):
+                failures.append(f"{template}: no document {index!r} among {len(documents)}")
+                continue
+            documents = [documents[index]]
         if not documents and kind != "hasDocuments":
             failures.append(f"{template}: renders no documents")
             continue

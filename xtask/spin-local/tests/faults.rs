@@ -77,6 +77,7 @@ fn start_reconciler(redis: &RedisServer) -> Reconciler {
         key_prefix: "order:".to_string(),
         min_age: MIN_AGE,
         batch: 500,
+        shards: 1,
     };
     Reconciler::start(options, RECONCILE_PERIOD).unwrap()
 }
@@ -463,5 +464,114 @@ fn messages_are_handled_while_every_http_worker_is_busy() {
     report(&format!(
         "fulfilled while {workers} HTTP worker(s) were busy with {} requests",
         2 * workers
+    ));
+}
+
+/// An app on the embedded runtime with `order_shards` = 2 and these further variables.
+fn start_sharded(name: &str, redis: &RedisServer, variables: &[(&str, &str)]) -> Running {
+    wasm_dir();
+    let port = redis.port().to_string();
+    let mut flags = vec![
+        ("redis_port", port.as_str()),
+        ("redis_password", redis.password().unwrap()),
+        ("order_shards", "2"),
+    ];
+    flags.extend_from_slice(variables);
+    Running::start(
+        &[workspace_root().join("apps").join(name).join("spin.toml")],
+        providers(&flags, &[]),
+    )
+}
+
+fn subscribers(redis: &mut redis::Connection, channel: &str) -> i64 {
+    let (_, count): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query(redis)
+        .unwrap();
+    count
+}
+
+#[test]
+fn two_shards_fulfil_every_order_once_each_on_its_own_shard() {
+    let redis = redis_with_append_only_file();
+    let mut db = connection(&redis);
+    let api = start_sharded("order-processor", &redis, &[]);
+    let _shards = [
+        start_sharded(
+            "fulfilment-processor",
+            &redis,
+            &[("order_channel", "neworders.0")],
+        ),
+        start_sharded(
+            "fulfilment-processor",
+            &redis,
+            &[("order_channel", "neworders.1")],
+        ),
+    ];
+    eventually(
+        "both shards' subscriptions",
+        Duration::from_secs(30),
+        || {
+            (subscribers(&mut db, "neworders.0") == 1 && subscribers(&mut db, "neworders.1") == 1)
+                .then_some(())
+        },
+    );
+    assert_eq!(subscribers(&mut db, CHANNEL), 0);
+
+    // Watch every message and every write to an order record.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("Kh")
+        .query(&mut db)
+        .unwrap();
+    let mut events = connection(&redis);
+    let mut watch = events.as_pubsub();
+    watch.psubscribe("neworders*").unwrap();
+    watch.psubscribe("__keyspace@0__:order:*").unwrap();
+    watch
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+
+    let ids: Vec<String> = (0..40)
+        .map(|n| accepted_id(&post_order(api.address, &format!("sharded {n}"))))
+        .collect();
+    eventually(
+        "every order to be fulfilled",
+        Duration::from_secs(20),
+        || (count_fulfilled(&mut db, &ids) == ids.len()).then_some(()),
+    );
+
+    let mut channel_of = std::collections::HashMap::new();
+    let mut writes = std::collections::HashMap::<String, usize>::new();
+    while let Ok(event) = watch.get_message() {
+        let channel = event.get_channel_name().to_string();
+        if let Some(key) = channel.strip_prefix("__keyspace@0__:order:") {
+            *writes.entry(key.to_string()).or_default() += 1;
+        } else {
+            let payload: String = event.get_payload().unwrap();
+            let id = serde_json::from_str::<serde_json::Value>(&payload).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                channel_of.insert(id, channel).is_none(),
+                "each order is published once"
+            );
+        }
+    }
+    let mut per_shard = [0; 2];
+    for id in &ids {
+        let shard = order_model::shard::shard_of(id.parse().unwrap(), 2);
+        assert_eq!(channel_of[id], format!("neworders.{shard}"));
+        per_shard[shard as usize] += 1;
+        // One write accepts the order, one fulfils it: no shard handled another's order again.
+        assert_eq!(writes[id], 2, "order {id} was written {} times", writes[id]);
+    }
+    assert!(per_shard.iter().all(|&n| n > 0), "{per_shard:?}");
+    report(&format!(
+        "2 shards: {} orders, {per_shard:?} per shard, each fulfilled once on its own shard",
+        ids.len()
     ));
 }

@@ -21,7 +21,8 @@ MODES = ["runtimeClass", "spinOperator"]
 # Every optional object on, so that every name the chart can render is checked.
 EVERYTHING = {
     "orderProcessor": {"autoscaling": {"enabled": True}, "podDisruptionBudget": {"enabled": True}},
-    "fulfilmentProcessor": {"autoscaling": {"enabled": True}, "podDisruptionBudget": {"enabled": True}},
+    # Shards up to two digits: the longest shard suffix, `-11`, must fit too.
+    "fulfilmentProcessor": {"shards": 12, "podDisruptionBudget": {"enabled": True}},
     "httpRoute": {"enabled": True, "parentRefs": [{"name": "gateway"}]},
     "spinOperator": {"executor": "containerd-shim-spin"},
 }
@@ -103,15 +104,17 @@ def test_names_are_the_same_on_every_render(case):
 def test_names_that_fit_are_kept_as_they_were():
     """Up to the limits (release names of 28 characters, 18 in spinOperator mode, as the README says)
     nothing is renamed: `<release>-order-system[-<component>]`; one character more and a name is fitted."""
-    for mode, longest in [("runtimeClass", 28), ("spinOperator", 18)]:
-        for length in (1, longest, longest + 1):
-            release = release_name(length)
-            kept = [
-                bool(re.fullmatch(rf"{release}-order-system(-[a-z-]+)?", manifest.name))
-                for manifest in render(release, {}, mode)
-                if manifest.kind != "RuntimeClass"
-            ]
-            assert all(kept) == (length <= longest), (mode, release)
+    # A fulfilment shard's `-<k>` suffix (`-9` with 10 shards) makes its names 2 characters longer.
+    for mode, limits in [("runtimeClass", {1: 28, 10: 27}), ("spinOperator", {1: 18, 10: 16})]:
+        for shards, longest in limits.items():
+            for length in (1, longest, longest + 1):
+                release = release_name(length)
+                kept = [
+                    bool(re.fullmatch(rf"{release}-order-system(-[a-z-]+)?(-[0-9])?", manifest.name))
+                    for manifest in render(release, {"fulfilmentProcessor": {"shards": shards}}, mode)
+                    if manifest.kind != "RuntimeClass"
+                ]
+                assert all(kept) == (length <= longest), (mode, shards, release)
 
 
 def test_long_names_keep_their_component_and_differ_between_releases():
@@ -126,8 +129,9 @@ def test_long_names_keep_their_component_and_differ_between_releases():
         for manifest in ours:
             component = manifest.obj["metadata"]["labels"].get("app.kubernetes.io/component")
             if component and manifest.kind not in {"Ingress", "HTTPRoute"}:
-                # redis-headless (component redis) and the test pod's test-order-flow (component test)
-                assert re.search(rf"-{component}(-headless|-order-flow)?$", manifest.name), manifest
+                # redis-headless (component redis), the test pod's test-order-flow (component test),
+                # fulfilment-processor-<k> (a fulfilment shard)
+                assert re.search(rf"-{component}(-headless|-order-flow|-[0-9]+)?$", manifest.name), manifest
 
 
 def test_references_name_objects_that_exist(case):
@@ -173,8 +177,8 @@ def test_references_name_objects_that_exist(case):
                 if container["name"] == "reconciler":
                     redis_hosts.append(container["args"][container["args"].index("-h") + 1])
     assert references and [ref for ref in references if ref not in existing] == []
-    # Both apps and the reconciler reach Redis through its ClusterIP Service.
-    assert len(redis_hosts) == 3 and set(redis_hosts) == {redis}
+    # order-processor, each fulfilment shard and the reconciler reach Redis through its ClusterIP Service.
+    assert len(redis_hosts) == 2 + EVERYTHING["fulfilmentProcessor"]["shards"] and set(redis_hosts) == {redis}
 
 
 @pytest.mark.parametrize("release", ["1shop", "shop.eu", "2"])

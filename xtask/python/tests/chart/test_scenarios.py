@@ -53,10 +53,12 @@ def test_scenarios_render_what_they_are_about():
     assert "StatefulSet" not in render("external-redis") and "Secret" not in render("external-redis")
     assert render("external-redis")["CronJob"] == 1
     operator = render("spin-operator")
-    assert operator["SpinApp"] == 2 and operator["HorizontalPodAutoscaler"] == 1
+    # order-processor and one fulfilment-processor per shard (3); fulfilment has no CPU HPA.
+    assert operator["SpinApp"] == 4 and "HorizontalPodAutoscaler" not in operator
     assert operator["CronJob"] == 1
     assert "Deployment" not in operator and "RuntimeClass" not in operator
-    assert render("hpa")["HorizontalPodAutoscaler"] == 2 and render("hpa")["PodDisruptionBudget"] == 2
+    # order-processor's HPA and PDB, and a PDB per fulfilment shard (2).
+    assert render("hpa")["HorizontalPodAutoscaler"] == 1 and render("hpa")["PodDisruptionBudget"] == 3
     routed = render("httproute")
     assert routed["HTTPRoute"] == 1 and "Ingress" not in routed
     assert "RuntimeClass" not in render("existing-runtimeclass")

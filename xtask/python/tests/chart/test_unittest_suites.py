@@ -83,6 +83,17 @@ def test_runner_asserts_each_template_on_its_own(tmp_path):
     assert failure == "templates/order-processor-hpa.yaml: renders no documents"
 
 
+def test_runner_asserts_one_document_by_its_index(tmp_path):
+    shards = {"set": {"fulfilmentProcessor.shards": 2}}
+    template = "fulfilment-processor-deployment.yaml"
+    first = "- equal: {path: metadata.name, value: shop-order-system-fulfilment-processor-0}"
+    assert failures(tmp_path, first, template=template, extra=shards)  # document 1 differs
+    assert not failures(tmp_path, first + "\n  documentIndex: 0", template=template, extra=shards)
+    assert failures(tmp_path, first + "\n  documentIndex: 1", template=template, extra=shards)
+    (failure,) = failures(tmp_path, first + "\n  documentIndex: 2", template=template, extra=shards)
+    assert "no document 2 among 2" in failure
+
+
 def test_runner_reports_render_failures_and_matches_their_message(tmp_path):
     broken = {"set": {"redis.enabled": False}}
     assert failures(tmp_path, "- isKind: {of: Service}", extra=broken)

@@ -74,6 +74,10 @@ def test_oldest_version_comes_from_kube_version():
         ({"orderProcessor": {"resources": {"requests": None}}}, "/orderProcessor/resources"),
         ({"runtimeClass": {"handler": "Spin Shim"}}, "/runtimeClass/handler"),
         ({"fullnameOverride": "1shop"}, "/fullnameOverride"),
+        ({"fulfilmentProcessor": {"shards": 0}}, "/fulfilmentProcessor/shards"),
+        ({"fulfilmentProcessor": {"shards": 65}}, "/fulfilmentProcessor/shards"),
+        # Replicas of one shard would each handle every order of it: fulfilment scales by shards.
+        ({"fulfilmentProcessor": {"autoscaling": {"enabled": True}}}, "'autoscaling' not allowed"),
         ({"serviceAccount": {"name": "s" * 254}}, "/serviceAccount/name"),
     ],
 )
@@ -90,12 +94,12 @@ def test_validation_helper_lists_every_problem_at_once():
                 "spinOperator": {"executor": ""},
                 "redis": {"enabled": False},
                 "httpRoute": {"enabled": True},
-                "fulfilmentProcessor": {"autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 1}},
+                "orderProcessor": {"autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 1}},
             }
         )
     message = str(failure.value)
     for expected in [
-        "fulfilmentProcessor.autoscaling: minReplicas (3) is above maxReplicas (1)",
+        "orderProcessor.autoscaling: minReplicas (3) is above maxReplicas (1)",
         "spinOperator.executor:",
         "redis.external.host: redis.enabled is false",
         "httpRoute.parentRefs:",
