@@ -14,6 +14,7 @@ pub mod problem;
 pub mod request;
 pub mod shard;
 pub mod store;
+pub mod trace;
 
 pub use body::{Body, BoundedBody};
 pub use config::{Placement, Settings};
@@ -24,3 +25,4 @@ pub use order::{OrderId, OrderRecord, Status, TransitionError};
 pub use problem::{ApiError, Problem};
 pub use request::{IdempotencyKey, NewOrder};
 pub use store::{Accepted, Arg, FulfilOutcome, OrderStore, Reconciled, Redis, RedisError, Value};
+pub use trace::TraceParent;
