@@ -85,6 +85,7 @@ fn request<'a>(
         path_info,
         content_type: Some(content_type.as_bytes()),
         idempotency_key: None,
+        traceparent: None,
         body: Body::Complete(body),
     }
 }
