@@ -8,6 +8,7 @@ pub mod body;
 pub mod config;
 pub mod fulfilment;
 pub mod keys;
+pub mod logging;
 pub mod message;
 pub mod order;
 pub mod problem;
