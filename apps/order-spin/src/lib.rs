@@ -88,11 +88,12 @@ pub fn placement() -> Result<Placement, ApiError> {
 ///
 /// Header values are taken as bytes, as `wasi:http` gives them. The `traceparent` header is the
 /// caller's W3C trace context (the same one Spin's HTTP trigger makes its span's parent): when
-/// it is valid it goes to `handle` and its trace-id into the log line; otherwise it is ignored. The body is read as a stream
-/// within [`MAX_BODY_BYTES`]: a larger declared `Content-Length` is answered without reading
-/// any of it, and a longer body stops being read one piece (at most 16 KiB, the SDK's read
-/// size) past the bound, so no request costs more memory than that. A body that breaks off
-/// while being read is answered 400.
+/// it is valid it goes to `handle` and its trace-id into the log line; otherwise it is ignored.
+///
+/// The body is read as a stream within [`MAX_BODY_BYTES`]: a larger declared `Content-Length`
+/// is answered without reading any of it, and a longer body stops being read one piece (at most
+/// 16 KiB, the SDK's read size) past the bound, so no request costs more memory than that. A
+/// body that breaks off while being read is answered 400.
 pub async fn serve(
     request: IncomingRequest,
     component: &'static str,
