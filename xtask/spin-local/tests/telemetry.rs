@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command};
 use std::time::Duration;
@@ -152,6 +153,7 @@ fn one_order_is_one_trace_from_post_to_fulfilled() {
         .unwrap();
     let spans = otlp.spans();
     let printed = system.stop();
+    print_trace(&spans, &server.trace_id);
 
     // Spin's HTTP span: a root (no caller context), kind server, its attributes.
     assert_eq!(server.scope, "spin");
@@ -220,6 +222,45 @@ fn a_callers_trace_context_is_the_parent_of_the_http_span() {
         "the consumer hangs below the receiver"
     );
     assert_no_secret(&otlp, &printed);
+}
+
+/// Writes the trace as a tree past the harness' capture, as docs/observability.md shows it.
+fn print_trace(spans: &[ReceivedSpan], trace_id: &str) {
+    fn children(
+        spans: &[ReceivedSpan],
+        trace_id: &str,
+        parent: &str,
+        depth: usize,
+        out: &mut String,
+    ) {
+        for span in spans
+            .iter()
+            .filter(|s| s.trace_id == trace_id && s.parent_span_id == parent)
+        {
+            let logs = span
+                .events
+                .iter()
+                .filter(|(name, _)| name == "app_log")
+                .count();
+            out.push_str(&format!(
+                "{}{} [{:?}, {}, span {}{}]\n",
+                "  ".repeat(depth),
+                span.name,
+                span.kind,
+                span.service,
+                &span.span_id[..8],
+                if logs > 0 {
+                    format!(", {logs} app_log")
+                } else {
+                    String::new()
+                }
+            ));
+            children(spans, trace_id, &span.span_id, depth + 1, out);
+        }
+    }
+    let mut out = format!("trace {trace_id}\n");
+    children(spans, trace_id, "", 1, &mut out);
+    let _ = writeln!(std::io::stderr().lock(), "{out}");
 }
 
 /// Neither the password nor its URL form is in anything the apps printed or exported.

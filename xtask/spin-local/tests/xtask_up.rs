@@ -141,18 +141,22 @@ fn otel_exports_both_apps_traces_to_the_given_collector() {
         &["--otel", &otlp.endpoint()],
         &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
     );
-    otlp.wait_for("one trace over both apps", Duration::from_secs(30), |spans| {
-        let server = spans
-            .iter()
-            .find(|s| s.name == "POST /order" && s.service == "order-processor")?;
-        spans
-            .iter()
-            .find(|s| {
-                s.name == "neworders receive"
-                    && s.service == "fulfilment-processor"
-                    && s.trace_id == server.trace_id
-            })
-            .map(|_| ())
-    })
+    otlp.wait_for(
+        "one trace over both apps",
+        Duration::from_secs(30),
+        |spans| {
+            let server = spans
+                .iter()
+                .find(|s| s.name == "POST /order" && s.service == "order-processor")?;
+            spans
+                .iter()
+                .find(|s| {
+                    s.name == "neworders receive"
+                        && s.service == "fulfilment-processor"
+                        && s.trace_id == server.trace_id
+                })
+                .map(|_| ())
+        },
+    )
     .unwrap();
 }
