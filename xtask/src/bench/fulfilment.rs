@@ -123,8 +123,8 @@ fn measure_one(load: &Load, runtime: AppRuntime, shards: u32, log: &Path) -> Res
         .read()
         .context("oha (fulfilment warm-up) failed")?;
     Figures::from_oha("fulfilment warm-up", &warm_up, 202)?;
-    let start_backlog = drain(&redis)?.0;
-    ensure!(start_backlog == 0, "the warm-up backlog did not drain");
+    // The warm-up's orders may still be pending: wait for them (an error past DRAIN_LIMIT).
+    drain(&redis).context("draining the warm-up's orders")?;
 
     let started = Instant::now();
     let json = load
