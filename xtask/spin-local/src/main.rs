@@ -1,6 +1,7 @@
 //! `spin-local up -f <spin.toml>… [--listen ADDRESS] [--variable NAME=VALUE]…`: runs the apps
 //! until Ctrl-C or SIGTERM (exit status 0), or until a trigger fails, e.g. a Redis subscription
-//! drops: then, as `spin up`, it prints `Error: <why>` and exits with status 1.
+//! drops: then, as `spin up`, it prints `Error: <why>` and exits with status 1. With
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set it exports traces as Spin does (`spin_local::Telemetry`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
