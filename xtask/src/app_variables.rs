@@ -84,8 +84,21 @@ impl AppVariables {
     /// The settings the components will load (Redis location, channel, key prefix), checked as
     /// they check them; an error names the variable.
     pub fn settings(&self, apps: &[App]) -> Result<Settings> {
-        Settings::load(|name| self.value(apps, name).map_err(|error| format!("{error:#}")))
-            .map_err(anyhow::Error::msg)
+        let get = |name: &str| self.value(apps, name).map_err(|error| format!("{error:#}"));
+        Settings::load(get).map_err(|error| {
+            // The components' message leaves the offending character out of their logs; the
+            // user who typed the password here is shown which one it is.
+            match get(order_model::config::vars::REDIS_PASSWORD)
+                .ok()
+                .and_then(|password| order_model::config::decode_url_password(&password).err())
+            {
+                Some(why) => anyhow::anyhow!(
+                    "variable `{}`: {why}",
+                    order_model::config::vars::REDIS_PASSWORD
+                ),
+                None => anyhow::Error::msg(error),
+            }
+        })
     }
 }
 

@@ -63,6 +63,25 @@ pub struct Up {
     /// The values are the receiver's own (`order_model::Placement::NAMES`).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(order_model::Placement::NAMES))]
     placement: Option<String>,
+    /// Export OpenTelemetry traces from both apps to this OTLP/HTTP endpoint (a Collector's or
+    /// Jaeger's port 4318, e.g. http://127.0.0.1:4318): sets the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_SERVICE_NAME` (the app's name) of each app's
+    /// process, which both runtimes read (docs/observability.md).
+    #[arg(long, value_name = "URL", value_parser = parse_otlp_endpoint)]
+    otel: Option<String>,
+}
+
+/// An OTLP endpoint is an `http://` or `https://` URL.
+fn parse_otlp_endpoint(text: &str) -> Result<String> {
+    let authority = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .map(|rest| rest.split('/').next().unwrap_or_default());
+    ensure!(
+        authority.is_some_and(|authority| !authority.is_empty() && !authority.contains(' ')),
+        "{text:?} is not an OTLP/HTTP endpoint: give http://HOST:PORT (a Collector listens on 4318)"
+    );
+    Ok(text.to_string())
 }
 
 /// `--variable fulfilment_placement=<placement>`: one of `order_model::Placement::NAMES`.
@@ -124,6 +143,7 @@ impl Up {
             shards: self.shards,
             log: None,
             back_off: BackOff::scaled(Duration::from_secs_f64(self.restart_backoff)),
+            otel: self.otel,
         })?;
         println!(
             "\norder-system is up: the order API is at {} (Redis at {}). Every {RECONCILE_EVERY:?} \
@@ -157,6 +177,8 @@ pub struct LocalOptions {
     pub log: Option<std::path::PathBuf>,
     /// The delays before an app that exited is started again.
     pub back_off: BackOff,
+    /// An OTLP/HTTP endpoint every app exports its traces to.
+    pub otel: Option<String>,
 }
 
 impl Default for LocalOptions {
@@ -169,6 +191,7 @@ impl Default for LocalOptions {
             shards: 1,
             log: None,
             back_off: BackOff::scaled(Duration::from_secs(1)),
+            otel: None,
         }
     }
 }
@@ -330,13 +353,17 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         listen,
     };
     for launch in system.launches.clone() {
-        let command = runtime_command(
+        let app = &system.apps[launch.app];
+        let mut command = runtime_command(
             options.runtime,
-            &[&system.apps[launch.app]],
+            &[app],
             launch.serves_http.then_some(listen),
             Some(&system.redis_url),
             &launch.variables,
         )?;
+        command
+            .environment
+            .extend(otel_environment(options.otel.as_deref(), &app.name));
         let (name, log) = (launch.name.clone(), options.log.clone());
         let starter = Box::new(move || start(&command, &name, log.as_deref()));
         system
@@ -358,6 +385,19 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     };
     system.reconciler = Some(Reconciler::start(reconciler, RECONCILE_EVERY)?);
     Ok(system)
+}
+
+/// The standard OpenTelemetry environment for an app exporting to `endpoint`, named as the
+/// chart names it; nothing without an endpoint.
+fn otel_environment(endpoint: Option<&str>, app: &str) -> Vec<(&'static str, String)> {
+    match endpoint {
+        Some(endpoint) => vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.to_string()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_string()),
+            ("OTEL_SERVICE_NAME", app.to_string()),
+        ],
+        None => Vec::new(),
+    }
 }
 
 /// The `redis_*` variables given by a flag or the environment: they name an existing Redis.
@@ -665,6 +705,29 @@ mod tests {
                 "key_prefix=test:",
             ]
         );
+    }
+
+    #[test]
+    fn otel_sets_the_standard_environment_of_each_app_and_only_then() {
+        for good in ["http://127.0.0.1:4318", "https://collector.example:4318/"] {
+            assert_eq!(parse_otlp_endpoint(good).unwrap(), good);
+        }
+        for bad in ["127.0.0.1:4318", "grpc://x:4317", "http://", "ftp://x", ""] {
+            let error = parse_otlp_endpoint(bad).unwrap_err().to_string();
+            assert!(error.contains("OTLP/HTTP endpoint"), "{bad}: {error}");
+        }
+        assert_eq!(
+            otel_environment(Some("http://127.0.0.1:4318"), "order-processor"),
+            [
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    "http://127.0.0.1:4318".to_string()
+                ),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_string()),
+                ("OTEL_SERVICE_NAME", "order-processor".to_string()),
+            ]
+        );
+        assert!(otel_environment(None, "order-processor").is_empty());
     }
 
     #[test]

@@ -10,9 +10,13 @@ use crate::order::{OrderId, Status};
 use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE};
 use crate::request::{IdempotencyKey, MAX_BODY_BYTES, NewOrder, is_json_content_type};
 use crate::store::{Accepted, FulfilOutcome, OrderStore, Redis};
+use crate::trace::TraceParent;
 
 /// The route the receiver serves; orders live below it.
 pub const ORDER_ROUTE: &str = "/order";
+/// The status provider's route as docs/api.md and the OpenAPI file name it (Spin's is
+/// `/order/...`); logs name this template, never the raw path.
+pub const STATUS_ROUTE: &str = "/order/{id}";
 
 /// What the handlers need from an HTTP request.
 #[derive(Clone, Copy, Debug)]
@@ -22,6 +26,9 @@ pub struct Request<'a> {
     pub path_info: &'a str,
     pub content_type: Option<&'a [u8]>,
     pub idempotency_key: Option<&'a [u8]>,
+    /// The request's W3C trace context (`traceparent` header), when it came with a valid one;
+    /// see [`TraceParent::from_header_values`].
+    pub traceparent: Option<TraceParent>,
     /// Read within [`MAX_BODY_BYTES`] by [`crate::body::BoundedBody`].
     pub body: Body<'a>,
 }
@@ -33,6 +40,10 @@ pub struct Response {
     pub body: Vec<u8>,
     /// For server-side failures: the cause, for the log only (the body never carries it).
     pub log: Option<String>,
+    /// The order the request was about, when it named or made one: for the log.
+    pub order_id: Option<OrderId>,
+    /// That order's status as answered, when the answer carries one: for the log.
+    pub order_status: Option<Status>,
 }
 
 impl Response {
@@ -42,6 +53,8 @@ impl Response {
             headers: vec![("content-type", "application/json".into())],
             body: body.to_string().into_bytes(),
             log: None,
+            order_id: None,
+            order_status: None,
         }
     }
 
@@ -68,6 +81,8 @@ impl From<ApiError> for Response {
             headers,
             body,
             log: (error.status() >= 500).then(|| error.to_string()),
+            order_id: None,
+            order_status: None,
         }
     }
 }
@@ -77,8 +92,8 @@ pub fn order_href(id: OrderId) -> String {
     format!("{ORDER_ROUTE}/{id}")
 }
 
-/// `POST /order`: validates and stores the order, hands it to fulfilment as `placement` says,
-/// and answers `202 Accepted` at once. `connect` is called only for a valid request, so bad
+/// `POST /order`: validates and stores the order (with the request's trace context, when it has
+/// one), hands it to fulfilment as `placement` says, and answers `202 Accepted` at once. `connect` is called only for a valid request, so bad
 /// input never touches Redis.
 ///
 /// - [`Placement::Message`]: the order is published with it, for fulfilment-processor; `fulfil`
@@ -126,7 +141,14 @@ fn accept<R: Redis>(
         Placement::Composed => connect()?.without_publishing(),
     };
     let mut log = None;
-    let (id, status) = match store.accept(new_id, &order, idempotency_key.as_ref(), now_ms)? {
+    let accepted = store.accept(
+        new_id,
+        &order,
+        idempotency_key.as_ref(),
+        request.traceparent.as_ref(),
+        now_ms,
+    )?;
+    let (id, status) = match accepted {
         Accepted::Created(id) if placement == Placement::Composed => match fulfil(id) {
             Ok(FulfilOutcome::Fulfilled | FulfilOutcome::AlreadyFulfilled) => {
                 (id, Status::Fulfilled)
@@ -154,6 +176,8 @@ fn accept<R: Redis>(
     );
     response.headers.push(("location", href));
     response.log = log;
+    response.order_id = Some(id);
+    response.order_status = Some(status);
     Ok(response)
 }
 
@@ -162,7 +186,9 @@ pub fn status<R: Redis>(
     request: &Request<'_>,
     connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
 ) -> Response {
-    let response = lookup(request, connect).unwrap_or_else(Response::from);
+    let mut response = lookup(request, connect).unwrap_or_else(Response::from);
+    // Named for the log whenever the path holds a valid id, found or not.
+    response.order_id = response.order_id.or_else(|| path_id(request));
     if request.method == "HEAD" {
         return Response {
             body: Vec::new(),
@@ -170,6 +196,11 @@ pub fn status<R: Redis>(
         };
     }
     response
+}
+
+/// The id `path_info` names when it is `/{id}` with a valid id.
+fn path_id(request: &Request<'_>) -> Option<OrderId> {
+    request.path_info.strip_prefix('/')?.parse().ok()
 }
 
 fn lookup<R: Redis>(
@@ -195,10 +226,13 @@ fn lookup<R: Redis>(
     let order = connect()?
         .find(id)?
         .ok_or_else(|| ApiError::NotFound(id.to_string()))?;
-    Ok(Response::json(
+    let mut response = Response::json(
         200,
         &json!({ "id": order.id.to_string(), "status": order.status, "details": order.details }),
-    ))
+    );
+    response.order_id = Some(order.id);
+    response.order_status = Some(order.status);
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -234,6 +268,7 @@ mod tests {
             path_info: "",
             content_type: Some(content_type.as_bytes()),
             idempotency_key: None,
+            traceparent: None,
             body: Body::Complete(body),
         }
     }
@@ -302,6 +337,81 @@ mod tests {
         );
         let channel = redis.0.borrow().clone().expect("the order was stored");
         (response, channel)
+    }
+
+    /// A Redis that accepts every order and keeps the accept script's arguments (as bytes).
+    #[derive(Default)]
+    struct Recording(std::cell::RefCell<Vec<Vec<u8>>>);
+
+    impl Redis for &Recording {
+        fn execute(&self, _: &str, args: &[Arg<'_>]) -> Result<Vec<Value>, RedisError> {
+            *self.0.borrow_mut() = args.iter().map(|arg| arg.to_bytes()).collect();
+            Ok(vec![Value::Int(1), Value::Bytes(args[4].to_bytes())])
+        }
+    }
+
+    impl Arg<'_> {
+        fn to_bytes(self) -> Vec<u8> {
+            match self {
+                Arg::Bytes(bytes) => bytes.to_vec(),
+                Arg::Int(i) => i.to_string().into_bytes(),
+            }
+        }
+    }
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn the_request_trace_context_goes_to_the_store_and_the_order_to_the_log() {
+        for traceparent in [None, Some(TRACEPARENT.parse().unwrap())] {
+            let redis = Recording::default();
+            let mut traced = request("POST", "application/json", br#"{"details":"x"}"#);
+            traced.traceparent = traceparent;
+            let id = OrderId::new_random();
+            let response = receive(
+                &traced,
+                || Ok(OrderStore::new(&redis, KeySpace::default(), "neworders")),
+                Placement::Message,
+                never_fulfil,
+                id,
+                0,
+            );
+            assert_eq!(
+                (response.order_id, response.order_status),
+                (Some(id), Some(Status::Created))
+            );
+            let args = redis.0.borrow();
+            // script, key count, 2 keys, then ARGV[1..=8]: the traceparent is ARGV[8].
+            assert_eq!(args.len(), 12, "{args:?}");
+            let expected = traceparent.map(|t| t.to_string()).unwrap_or_default();
+            assert_eq!(args[11], expected.as_bytes());
+            let message: serde_json::Value = serde_json::from_slice(&args[8]).unwrap();
+            assert_eq!(
+                message.get("traceparent").and_then(|t| t.as_str()),
+                traceparent.is_some().then_some(TRACEPARENT)
+            );
+        }
+    }
+
+    #[test]
+    fn the_status_answer_names_the_order_for_the_log_when_the_path_does() {
+        let id = "7c0b5b0e-6a4b-4a59-9d2e-3c1f6a0b9e11";
+        let path = format!("/{id}");
+        let request = Request {
+            path_info: &path,
+            ..get("GET", "")
+        };
+        let unavailable = status(&request, down);
+        assert_eq!(unavailable.status, 503);
+        assert_eq!(
+            unavailable.order_id.map(|id| id.to_string()).as_deref(),
+            Some(id)
+        );
+        assert_eq!(unavailable.order_status, None);
+        for path in ["/not-a-uuid", "", "/a/b"] {
+            let response = status(&get("GET", path), never_connect);
+            assert_eq!(response.order_id, None, "{path}");
+        }
     }
 
     fn task_status(response: &Response) -> String {
@@ -438,6 +548,7 @@ mod tests {
             path_info,
             content_type: None,
             idempotency_key: None,
+            traceparent: None,
             body: Body::Complete(b""),
         }
     }

@@ -105,8 +105,14 @@ impl Settings {
         let shards = crate::shard::parse_shards(&shards)
             .map_err(|why| format!("variable `{}` {why}", vars::ORDER_SHARDS))?;
         let redis_password = read(vars::REDIS_PASSWORD)?;
-        decode_url_password(&redis_password)
-            .map_err(|e| format!("variable `{}`: {e}", vars::REDIS_PASSWORD))?;
+        // This error ends up in a component's log: it must not name a character of the secret.
+        decode_url_password(&redis_password).map_err(|e| {
+            format!(
+                "variable `{}`: {}",
+                vars::REDIS_PASSWORD,
+                e.without_character()
+            )
+        })?;
         Ok(Settings {
             redis_scheme,
             redis_host,
@@ -167,6 +173,21 @@ impl std::fmt::Display for PasswordError {
                 f,
                 "its percent-encoded bytes are not UTF-8, which Spin's Redis client refuses: {FORM}"
             ),
+        }
+    }
+}
+
+impl PasswordError {
+    /// The error as [`Display`](std::fmt::Display) writes it, except that it does not name the
+    /// offending character or its encoding, which are part of the password: for the
+    /// components' logs (the `cargo xtask` CLI shows the full message to whoever typed it).
+    pub fn without_character(&self) -> String {
+        match self {
+            PasswordError::NotEncoded { .. } => "a character in it must be percent-encoded \
+                 (`%XX` for each of its UTF-8 bytes): the password is written as in a redis:// \
+                 URL (letters, digits and `-._~` stay as they are)"
+                .to_string(),
+            other => other.to_string(),
         }
     }
 }
@@ -298,11 +319,19 @@ mod tests {
             );
             let mut vars = defaults();
             vars.insert(vars::REDIS_PASSWORD, password.into());
+            // What the CLI shows names the character; what a component logs does not.
+            let error = decode_url_password(password).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("must be written `{encoded}`")),
+                "{error}"
+            );
             let why = load(&vars).unwrap_err();
             assert!(
                 why.starts_with("variable `redis_password`: ")
-                    && why.contains(&format!("must be written `{encoded}`"))
-                    && !why.contains(password),
+                    && why.contains("must be percent-encoded")
+                    && !why.contains(password)
+                    && !why.contains(&format!("`{character}`"))
+                    && !why.contains(encoded),
                 "{why}"
             );
         }

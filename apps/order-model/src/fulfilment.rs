@@ -8,8 +8,10 @@ use crate::message::OrderMessage;
 use crate::order::{OrderId, Status};
 use crate::problem::ApiError;
 use crate::store::{FulfilOutcome, OrderStore, Redis};
+use crate::trace::TraceParent;
 
-/// What became of one message; its `Display` is the one log line the fulfiller writes.
+/// What became of one message; the fulfiller logs it as the `outcome` of its line
+/// ([`crate::logging::LogLine::redis_message`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Handled {
     Fulfilled(OrderId),
@@ -21,20 +23,16 @@ pub enum Handled {
     Malformed(String),
 }
 
-impl fmt::Display for Handled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Handled::Fulfilled(id) => write!(f, "order {id} fulfilled"),
-            Handled::AlreadyFulfilled(id) => {
-                write!(f, "order {id} was already fulfilled; nothing changed")
-            }
-            Handled::UnknownOrder(id) => write!(f, "order {id} is unknown; message ignored"),
-            Handled::NotCreated(id, status) => {
-                write!(f, "message for order {id} has status {status}; ignored")
-            }
-            Handled::Malformed(why) => write!(f, "malformed message dropped: {why}"),
-        }
-    }
+/// One message and what became of it: [`on_message`]'s answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The order the message named; `None` when it was not a new-order message.
+    pub order_id: Option<OrderId>,
+    /// The message's trace context (its `traceparent` member), when it had a valid one.
+    pub trace: Option<TraceParent>,
+    /// A failed call is an error (the trigger reports it); anything about the message itself
+    /// is an `Ok` outcome.
+    pub result: Result<Handled, FulfilError>,
 }
 
 /// Why [`fulfil`] changed nothing; the WIT contract's `error` variant.
@@ -72,24 +70,39 @@ pub fn fulfil<R: Redis>(
         .map_err(|e| FulfilError::StoreUnavailable(e.to_string()))
 }
 
-/// Handles one message by calling `fulfil` (the WIT call) for a new order. A failed call is an
-/// error (the trigger reports it); everything about the message itself is an `Ok` outcome.
+/// Handles one message (payload: a new-order message's JSON, docs/api.md) by calling `fulfil`
+/// (the WIT call) for a new order. A failed call is an error (the trigger reports it);
+/// everything about the message itself is an `Ok` outcome. The message's trace context is
+/// read leniently: a missing or invalid one never changes what happens to the order.
 pub fn on_message(
     payload: &[u8],
     fulfil: impl FnOnce(OrderId) -> Result<FulfilOutcome, FulfilError>,
-) -> Result<Handled, FulfilError> {
+) -> Delivery {
     let message = match OrderMessage::from_json(payload) {
         Ok(message) => message,
-        Err(why) => return Ok(Handled::Malformed(why)),
+        Err(why) => {
+            return Delivery {
+                order_id: None,
+                trace: None,
+                result: Ok(Handled::Malformed(why)),
+            };
+        }
     };
-    if message.status != Status::Created {
-        return Ok(Handled::NotCreated(message.id, message.status));
+    let id = message.id;
+    let result = if message.status != Status::Created {
+        Ok(Handled::NotCreated(id, message.status))
+    } else {
+        fulfil(id).map(|outcome| match outcome {
+            FulfilOutcome::Fulfilled => Handled::Fulfilled(id),
+            FulfilOutcome::AlreadyFulfilled => Handled::AlreadyFulfilled(id),
+            FulfilOutcome::UnknownOrder => Handled::UnknownOrder(id),
+        })
+    };
+    Delivery {
+        order_id: Some(id),
+        trace: message.traceparent,
+        result,
     }
-    Ok(match fulfil(message.id)? {
-        FulfilOutcome::Fulfilled => Handled::Fulfilled(message.id),
-        FulfilOutcome::AlreadyFulfilled => Handled::AlreadyFulfilled(message.id),
-        FulfilOutcome::UnknownOrder => Handled::UnknownOrder(message.id),
-    })
 }
 
 #[cfg(test)]
@@ -122,13 +135,11 @@ mod tests {
             br#"{"id":"x","details":"d","status":"created"}"#,
         ] {
             match on_message(payload, never_fulfil) {
-                Ok(Handled::Malformed(why)) => {
-                    assert!(!why.is_empty());
-                    let line = Handled::Malformed(why).to_string();
-                    assert!(
-                        line.starts_with("malformed message dropped: ") && !line.contains('\n')
-                    );
-                }
+                Delivery {
+                    order_id: None,
+                    trace: None,
+                    result: Ok(Handled::Malformed(why)),
+                } => assert!(!why.is_empty()),
                 other => panic!("{payload:?}: {other:?}"),
             }
         }
@@ -139,7 +150,7 @@ mod tests {
         let id = OrderId::new_random();
         let payload = format!(r#"{{"id":"{id}","details":"d","status":"fulfilled"}}"#);
         assert_eq!(
-            on_message(payload.as_bytes(), never_fulfil),
+            on_message(payload.as_bytes(), never_fulfil).result,
             Ok(Handled::NotCreated(id, Status::Fulfilled))
         );
     }
@@ -154,8 +165,53 @@ mod tests {
         };
         assert_eq!(
             on_message(payload.as_bytes(), down),
-            Err(FulfilError::StoreUnavailable("down".into()))
+            Delivery {
+                order_id: Some(id),
+                trace: None,
+                result: Err(FulfilError::StoreUnavailable("down".into()))
+            }
         );
+    }
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn the_trace_context_comes_along_and_a_bad_one_never_costs_the_order() {
+        let id = OrderId::new_random();
+        let fulfilled = |called: OrderId| {
+            assert_eq!(called, id);
+            Ok(FulfilOutcome::Fulfilled)
+        };
+        let traced = format!(
+            r#"{{"id":"{id}","details":"d","status":"created","traceparent":"{TRACEPARENT}"}}"#
+        );
+        assert_eq!(
+            on_message(traced.as_bytes(), fulfilled),
+            Delivery {
+                order_id: Some(id),
+                trace: Some(TRACEPARENT.parse().unwrap()),
+                result: Ok(Handled::Fulfilled(id)),
+            }
+        );
+        for bad in [
+            r#""00-00000000000000000000000000000000-00f067aa0ba902b7-01""#,
+            r#""not a traceparent""#,
+            "12",
+            "null",
+            r#"{"nested":true}"#,
+        ] {
+            let payload =
+                format!(r#"{{"id":"{id}","details":"d","status":"created","traceparent":{bad}}}"#);
+            assert_eq!(
+                on_message(payload.as_bytes(), fulfilled),
+                Delivery {
+                    order_id: Some(id),
+                    trace: None,
+                    result: Ok(Handled::Fulfilled(id)),
+                },
+                "{payload}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::message::OrderMessage;
 use crate::order::{OrderId, OrderRecord, Status};
 use crate::problem::ApiError;
 use crate::request::{IdempotencyKey, NewOrder};
+use crate::trace::TraceParent;
 
 /// Accepts an order atomically; see the script's header.
 pub const ACCEPT_SCRIPT: &str = include_str!("scripts/accept.lua");
@@ -109,20 +110,25 @@ impl<R: Redis> OrderStore<R> {
     }
 
     /// Stores, indexes and (unless [`Self::without_publishing`]) publishes a new order on its
-    /// shard's channel, or returns the one an idempotency key made.
+    /// shard's channel, or returns the one an idempotency key made. `trace` (the request's
+    /// trace context) goes into the message and the order's hash (field `traceparent`), where
+    /// the reconciler finds it to re-publish the order in the same trace.
     pub fn accept(
         &self,
         id: OrderId,
         order: &NewOrder,
         idempotency_key: Option<&IdempotencyKey>,
+        trace: Option<&TraceParent>,
         now_ms: i64,
     ) -> Result<Accepted, ApiError> {
         let message = OrderMessage {
             id,
             details: order.details.clone(),
             status: Status::Created,
+            traceparent: trace.copied(),
         }
         .to_json();
+        let traceparent = trace.map(ToString::to_string).unwrap_or_default();
         let id_text = id.to_string();
         let channel = crate::shard::channel_for(&self.channel, id, self.shards);
         let order_key = self.keys.order(id);
@@ -149,6 +155,7 @@ impl<R: Redis> OrderStore<R> {
             Arg::Bytes(message.as_bytes()),
             Arg::Int(IdempotencyKey::TTL_SECONDS),
             Arg::Bytes(self.keys.prefix().as_bytes()),
+            Arg::Bytes(traceparent.as_bytes()),
         ]);
         match self.redis.execute("EVAL", &args)?.as_slice() {
             [Value::Int(1), Value::Bytes(_)] => Ok(Accepted::Created(id)),

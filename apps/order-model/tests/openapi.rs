@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use order_model::api::{self, Request, Response};
 use order_model::request::{MAX_BODY_BYTES, MAX_DETAILS_CHARS, MAX_IDEMPOTENCY_KEY_LEN};
 use order_model::{
-    ApiError, Arg, Body, KeySpace, OrderId, OrderStore, Placement, Redis, RedisError, Status, Value,
+    ApiError, Arg, Body, KeySpace, OrderId, OrderStore, Placement, Redis, RedisError, Status,
+    TraceParent, Value,
 };
 use serde_json::Value as Json;
 
@@ -85,6 +86,7 @@ fn request<'a>(
         path_info,
         content_type: Some(content_type.as_bytes()),
         idempotency_key: None,
+        traceparent: None,
         body: Body::Complete(body),
     }
 }
@@ -250,6 +252,19 @@ fn limits_and_enums_come_from_the_domain() {
     let key = &spec["components"]["parameters"]["IdempotencyKey"];
     assert_eq!(key["name"], "Idempotency-Key");
     assert_eq!(key["schema"]["maxLength"], MAX_IDEMPOTENCY_KEY_LEN);
+    let trace = &spec["components"]["parameters"]["TraceParent"];
+    assert_eq!(
+        (&trace["name"], &trace["in"], &trace["required"]),
+        (
+            &Json::from(TraceParent::HEADER),
+            &Json::from("header"),
+            &Json::from(false)
+        ),
+        "an optional header: an invalid one is ignored, never refused"
+    );
+    let example = trace["description"].as_str().unwrap();
+    let example = example.split('`').nth(1).unwrap();
+    assert!(example.parse::<TraceParent>().is_ok(), "{example}");
     let too_large = spec["components"]["responses"]["PayloadTooLarge"]["description"]
         .as_str()
         .unwrap();

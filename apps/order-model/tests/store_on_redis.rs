@@ -10,7 +10,7 @@ use order_model::fulfilment::{self, Handled};
 use order_model::store::Accepted;
 use order_model::{
     Arg, Body, FulfilOutcome, IdempotencyKey, KeySpace, NewOrder, OrderId, OrderMessage,
-    OrderStore, Placement, Reconciled, Redis, RedisError, Status, Value,
+    OrderStore, Placement, Reconciled, Redis, RedisError, Status, TraceParent, Value,
 };
 
 struct SpinLike(Mutex<redis::Connection>);
@@ -83,6 +83,7 @@ fn post<'a>(body: &'a [u8], idempotency_key: Option<&'a [u8]>) -> Request<'a> {
         path_info: "",
         content_type: Some(b"application/json"),
         idempotency_key,
+        traceparent: None,
         body: Body::Complete(body),
     }
 }
@@ -93,6 +94,7 @@ fn get(path_info: &str) -> Request<'_> {
         path_info,
         content_type: None,
         idempotency_key: None,
+        traceparent: None,
         body: Body::Complete(b""),
     }
 }
@@ -107,7 +109,7 @@ fn accept_stores_indexes_and_publishes_in_one_step() {
     let id = OrderId::new_random();
     let outcome = fixture
         .store()
-        .accept(id, &order("two pizzas"), None, 1_000)
+        .accept(id, &order("two pizzas"), None, None, 1_000)
         .unwrap();
     assert_eq!(outcome, Accepted::Created(id));
 
@@ -117,7 +119,8 @@ fn accept_stores_indexes_and_publishes_in_one_step() {
         OrderMessage {
             id,
             details: "two pizzas".into(),
-            status: Status::Created
+            status: Status::Created,
+            traceparent: None,
         }
     );
     let mut raw = fixture.raw();
@@ -178,12 +181,163 @@ fn composed_placement_fulfils_before_answering_and_publishes_nothing() {
     assert!(published.is_err(), "published {published:?}");
 }
 
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// The JSON members of a published message, as written (not as `OrderMessage` reads them).
+fn members(payload: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::from_slice(payload).unwrap() {
+        serde_json::Value::Object(members) => members,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+#[test]
+fn a_traced_order_carries_its_traceparent_in_the_message_and_the_hash() {
+    let fixture = Fixture::new();
+    let mut subscriber = fixture.raw();
+    let mut pubsub = subscriber.as_pubsub();
+    pubsub.subscribe("neworders").unwrap();
+
+    let id = OrderId::new_random();
+    let trace: TraceParent = TRACEPARENT.parse().unwrap();
+    let mut request = post(br#"{"details":"traced tea"}"#, None);
+    request.traceparent = Some(trace);
+    let response = api::receive(
+        &request,
+        || Ok(fixture.store()),
+        Placement::Message,
+        |_| panic!("the message placement does not call fulfilment"),
+        id,
+        1,
+    );
+    assert_eq!(response.status, 202, "{}", response.body_text());
+
+    let payload: Vec<u8> = pubsub.get_message().unwrap().get_payload().unwrap();
+    assert_eq!(members(&payload)["traceparent"], TRACEPARENT);
+    assert_eq!(
+        OrderMessage::from_json(&payload).unwrap().traceparent,
+        Some(trace)
+    );
+    let stored: Option<String> = redis::cmd("HGET")
+        .arg(format!("order:{id}"))
+        .arg("traceparent")
+        .query(&mut fixture.raw())
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(TRACEPARENT));
+
+    // Untraced: no member, no field (not an empty one).
+    let untraced = OrderId::new_random();
+    fixture
+        .store()
+        .accept(untraced, &order("plain tea"), None, None, 2)
+        .unwrap();
+    let payload: Vec<u8> = pubsub.get_message().unwrap().get_payload().unwrap();
+    assert!(!members(&payload).contains_key("traceparent"));
+    let exists: bool = redis::cmd("HEXISTS")
+        .arg(format!("order:{untraced}"))
+        .arg("traceparent")
+        .query(&mut fixture.raw())
+        .unwrap();
+    assert!(!exists);
+}
+
+#[test]
+fn the_reconciler_republishes_an_order_in_its_original_trace() {
+    let fixture = Fixture::new();
+    let store = fixture.store();
+    let trace: TraceParent = TRACEPARENT.parse().unwrap();
+    let traced = OrderId::new_random();
+    let untraced = OrderId::new_random();
+    store
+        .accept(traced, &order("traced"), None, Some(&trace), 1)
+        .unwrap();
+    store
+        .accept(untraced, &order("untraced"), None, None, 1)
+        .unwrap();
+    // An order stored before orders had traces: a hash written by hand, field by field as the
+    // old accept script did.
+    let old = OrderId::new_random();
+    let mut raw = fixture.raw();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("order:{old}"))
+        .arg(&[
+            "id",
+            &old.to_string(),
+            "details",
+            "old",
+            "status",
+            "created",
+            "created_at",
+            "1",
+        ])
+        .query(&mut raw)
+        .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg("order:pending")
+        .arg(1)
+        .arg(old.to_string())
+        .query(&mut raw)
+        .unwrap();
+
+    let mut subscriber = fixture.raw();
+    let mut pubsub = subscriber.as_pubsub();
+    pubsub.subscribe("neworders").unwrap();
+    assert_eq!(store.reconcile(0, 10).unwrap().republished, 3);
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..3 {
+        let payload: Vec<u8> = pubsub.get_message().unwrap().get_payload().unwrap();
+        let members = members(&payload);
+        let message = OrderMessage::from_json(&payload).unwrap();
+        seen.insert(message.id, (members.get("traceparent").cloned(), message));
+    }
+    assert_eq!(seen[&traced].0, Some(serde_json::json!(TRACEPARENT)));
+    assert_eq!(seen[&traced].1.traceparent, Some(trace));
+    for id in [untraced, old] {
+        assert_eq!(seen[&id].0, None, "no member at all, not false or null");
+        assert_eq!(seen[&id].1.status, Status::Created);
+    }
+
+    // Every one of them is fulfilled from its re-published message.
+    for (_, message) in seen.values() {
+        let delivery = fulfilment::on_message(message.to_json().as_bytes(), |id| {
+            fulfilment::fulfil(&id.to_string(), || Ok(fixture.store()), 5)
+        });
+        assert_eq!(delivery.result, Ok(Handled::Fulfilled(message.id)));
+        assert_eq!(delivery.trace, message.traceparent);
+    }
+}
+
+#[test]
+fn a_message_with_a_malformed_traceparent_is_fulfilled_all_the_same() {
+    let fixture = Fixture::new();
+    let id = OrderId::new_random();
+    fixture
+        .store()
+        .accept(id, &order("tea"), None, None, 1)
+        .unwrap();
+    let payload = format!(
+        r#"{{"id":"{id}","details":"tea","status":"created","traceparent":"00-{}-00f067aa0ba902b7-01"}}"#,
+        "0".repeat(32)
+    );
+    let delivery = fulfilment::on_message(payload.as_bytes(), |id| {
+        fulfilment::fulfil(&id.to_string(), || Ok(fixture.store()), 2)
+    });
+    assert_eq!(delivery.result, Ok(Handled::Fulfilled(id)));
+    assert_eq!(delivery.trace, None);
+    assert_eq!(
+        fixture.store().find(id).unwrap().unwrap().status,
+        Status::Fulfilled
+    );
+}
+
 #[test]
 fn composed_placement_leaves_an_unfulfilled_order_pending_for_the_reconciler() {
     let fixture = Fixture::new();
     let id = OrderId::new_random();
+    let mut request = post(br#"{"details":"tea"}"#, None);
+    request.traceparent = Some(TRACEPARENT.parse().unwrap());
     let response = api::receive(
-        &post(br#"{"details":"tea"}"#, None),
+        &request,
         || Ok(fixture.store()),
         Placement::Composed,
         |_| Err(order_model::FulfilError::StoreUnavailable("down".into())),
@@ -200,7 +354,10 @@ fn composed_placement_leaves_an_unfulfilled_order_pending_for_the_reconciler() {
     pubsub.subscribe("neworders").unwrap();
     assert_eq!(fixture.store().reconcile(0, 10).unwrap().republished, 1);
     let message: Vec<u8> = pubsub.get_message().unwrap().get_payload().unwrap();
-    assert_eq!(OrderMessage::from_json(&message).unwrap().id, id);
+    let message = OrderMessage::from_json(&message).unwrap();
+    assert_eq!(message.id, id);
+    // Published only now, yet in the trace of the request that placed it.
+    assert_eq!(message.traceparent, request.traceparent);
 }
 
 #[test]
@@ -210,12 +367,16 @@ fn a_repeated_idempotency_key_returns_the_first_order_and_creates_nothing() {
     let key = IdempotencyKey::parse(b"req-1").unwrap();
     let first = OrderId::new_random();
     assert_eq!(
-        store.accept(first, &order("a"), Some(&key), 1).unwrap(),
+        store
+            .accept(first, &order("a"), Some(&key), None, 1)
+            .unwrap(),
         Accepted::Created(first)
     );
     let second = OrderId::new_random();
     assert_eq!(
-        store.accept(second, &order("b"), Some(&key), 2).unwrap(),
+        store
+            .accept(second, &order("b"), Some(&key), None, 2)
+            .unwrap(),
         Accepted::Repeated(first, Status::Created)
     );
     assert_eq!(store.find(second).unwrap(), None);
@@ -237,7 +398,7 @@ fn a_repeated_idempotency_key_returns_the_first_order_and_creates_nothing() {
     store.fulfil(first, 3).unwrap();
     assert_eq!(
         store
-            .accept(OrderId::new_random(), &order("c"), Some(&key), 4)
+            .accept(OrderId::new_random(), &order("c"), Some(&key), None, 4)
             .unwrap(),
         Accepted::Repeated(first, Status::Fulfilled)
     );
@@ -245,7 +406,9 @@ fn a_repeated_idempotency_key_returns_the_first_order_and_creates_nothing() {
     let other = IdempotencyKey::parse(b"req-2").unwrap();
     let third = OrderId::new_random();
     assert_eq!(
-        store.accept(third, &order("d"), Some(&other), 5).unwrap(),
+        store
+            .accept(third, &order("d"), Some(&other), None, 5)
+            .unwrap(),
         Accepted::Created(third)
     );
 }
@@ -255,7 +418,7 @@ fn fulfil_moves_created_to_fulfilled_once_and_never_back() {
     let fixture = Fixture::new();
     let store = fixture.store();
     let id = OrderId::new_random();
-    store.accept(id, &order("x"), None, 10).unwrap();
+    store.accept(id, &order("x"), None, None, 10).unwrap();
     assert_eq!(store.fulfil(id, 20).unwrap(), FulfilOutcome::Fulfilled);
     assert_eq!(
         store.fulfil(id, 30).unwrap(),
@@ -296,15 +459,15 @@ fn reconcile_republishes_only_old_created_orders_and_prunes_the_rest() {
     let lost = [OrderId::new_random(), OrderId::new_random()];
     for id in lost {
         store
-            .accept(id, &order("lost on the way"), None, old)
+            .accept(id, &order("lost on the way"), None, None, old)
             .unwrap();
     }
     let done = OrderId::new_random();
-    store.accept(done, &order("done"), None, old).unwrap();
+    store.accept(done, &order("done"), None, None, old).unwrap();
     store.fulfil(done, now_ms).unwrap();
     let fresh = OrderId::new_random();
     store
-        .accept(fresh, &order("just now"), None, now_ms)
+        .accept(fresh, &order("just now"), None, None, now_ms)
         .unwrap();
     // An index entry whose record vanished (e.g. deleted by hand) is pruned, not re-published.
     let _: i64 = redis::cmd("ZADD")
@@ -339,6 +502,7 @@ fn reconcile_republishes_only_old_created_orders_and_prunes_the_rest() {
             id,
             details: "lost on the way".into(),
             status: Status::Created,
+            traceparent: None,
         })
         .collect();
     expected.sort_by_key(|m| m.id.to_string());
@@ -377,7 +541,7 @@ fn reconcile_republishes_only_old_created_orders_and_prunes_the_rest() {
     // A batch bound caps one run.
     let a_lot: Vec<OrderId> = (0..5).map(|_| OrderId::new_random()).collect();
     for &id in &a_lot {
-        store.accept(id, &order("batch"), None, old).unwrap();
+        store.accept(id, &order("batch"), None, None, old).unwrap();
     }
     assert_eq!(store.reconcile(30_000, 3).unwrap().republished, 3);
 }
@@ -412,17 +576,23 @@ fn handlers_answer_the_contract_over_real_redis() {
     let body: serde_json::Value = serde_json::from_slice(&found.body).unwrap();
     assert_eq!(body["id"], id.to_string());
     assert_eq!(body["status"], "created");
+    assert_eq!(
+        (found.order_id, found.order_status),
+        (Some(id), Some(Status::Created))
+    );
 
     let handled = fulfilment::on_message(
         OrderMessage {
             id,
             details: "tea".into(),
             status: Status::Created,
+            traceparent: None,
         }
         .to_json()
         .as_bytes(),
         |id| fulfilment::fulfil(&id.to_string(), || Ok(fixture.store()), 2),
     )
+    .result
     .unwrap();
     assert_eq!(handled, Handled::Fulfilled(id));
     let body: serde_json::Value =
@@ -488,7 +658,9 @@ fn accept_and_the_reconciler_pick_the_same_shard_for_every_order() {
 
     let ids: Vec<OrderId> = (0..300).map(|_| OrderId::new_random()).collect();
     for &id in &ids {
-        store.accept(id, &order("sharded"), None, old).unwrap();
+        store
+            .accept(id, &order("sharded"), None, None, old)
+            .unwrap();
     }
     let accepted = collect(&mut pubsub, ids.len());
     for (channel, message) in &accepted {
@@ -526,7 +698,7 @@ fn one_shard_publishes_on_the_plain_channel_as_before_sharding() {
     let mut pubsub = subscriber.as_pubsub();
     pubsub.psubscribe("neworders*").unwrap();
     let id = OrderId::new_random();
-    store.accept(id, &order("plain"), None, old).unwrap();
+    store.accept(id, &order("plain"), None, None, old).unwrap();
     store.reconcile(30_000, 10).unwrap();
     let channels: Vec<String> = collect(&mut pubsub, 2)
         .into_iter()
@@ -544,7 +716,9 @@ fn orders_published_under_three_shards_are_fulfilled_by_the_two_that_run_after_a
     let ids: Vec<OrderId> = (0..60).map(|_| OrderId::new_random()).collect();
     for &id in &ids {
         // Published to neworders.0..2 while nobody listens: lost, as pub/sub loses them.
-        before.accept(id, &order("resharded"), None, old).unwrap();
+        before
+            .accept(id, &order("resharded"), None, None, old)
+            .unwrap();
     }
     assert!(
         ids.iter()

@@ -1,11 +1,15 @@
 //! Translation between Spin's SDK types and the order domain; no decisions are made here.
 
+use std::io::Write;
+use std::time::Instant;
+
 use futures_util::StreamExt;
 use order_model::api::{self, Response};
+use order_model::logging::LogLine;
 use order_model::request::MAX_BODY_BYTES;
 use order_model::{
     ApiError, Arg, Body, BoundedBody, FulfilError, FulfilOutcome, OrderId, OrderStore, Placement,
-    Redis, RedisError, Settings, Value,
+    Redis, RedisError, Settings, TraceParent, Value,
 };
 use spin_sdk::http::IncomingRequest;
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
@@ -78,31 +82,39 @@ pub fn placement() -> Result<Placement, ApiError> {
         .map_err(|e| ApiError::Internal(format!("configuration: {e}")))
 }
 
-/// Calls `handle` with the domain's view of a Spin request and turns its answer into Spin's.
+/// Calls `handle` with the domain's view of a Spin request, turns its answer into Spin's, and
+/// writes the request's log line ([`LogLine::http_request`]) naming `component` and `route` (the
+/// route template, e.g. `/order/{id}`); the duration runs from here to the answer's head.
 ///
-/// Header values are taken as bytes, as `wasi:http` gives them. The body is read as a stream
-/// within [`MAX_BODY_BYTES`]: a larger declared `Content-Length` is answered without reading
-/// any of it, and a longer body stops being read one piece (at most 16 KiB, the SDK's read
-/// size) past the bound, so no request costs more memory than that. A body that breaks off
-/// while being read is answered 400.
+/// Header values are taken as bytes, as `wasi:http` gives them. The `traceparent` header is the
+/// caller's W3C trace context (the same one Spin's HTTP trigger makes its span's parent): when
+/// it is valid it goes to `handle` and its trace-id into the log line; otherwise it is ignored.
+///
+/// The body is read as a stream within [`MAX_BODY_BYTES`]: a larger declared `Content-Length`
+/// is answered without reading any of it, and a longer body stops being read one piece (at most
+/// 16 KiB, the SDK's read size) past the bound, so no request costs more memory than that. A
+/// body that breaks off while being read is answered 400.
 pub async fn serve(
     request: IncomingRequest,
+    component: &'static str,
+    route: &'static str,
     handle: impl FnOnce(&api::Request<'_>) -> Response,
 ) -> spin_sdk::http::Response {
+    let started = Instant::now();
     let method = request.method().to_string();
-    let path = request.path_with_query().unwrap_or_default();
-    let path = path.split('?').next().unwrap_or_default().to_string();
     // The header fields are a child of the request: copy what is needed and drop them before the
     // request is consumed for its body.
-    let [path_info, content_type, idempotency_key, content_length] = {
+    let ([path_info, content_type, idempotency_key, content_length], traceparent) = {
         let fields = request.headers();
-        [
+        let first = [
             "spin-path-info",
             "content-type",
             "idempotency-key",
             "content-length",
         ]
-        .map(|name| fields.get(name).into_iter().next())
+        .map(|name| fields.get(name).into_iter().next());
+        let traceparent = TraceParent::from_header_values(&fields.get(TraceParent::HEADER));
+        (first, traceparent)
     };
     let path_info = path_info
         .as_deref()
@@ -114,13 +126,20 @@ pub async fn serve(
             path_info,
             content_type: content_type.as_deref(),
             idempotency_key: idempotency_key.as_deref(),
+            traceparent,
             body: bytes.as_deref().map_or(Body::TooLarge, Body::Complete),
         }),
         Err(error) => Response::from(error),
     };
-    if let Some(cause) = &response.log {
-        eprintln!("{method} {path} -> {}: {cause}", response.status);
-    }
+    log(&LogLine::http_request(
+        component,
+        route,
+        &method,
+        &response,
+        traceparent.as_ref(),
+        now_ms(),
+        started.elapsed(),
+    ));
     let mut builder = spin_sdk::http::Response::builder();
     builder.status(response.status);
     for (name, value) in response.headers {
@@ -151,6 +170,17 @@ async fn read_body(
         }
     }
     Ok(Some(body.into_bytes()))
+}
+
+/// Writes one log line: `info` to stdout, `warn` and `error` to stderr (Spin records either as an
+/// `app_log` event on the current span). A failed write is dropped: logging never fails a request.
+pub fn log(line: &LogLine) {
+    let text = line.to_json();
+    let _ = if line.level().is_stderr() {
+        writeln!(std::io::stderr().lock(), "{text}")
+    } else {
+        writeln!(std::io::stdout().lock(), "{text}")
+    };
 }
 
 /// Milliseconds since the Unix epoch, by the host's clock.

@@ -14,6 +14,11 @@
 --          rule as order-model's `shard` module (the store tests pin that both agree). Always
 --          the *current* N, so orders published under another N reach a running fulfiller.
 --
+-- The message is the receiver's: {id, details, status = 'created'}, plus `traceparent` when the
+-- order's hash has one (stored at acceptance from the request's W3C trace context), so the
+-- re-published order joins its original trace; orders stored without one are re-published
+-- without it.
+--
 -- Returns {re-published, dropped}: dropped are index entries whose order is gone or fulfilled.
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -32,9 +37,14 @@ end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[4]))
 local republished, dropped = 0, 0
 for _, id in ipairs(ids) do
-  local order = redis.call('HMGET', ARGV[2] .. id, 'details', 'status')
+  local order = redis.call('HMGET', ARGV[2] .. id, 'details', 'status', 'traceparent')
   if order[2] == 'created' then
-    redis.call('PUBLISH', shard_channel(id), cjson.encode({id = id, details = order[1], status = 'created'}))
+    local message = {id = id, details = order[1], status = 'created'}
+    -- A missing field comes back as false: leave the member out rather than write `false`.
+    if type(order[3]) == 'string' and order[3] ~= '' then
+      message.traceparent = order[3]
+    end
+    redis.call('PUBLISH', shard_channel(id), cjson.encode(message))
     republished = republished + 1
   else
     redis.call('ZREM', KEYS[1], id)

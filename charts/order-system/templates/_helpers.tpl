@@ -212,6 +212,13 @@ Called with the app's dict ("root", "key"): the order-processor also reads the f
 {{- if and (eq .Values.mode "spinOperator") (ne (int .Values.orderProcessor.service.port) 80) }}
 {{- $problems = append $problems "orderProcessor.service.port: spin-operator's Service listens on 80; leave the port at 80 in spinOperator mode" }}
 {{- end }}
+{{- /* spin-operator sets OTEL_* only from the SpinAppExecutor's deploymentConfig.otel (SpinApp has no env
+field, its variables all become SPIN_VARIABLE_*), and a chart-made executor cannot be installed with the
+SpinApps: Helm applies them before it (unknown kinds go in alphabetical order) and spin-operator's webhook
+refuses a SpinApp whose executor does not exist (spin-operator 943f5b17). */}}
+{{- if and (eq .Values.mode "spinOperator") .Values.observability.otlp.endpoint }}
+{{- $problems = append $problems (printf "observability.otlp.endpoint: spin-operator takes OpenTelemetry settings only from the SpinAppExecutor, not from a SpinApp; set spec.deploymentConfig.otel.exporter_otlp_endpoint on SpinAppExecutor %q (spinOperator.executor) and leave observability.otlp.endpoint empty in spinOperator mode (README: Observability)" .Values.spinOperator.executor) }}
+{{- end }}
 {{- if and .Values.redis.enabled .Values.redis.external.host }}
 {{- $problems = append $problems "redis.external.host: set only when redis.enabled is false (the chart would ignore the external Redis)" }}
 {{- end }}

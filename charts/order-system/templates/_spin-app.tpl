@@ -39,6 +39,45 @@ order-system/shard: {{ .shard | toString | quote }}
 {{- toYaml $variables }}
 {{- end }}
 
+{{/*
+The OpenTelemetry environment of this app's (or shard's) container in runtimeClass mode, from
+observability.otlp; nothing when no endpoint is set. The shim runs Spin's telemetry setup, which
+exports over OTLP once OTEL_EXPORTER_OTLP_ENDPOINT is set and takes the protocol and service.name
+from the environment; the OpenTelemetry SDK reads the headers, the sampler and OTEL_RESOURCE_ATTRIBUTES
+(spin crates/telemetry env.rs, detector.rs, traces.rs; OTel SDK environment variables spec). The
+resource attributes follow OTel's Kubernetes conventions; kubelet expands $(K8S_POD_NAME), the pod's
+own name from the downward API, because it is declared first.
+*/}}
+{{- define "order-system.spinApp.otelEnv" -}}
+{{- $otlp := .root.Values.observability.otlp }}
+{{- if $otlp.endpoint }}
+{{- $prefix := $otlp.serviceNamePrefix | default (printf "%s-" (include "order-system.fullname" .root)) }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $otlp.endpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ $otlp.protocol | quote }}
+{{- with $otlp.headersSecret.name }}
+- name: OTEL_EXPORTER_OTLP_HEADERS
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $otlp.headersSecret.key }}
+{{- end }}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "%s%s" $prefix .component | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: parentbased_traceidratio
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $otlp.sampling | toString | quote }}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ printf "k8s.namespace.name=%s,k8s.deployment.name=%s,k8s.pod.name=$(K8S_POD_NAME)" .root.Release.Namespace (include "order-system.spinApp.nameComponent" .) | quote }}
+{{- end }}
+{{- end }}
+
 {{/* Pod labels: the selector labels (spin-operator copies podLabels to its pods, so NetworkPolicies and PDBs match in both modes). */}}
 {{- define "order-system.spinApp.podLabels" -}}
 {{- $app := index .root.Values .key }}
@@ -99,6 +138,9 @@ spec:
           command: ["/"]
           env:
             {{- include "order-system.spinEnv" (include "order-system.spinApp.variables" . | fromYamlArray) | trim | nindent 12 }}
+            {{- with include "order-system.spinApp.otelEnv" . | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
           {{- if .http }}
           ports:
             - name: http

@@ -63,9 +63,12 @@ impl LoadedComponent {
         })
     }
 
-    /// A store for one new instance.
-    pub fn store(&self) -> Store<HostState> {
-        Store::new(self.pre.engine(), HostState::new(self.config.clone()))
+    /// A store for one new instance, which runs under the span in `trace`.
+    pub fn store(&self, trace: opentelemetry::Context) -> Store<HostState> {
+        Store::new(
+            self.pre.engine(),
+            HostState::new(self.config.clone(), trace),
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::allowed_hosts::AllowedHosts;
+use crate::telemetry::{AppLog, Telemetry};
 use crate::variables::{AppVariables, ComponentVariables, GetError};
 
 pub(crate) mod bindings {
@@ -52,6 +53,9 @@ impl ComponentConfig {
 /// The data of one instance's store; a fresh one for every request or message.
 pub struct HostState {
     pub(crate) component: Arc<ComponentConfig>,
+    /// The span the instance runs under: the parent of its outbound Redis spans and where its
+    /// stdout and stderr go as `app_log` events (crate::telemetry).
+    pub(crate) trace: opentelemetry::Context,
     pub(crate) table: ResourceTable,
     pub(crate) redis_connections: usize,
     wasi: WasiCtx,
@@ -60,15 +64,20 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(component: Arc<ComponentConfig>) -> HostState {
-        let wasi = WasiCtx::builder()
-            .inherit_stdout()
-            .inherit_stderr()
-            .envs(&component.environment)
-            .build();
+    /// The state of an instance that runs under the span in `trace`.
+    pub fn new(component: Arc<ComponentConfig>, trace: opentelemetry::Context) -> HostState {
+        let mut wasi = WasiCtx::builder();
+        if Telemetry::enabled() {
+            wasi.stdout(AppLog::stdout(&trace))
+                .stderr(AppLog::stderr(&trace));
+        } else {
+            wasi.inherit_stdout().inherit_stderr();
+        }
+        let wasi = wasi.envs(&component.environment).build();
         HostState {
             outbound_http: OutboundHttp(component.clone()),
             component,
+            trace,
             table: ResourceTable::new(),
             redis_connections: 0,
             wasi,

@@ -28,6 +28,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::app::LoadedComponent;
 use crate::manifest::Manifest;
 use crate::routes::{Router, WELL_KNOWN_PREFIX};
+use crate::telemetry::{self, Telemetry};
 
 pub struct HttpTrigger {
     app: String,
@@ -116,7 +117,8 @@ impl HttpTrigger {
     }
 
     /// Answers one request and logs it: method, path, status, time, component. A failure
-    /// inside the runtime or the component gets the client a bare 500, as in Spin.
+    /// inside the runtime or the component gets the client a bare 500, as in Spin. The request
+    /// is traced as Spin traces it (crate::telemetry).
     async fn handle(
         &self,
         request: Request<Incoming>,
@@ -125,29 +127,55 @@ impl HttpTrigger {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_string();
-        let (result, component) = if path.starts_with(WELL_KNOWN_PREFIX) {
-            (Ok(self.well_known(&path)), None)
+        let span = telemetry::http_server(
+            &telemetry::extract(request.headers()),
+            method.as_str(),
+            request.uri(),
+            client,
+            request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|value| value.to_str().ok()),
+        );
+        let (result, component, route) = if path.starts_with(WELL_KNOWN_PREFIX) {
+            (Ok(self.well_known(&path)), None, Some(path.clone()))
         } else if let Some(found) = self.router.route(&path) {
             let component = found.component().to_string();
+            let route = found.raw_route().to_string();
             let result = match spin_headers(&request, &found, client) {
-                Ok(headers) => self.call(&component, request, headers).await,
+                Ok(headers) => self.call(&component, request, headers, &span).await,
                 Err(error) => Err(error),
             };
-            (result, Some(component))
+            (result, Some(component), Some(route))
         } else {
-            (Ok(plain(StatusCode::NOT_FOUND, "")), None)
+            (Ok(plain(StatusCode::NOT_FOUND, "")), None, None)
         };
         let by = component
             .map(|component| format!(" [{component}]"))
             .unwrap_or_default();
-        let response = result.unwrap_or_else(|error| {
-            eprintln!("[{}] {method} {path}{by} failed: {error:#}", self.app);
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "")
-        });
+        let (response, error) = match result {
+            Ok(response) => (response, None),
+            Err(error) => {
+                eprintln!("[{}] {method} {path}{by} failed: {error:#}", self.app);
+                (
+                    plain(StatusCode::INTERNAL_SERVER_ERROR, ""),
+                    Some(format!("{error:?}")),
+                )
+            }
+        };
+        let status = response.status().as_u16();
+        // Spin names an unrouted request by its method alone, and so does a failed one.
+        let route = route.filter(|_| error.is_none());
+        telemetry::finish_http(
+            &span,
+            method.as_str(),
+            route.as_deref(),
+            status,
+            error.as_deref(),
+        );
         println!(
-            "[{}] {method} {path} -> {} ({} ms){by}",
+            "[{}] {method} {path} -> {status} ({} ms){by}",
             self.app,
-            response.status().as_u16(),
             started.elapsed().as_millis()
         );
         Ok(response)
@@ -172,14 +200,26 @@ impl HttpTrigger {
         }
     }
 
-    /// Runs the component on the request; a fresh instance every time.
+    /// Runs the component on the request, a fresh instance every time, under Spin's
+    /// `execute_wasm` span below `server`. When that span is exported, the component's
+    /// request carries it as `traceparent` (crate::telemetry: beyond Spin, which passes the
+    /// caller's headers unchanged).
     async fn call(
         &self,
         component: &str,
         request: Request<Incoming>,
-        headers: Vec<(HeaderName, HeaderValue)>,
+        mut headers: Vec<(HeaderName, HeaderValue)>,
+        server: &opentelemetry::Context,
     ) -> Result<Response<HyperOutgoingBody>> {
         let handler = &self.handlers[component];
+        let trace = telemetry::execute_wasm(server, component);
+        if Telemetry::enabled()
+            && let Some(traceparent) = telemetry::traceparent(&trace)
+            && let Ok(value) = HeaderValue::from_str(&traceparent)
+        {
+            headers.retain(|(name, _)| name != "traceparent");
+            headers.push((HeaderName::from_static("traceparent"), value));
+        }
         let (mut parts, body) = request.into_parts();
         let authority = headers
             .iter()
@@ -202,7 +242,7 @@ impl HttpTrigger {
             parts.headers.append(name, value);
         }
 
-        let mut store = handler.component.store();
+        let mut store = handler.component.store(trace.clone());
         let incoming = store
             .data_mut()
             .http()
@@ -218,7 +258,15 @@ impl HttpTrigger {
                 .await
         });
 
-        match receiver.await {
+        let responded = receiver.await;
+        // Spin's span covers the handler until it returns its response.
+        let outcome = match &responded {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err("the component answered with an error"),
+            Err(_) => Err("the component did not respond"),
+        };
+        telemetry::end(&trace, &outcome);
+        match responded {
             Ok(Ok(response)) => {
                 // The guest may keep running to stream the body; report if it then fails.
                 let label = format!("[{}] component {component:?}", self.app);

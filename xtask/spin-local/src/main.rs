@@ -1,6 +1,7 @@
 //! `spin-local up -f <spin.toml>… [--listen ADDRESS] [--variable NAME=VALUE]…`: runs the apps
 //! until Ctrl-C or SIGTERM (exit status 0), or until a trigger fails, e.g. a Redis subscription
-//! drops: then, as `spin up`, it prints `Error: <why>` and exits with status 1.
+//! drops: then, as `spin up`, it prints `Error: <why>` and exits with status 1. With
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set it exports traces as Spin does (`spin_local::Telemetry`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use spin_local::{CompilationCache, Runtime, VariableProviders};
+use spin_local::{CompilationCache, Runtime, Telemetry, VariableProviders};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -61,11 +62,17 @@ fn parse_variable(text: &str) -> Result<(String, String)> {
     }
 }
 
-#[tokio::main]
-async fn main() {
-    let outcome = match Cli::parse().command {
-        Command::Up(up) => up.run().await,
-    };
+fn main() {
+    let Command::Up(up) = Cli::parse().command;
+    // Telemetry first, outside the async runtime: the OTLP exporter's blocking client runs its
+    // own. Spans still buffered are exported before the process ends, however it ends.
+    let outcome = Telemetry::from_env().and_then(|telemetry| {
+        let outcome = tokio::runtime::Runtime::new()
+            .context("starting the async runtime")
+            .and_then(|runtime| runtime.block_on(up.run()));
+        telemetry.shutdown();
+        outcome
+    });
     if let Err(error) = outcome {
         print_error(&error);
         std::process::exit(1);

@@ -11,6 +11,7 @@ use crate::host::HostState;
 use crate::host::bindings::fermyon::spin2_0_0::redis::{
     self as wit, Error, RedisParameter, RedisResult,
 };
+use crate::telemetry;
 
 /// The host side of a `connection` resource.
 pub struct RedisConnection(MultiplexedConnection);
@@ -26,6 +27,19 @@ fn other(error: impl std::fmt::Display) -> Error {
 }
 
 impl HostState {
+    /// Runs `op` under one of Spin's outbound Redis spans named `name`, below the instance's
+    /// span, recording its error as Spin does.
+    async fn traced<T>(
+        &mut self,
+        name: String,
+        op: impl AsyncFnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let span = telemetry::redis_client(&self.trace, name);
+        let result = op(self).await;
+        telemetry::end(&span, &result);
+        result
+    }
+
     fn connection(
         &mut self,
         connection: &Resource<RedisConnection>,
@@ -41,33 +55,36 @@ impl wit::Host for HostState {}
 
 impl wit::HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Resource<RedisConnection>, Error> {
-        if !self.component.allowed_hosts.allows(&address, "redis") {
-            self.component.report_disallowed(&address);
-            return Err(Error::InvalidAddress);
-        }
-        let info = redis::IntoConnectionInfo::into_connection_info(address.as_str())
-            .map_err(|_| Error::InvalidAddress)?;
-        // Naming the client library (`CLIENT SETINFO`) would cost every connection a round
-        // trip; nothing reads it.
-        let settings = info.redis_settings().clone().set_skip_set_lib_name();
-        let client = redis::Client::open(info.set_redis_settings(settings))
-            .map_err(|_| Error::InvalidAddress)?;
-        // Spin's redis client (0.32) has no connection or response timeouts; 1.x defaults to
-        // some, so they are turned off to behave the same.
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(None)
-            .set_response_timeout(None);
-        let connection = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(other)?;
-        if self.redis_connections >= MAX_CONNECTIONS {
-            return Err(Error::TooManyConnections);
-        }
-        self.redis_connections += 1;
-        self.table
-            .push(RedisConnection(connection))
-            .map_err(|_| Error::TooManyConnections)
+        self.traced("spin_outbound_redis.open_connection".into(), async |this| {
+            if !this.component.allowed_hosts.allows(&address, "redis") {
+                this.component.report_disallowed(&address);
+                return Err(Error::InvalidAddress);
+            }
+            let info = redis::IntoConnectionInfo::into_connection_info(address.as_str())
+                .map_err(|_| Error::InvalidAddress)?;
+            // Naming the client library (`CLIENT SETINFO`) would cost every connection a round
+            // trip; nothing reads it.
+            let settings = info.redis_settings().clone().set_skip_set_lib_name();
+            let client = redis::Client::open(info.set_redis_settings(settings))
+                .map_err(|_| Error::InvalidAddress)?;
+            // Spin's redis client (0.32) has no connection or response timeouts; 1.x defaults to
+            // some, so they are turned off to behave the same.
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(None)
+                .set_response_timeout(None);
+            let connection = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map_err(other)?;
+            if this.redis_connections >= MAX_CONNECTIONS {
+                return Err(Error::TooManyConnections);
+            }
+            this.redis_connections += 1;
+            this.table
+                .push(RedisConnection(connection))
+                .map_err(|_| Error::TooManyConnections)
+        })
+        .await
     }
 
     async fn publish(
@@ -76,10 +93,13 @@ impl wit::HostConnection for HostState {
         channel: String,
         payload: Vec<u8>,
     ) -> Result<(), Error> {
-        self.connection(&connection)?
-            .publish::<_, _, ()>(&channel, &payload)
-            .await
-            .map_err(other)
+        self.traced(format!("PUBLISH {channel}"), async |this| {
+            this.connection(&connection)?
+                .publish::<_, _, ()>(&channel, &payload)
+                .await
+                .map_err(other)
+        })
+        .await
     }
 
     async fn get(
@@ -87,13 +107,16 @@ impl wit::HostConnection for HostState {
         connection: Resource<RedisConnection>,
         key: String,
     ) -> Result<Option<Vec<u8>>, Error> {
-        let value: Option<Vec<u8>> = self
-            .connection(&connection)?
-            .get(&key)
-            .await
-            .map_err(other)?;
-        check_buffered(value.as_ref().map_or(0, Vec::len))?;
-        Ok(value)
+        self.traced(format!("GET {key}"), async |this| {
+            let value: Option<Vec<u8>> = this
+                .connection(&connection)?
+                .get(&key)
+                .await
+                .map_err(other)?;
+            check_buffered(value.as_ref().map_or(0, Vec::len))?;
+            Ok(value)
+        })
+        .await
     }
 
     async fn set(
@@ -102,10 +125,13 @@ impl wit::HostConnection for HostState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), Error> {
-        self.connection(&connection)?
-            .set::<_, _, ()>(&key, &value)
-            .await
-            .map_err(other)
+        self.traced(format!("SET {key}"), async |this| {
+            this.connection(&connection)?
+                .set::<_, _, ()>(&key, &value)
+                .await
+                .map_err(other)
+        })
+        .await
     }
 
     async fn incr(
@@ -113,10 +139,13 @@ impl wit::HostConnection for HostState {
         connection: Resource<RedisConnection>,
         key: String,
     ) -> Result<i64, Error> {
-        self.connection(&connection)?
-            .incr(&key, 1)
-            .await
-            .map_err(other)
+        self.traced(format!("INCRBY {key} 1"), async |this| {
+            this.connection(&connection)?
+                .incr(&key, 1)
+                .await
+                .map_err(other)
+        })
+        .await
     }
 
     async fn del(
@@ -124,10 +153,13 @@ impl wit::HostConnection for HostState {
         connection: Resource<RedisConnection>,
         keys: Vec<String>,
     ) -> Result<u32, Error> {
-        self.connection(&connection)?
-            .del(&keys)
-            .await
-            .map_err(other)
+        self.traced(format!("DEL {}", keys.join(" ")), async |this| {
+            this.connection(&connection)?
+                .del(&keys)
+                .await
+                .map_err(other)
+        })
+        .await
     }
 
     async fn sadd(
@@ -136,16 +168,19 @@ impl wit::HostConnection for HostState {
         key: String,
         values: Vec<String>,
     ) -> Result<u32, Error> {
-        self.connection(&connection)?
-            .sadd(&key, &values)
-            .await
-            .map_err(|error| {
-                if error.kind() == redis::ErrorKind::UnexpectedReturnType {
-                    Error::TypeError
-                } else {
-                    other(error)
-                }
-            })
+        self.traced(format!("SADD {key} {}", values.join(" ")), async |this| {
+            this.connection(&connection)?
+                .sadd(&key, &values)
+                .await
+                .map_err(|error| {
+                    if error.kind() == redis::ErrorKind::UnexpectedReturnType {
+                        Error::TypeError
+                    } else {
+                        other(error)
+                    }
+                })
+        })
+        .await
     }
 
     async fn smembers(
@@ -153,10 +188,13 @@ impl wit::HostConnection for HostState {
         connection: Resource<RedisConnection>,
         key: String,
     ) -> Result<Vec<String>, Error> {
-        self.connection(&connection)?
-            .smembers(&key)
-            .await
-            .map_err(other)
+        self.traced(format!("SMEMBERS {key}"), async |this| {
+            this.connection(&connection)?
+                .smembers(&key)
+                .await
+                .map_err(other)
+        })
+        .await
     }
 
     async fn srem(
@@ -165,10 +203,13 @@ impl wit::HostConnection for HostState {
         key: String,
         values: Vec<String>,
     ) -> Result<u32, Error> {
-        self.connection(&connection)?
-            .srem(&key, &values)
-            .await
-            .map_err(other)
+        self.traced(format!("SREM {key} {}", values.join(" ")), async |this| {
+            this.connection(&connection)?
+                .srem(&key, &values)
+                .await
+                .map_err(other)
+        })
+        .await
     }
 
     async fn execute(
@@ -177,19 +218,22 @@ impl wit::HostConnection for HostState {
         command: String,
         arguments: Vec<RedisParameter>,
     ) -> Result<Vec<RedisResult>, Error> {
-        let mut cmd = redis::cmd(&command);
-        for argument in &arguments {
-            match argument {
-                RedisParameter::Int64(value) => cmd.arg(value),
-                RedisParameter::Binary(value) => cmd.arg(value),
-            };
-        }
-        let FlatResults(results) = cmd
-            .query_async(self.connection(&connection)?)
-            .await
-            .map_err(other)?;
-        check_buffered(results.iter().map(buffered_size).sum())?;
-        Ok(results)
+        self.traced(command.clone(), async |this| {
+            let mut cmd = redis::cmd(&command);
+            for argument in &arguments {
+                match argument {
+                    RedisParameter::Int64(value) => cmd.arg(value),
+                    RedisParameter::Binary(value) => cmd.arg(value),
+                };
+            }
+            let FlatResults(results) = cmd
+                .query_async(this.connection(&connection)?)
+                .await
+                .map_err(other)?;
+            check_buffered(results.iter().map(buffered_size).sum())?;
+            Ok(results)
+        })
+        .await
     }
 
     async fn drop(&mut self, connection: Resource<RedisConnection>) -> wasmtime::Result<()> {

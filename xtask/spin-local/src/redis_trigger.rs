@@ -18,7 +18,9 @@ use futures_util::StreamExt;
 use crate::app::LoadedComponent;
 use crate::host::HostState;
 use crate::manifest::Manifest;
+use crate::telemetry;
 use crate::variables::AppVariables;
+use opentelemetry::trace::TraceContextExt;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -143,7 +145,7 @@ impl RedisTrigger {
     }
 
     /// Runs every component subscribed to the message's channel, concurrently as Spin does, and
-    /// logs each outcome.
+    /// logs each outcome; all under the message's span, as Spin's `handle_message`.
     async fn dispatch(&self, message: &redis::Msg) {
         let channel = message.get_channel_name();
         let Some(handlers) = self.channels.get(channel) else {
@@ -152,9 +154,11 @@ impl RedisTrigger {
         };
         let payload = message.get_payload_bytes().to_vec();
         let payload = &payload;
+        let span = telemetry::redis_message(channel, payload);
+        let span = &span;
         let runs = handlers.iter().map(|handler| async move {
             let started = Instant::now();
-            let outcome = match handler.call(payload).await {
+            let outcome = match handler.call(payload, span).await {
                 Ok(()) => "ok".to_string(),
                 Err(error) => format!("failed: {error:#}"),
             };
@@ -166,12 +170,13 @@ impl RedisTrigger {
             );
         });
         futures_util::future::join_all(runs).await;
+        span.span().end();
     }
 }
 
 impl Handler {
-    async fn call(&self, payload: &Vec<u8>) -> Result<()> {
-        let mut store = self.component.store();
+    async fn call(&self, payload: &Vec<u8>, span: &opentelemetry::Context) -> Result<()> {
+        let mut store = self.component.store(span.clone());
         let instance = self.pre.instantiate_async(&mut store).await?;
         instance
             .fermyon_spin_inbound_redis()

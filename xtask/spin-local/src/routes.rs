@@ -118,6 +118,11 @@ impl RouteMatch<'_> {
         &self.route.component
     }
 
+    /// The route as the manifest writes it (`/order/...`): Spin's `http.route`.
+    pub fn raw_route(&self) -> &str {
+        &self.route.raw
+    }
+
     /// The part of the path the wildcard matched, with Spin's slash rules: `/x/...` gives
     /// `""` for `/x`, `"/"` for `/x/`, `"/y"` for `/x/y` and `"/y/"` for `/x/y/`.
     pub fn path_info(&self) -> String {

@@ -260,3 +260,63 @@ fn both_apps_reach_redis_over_tls_and_trust_only_known_cas() {
     wait_until_fulfilled(address, reply.header("location").unwrap());
     stop(trusting);
 }
+
+/// The receiver component reads the request's `traceparent` header and keeps it with the order:
+/// in the published message (where a tracing Redis trigger finds its parent) and in the hash
+/// (where the reconciler finds it); an invalid one is ignored and the order accepted all the same.
+#[test]
+fn a_traceparent_header_rides_with_the_order_into_its_message_and_hash() {
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let redis = RedisServer::start().unwrap();
+    let api = start_app("order-processor", &redis);
+    let mut client = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut monitor = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut pubsub = monitor.as_pubsub();
+    pubsub.subscribe("neworders").unwrap();
+    pubsub
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+
+    for (header, expected) in [
+        (Some(TRACEPARENT), Some(TRACEPARENT)),
+        (
+            Some("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"),
+            None,
+        ),
+        (None, None),
+    ] {
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(header.map(|value| ("traceparent", value)));
+        let reply = request(
+            api.address,
+            "POST",
+            "/order",
+            &headers,
+            br#"{"details":"x"}"#,
+        );
+        assert_eq!(reply.status, 202, "{header:?}: {reply:?}");
+        let id = reply
+            .header("location")
+            .unwrap()
+            .trim_start_matches("/order/");
+        let payload: Vec<u8> = pubsub.get_message().unwrap().get_payload().unwrap();
+        let message: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(message["id"], id);
+        assert_eq!(
+            message.get("traceparent").and_then(|t| t.as_str()),
+            expected
+        );
+        let stored: Option<String> = redis::cmd("HGET")
+            .arg(format!("order:{id}"))
+            .arg("traceparent")
+            .query(&mut client)
+            .unwrap();
+        assert_eq!(stored.as_deref(), expected, "{header:?}");
+    }
+}

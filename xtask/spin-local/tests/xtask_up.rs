@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{eventually, request, wasm_dir};
-use dev_services::{RedisOptions, RedisServer};
+use dev_services::{OtlpReceiver, RedisOptions, RedisServer};
 
 fn listens(port: u16) -> bool {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
@@ -129,4 +129,34 @@ fn variables_from_the_environment_reach_everything_it_starts() {
         .query(&mut connection)
         .unwrap();
     assert!(!keys.is_empty(), "no key under the given prefix");
+}
+
+/// `--otel URL` points both apps' OpenTelemetry export at a collector: the order's HTTP span
+/// (service `order-processor`) and its message's span (service `fulfilment-processor`) arrive
+/// there in one trace.
+#[test]
+fn otel_exports_both_apps_traces_to_the_given_collector() {
+    let otlp = OtlpReceiver::start().unwrap();
+    up_order_and_interrupt(
+        &["--otel", &otlp.endpoint()],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
+    );
+    otlp.wait_for(
+        "one trace over both apps",
+        Duration::from_secs(30),
+        |spans| {
+            let server = spans
+                .iter()
+                .find(|s| s.name == "POST /order" && s.service == "order-processor")?;
+            spans
+                .iter()
+                .find(|s| {
+                    s.name == "neworders receive"
+                        && s.service == "fulfilment-processor"
+                        && s.trace_id == server.trace_id
+                })
+                .map(|_| ())
+        },
+    )
+    .unwrap();
 }

@@ -5,6 +5,8 @@
 -- ARGV[1] order id     ARGV[2] details              ARGV[3] accepted at (unix ms)
 -- ARGV[4] channel ('' publishes nothing)    ARGV[5] message JSON         ARGV[6] idempotency TTL (s)
 -- ARGV[7] key prefix (to find the order an idempotency key points at)
+-- ARGV[8] W3C traceparent of the request (optional; '' or absent stores none), kept in the hash
+--         so that the reconciler's re-publication joins the order's trace
 --
 -- Returns {1, id} for a new order, {0, id, status} for a repeated idempotency key.
 if KEYS[3] then
@@ -14,6 +16,9 @@ if KEYS[3] then
   end
 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'details', ARGV[2], 'status', 'created', 'created_at', ARGV[3])
+if ARGV[8] and ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'traceparent', ARGV[8])
+end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 if KEYS[3] then
   redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[6])

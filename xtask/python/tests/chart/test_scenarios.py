@@ -62,6 +62,9 @@ def test_scenarios_render_what_they_are_about():
     routed = render("httproute")
     assert routed["HTTPRoute"] == 1 and "Ingress" not in routed
     assert "RuntimeClass" not in render("existing-runtimeclass")
+    # OTel adds to the Spin containers' environment (test_observability.py), no object.
+    otel = render("otel")
+    assert otel == kinds(engine.render({"fulfilmentProcessor": {"shards": 2}})) and otel["Deployment"] == 3
     images = [
         container["image"]
         for manifest in engine.render(engine.user_values([engine.CHART / "ci" / "digests-values.yaml"]))

@@ -1,0 +1,411 @@
+//! OpenTelemetry traces as Spin's runtime emits them (spinframework/spin `crates/telemetry`,
+//! the same in 3.6.3 and 4.0.2), exported over OTLP by the `opentelemetry-otlp` crate.
+//!
+//! - **Switched on** by the standard environment, as Spin's `otel_tracing_enabled`: a non-empty
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, unless
+//!   `OTEL_SDK_DISABLED` is non-empty. The exporter reads the rest of `OTEL_EXPORTER_OTLP_*`
+//!   (headers, timeout) and the SDK `OTEL_TRACES_SAMPLER[_ARG]` and `OTEL_BSP_*`.
+//! - **Protocol** `http/protobuf`, Spin's default. Spin also speaks `grpc`; spin-local refuses it
+//!   with an error rather than exporting nothing (it carries no gRPC stack), and refuses
+//!   `http/json` as Spin does.
+//! - **Resource**: `service.name` from `OTEL_SERVICE_NAME`, else `OTEL_RESOURCE_ATTRIBUTES`,
+//!   else `spin` (Spin's `SpinResourceDetector`); `service.version` is spin-local's version.
+//! - **Spans** come from the tracer `spin`, named and attributed as Spin's: see [`http_server`],
+//!   [`execute_wasm`], [`redis_message`] and [`redis_client`]. A guest's writes to stdout and
+//!   stderr become `app_log` events on the span it runs under (Spin's `handle_app_log`).
+//!
+//! Two things go beyond Spin, both only about tracing (documented in docs/observability.md):
+//! the guest's request carries the `traceparent` of the span it runs under, and a Redis message
+//! that is a JSON object with a W3C `traceparent` member (the CloudEvents distributed-tracing
+//! attribute) parents the message's span. Spin gives a guest no way to see its span, and its
+//! Redis trigger starts every message a new trace.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{
+    SpanKind, TraceContextExt, Tracer, TracerProvider as _, noop::NoopTracer,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+
+/// The exporter, when the environment switches it on; flush it with [`Telemetry::shutdown`].
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+/// The tracer every span comes from, set once by [`Telemetry::from_env`].
+static TRACER: std::sync::OnceLock<SdkTracer> = std::sync::OnceLock::new();
+
+fn non_empty(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|value| !value.is_empty())
+}
+
+impl Telemetry {
+    /// Sets up trace export as the environment says (see the module docs); off when it says
+    /// nothing. Call it outside any async runtime: the exporter's blocking HTTP client starts its
+    /// own.
+    ///
+    /// Errors: an `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` other than `http/protobuf`, or an
+    /// endpoint the exporter cannot use.
+    pub fn from_env() -> Result<Telemetry> {
+        let enabled = (non_empty("OTEL_EXPORTER_OTLP_ENDPOINT")
+            || non_empty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+            && !non_empty("OTEL_SDK_DISABLED");
+        if !enabled {
+            return Ok(Telemetry { provider: None });
+        }
+        let protocol = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .unwrap_or_else(|_| "http/protobuf".into());
+        match protocol.as_str() {
+            "http/protobuf" => {}
+            "http/json" => bail!("http/json OTLP protocol is not supported"),
+            other => bail!(
+                "spin-local exports OTLP over http/protobuf only, not {other:?}: set \
+                 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf and point the endpoint at the \
+                 collector's OTLP/HTTP port (4318)"
+            ),
+        }
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()?;
+        let provider = SdkTracerProvider::builder()
+            .with_resource(resource())
+            .with_batch_exporter(exporter)
+            .build();
+        let _ = TRACER.set(provider.tracer("spin"));
+        Ok(Telemetry {
+            provider: Some(provider),
+        })
+    }
+
+    /// Whether spans are exported.
+    pub fn enabled() -> bool {
+        TRACER.get().is_some()
+    }
+
+    /// Exports what is still buffered; errors are reported, not returned (the process is ending).
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("warning: exporting the last spans failed: {error}");
+        }
+    }
+}
+
+fn resource() -> Resource {
+    let detected = Resource::builder().build();
+    let named = detected
+        .get(&opentelemetry::Key::new("service.name"))
+        .map(|name| name.to_string())
+        .filter(|name| !name.starts_with("unknown_service"));
+    Resource::builder()
+        .with_service_name(named.unwrap_or_else(|| "spin".into()))
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Starts a span below `parent`; a no-op span when export is off.
+fn start(name: String, kind: SpanKind, attributes: Vec<KeyValue>, parent: &Context) -> Context {
+    match TRACER.get() {
+        Some(tracer) => {
+            let span = tracer
+                .span_builder(name)
+                .with_kind(kind)
+                .with_attributes(attributes)
+                .start_with_context(tracer, parent);
+            parent.with_span(span)
+        }
+        None => parent.with_span(NoopTracer::new().start_with_context(name, parent)),
+    }
+}
+
+/// The W3C trace context in `headers` (`traceparent`, `tracestate`), as Spin's
+/// `extract_trace_context`; the empty context when there is none or it is invalid.
+pub fn extract(headers: &http::HeaderMap) -> Context {
+    let carrier: HashMap<String, String> = ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = headers.get(name)?.to_str().ok()?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect();
+    TraceContextPropagator::new().extract(&carrier)
+}
+
+/// The `traceparent` header value for the span in `cx`, if it is a real (exported) one.
+pub fn traceparent(cx: &Context) -> Option<String> {
+    if !cx.span().span_context().is_valid() {
+        return None;
+    }
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(cx, &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// Spin's `spin_trigger_http.handle_http_request` span (`crates/trigger-http/src/instrument.rs`):
+/// kind server, below the caller's context; named `"{method} {route}"` by [`finish_http`].
+pub fn http_server(
+    parent: &Context,
+    method: &str,
+    uri: &http::Uri,
+    client: std::net::SocketAddr,
+    forwarded_for: Option<&str>,
+) -> Context {
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", method.to_string()),
+        KeyValue::new("network.peer.address", client.ip().to_string()),
+        KeyValue::new("network.peer.port", client.port().to_string()),
+        KeyValue::new("network.protocol.name", "http"),
+        KeyValue::new("url.path", uri.path().to_string()),
+        KeyValue::new("url.query", uri.query().unwrap_or_default().to_string()),
+        KeyValue::new(
+            "url.scheme",
+            uri.scheme_str().unwrap_or_default().to_string(),
+        ),
+    ];
+    if let Some(address) = forwarded_for {
+        attributes.push(KeyValue::new("client.address", address.to_string()));
+    }
+    start(method.to_string(), SpanKind::Server, attributes, parent)
+}
+
+/// Names and ends the HTTP span as Spin's `finalize_http_span`: `"{method} {route}"` and
+/// `http.route` when a route matched (else just the method), the status code, and for a failure
+/// `error.type`.
+pub fn finish_http(
+    cx: &Context,
+    method: &str,
+    route: Option<&str>,
+    status: u16,
+    error: Option<&str>,
+) {
+    let span = cx.span();
+    match route {
+        Some(route) => {
+            span.set_attribute(KeyValue::new("http.route", route.to_string()));
+            span.update_name(format!("{method} {route}"));
+        }
+        None => span.update_name(method.to_string()),
+    }
+    span.set_attribute(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status),
+    ));
+    if let Some(error) = error {
+        span.set_attribute(KeyValue::new("error.type", error.to_string()));
+    }
+    span.end();
+}
+
+/// Spin's `spin_trigger_http.execute_wasm` span: `execute_wasm_component {component}`.
+pub fn execute_wasm(parent: &Context, component: &str) -> Context {
+    start(
+        format!("execute_wasm_component {component}"),
+        SpanKind::Internal,
+        Vec::new(),
+        parent,
+    )
+}
+
+/// Spin's `spin_trigger_redis.handle_message` span: `"{channel} receive"`, kind consumer,
+/// `messaging.operation` `receive`, `messaging.system` `redis`. Its parent is the context the
+/// payload carries (see the module docs), else none.
+pub fn redis_message(channel: &str, payload: &[u8]) -> Context {
+    start(
+        format!("{channel} receive"),
+        SpanKind::Consumer,
+        vec![
+            KeyValue::new("messaging.operation", "receive"),
+            KeyValue::new("messaging.system", "redis"),
+        ],
+        &carried_context(payload),
+    )
+}
+
+/// The W3C context in a JSON-object payload's `traceparent` member (and `tracestate`).
+fn carried_context(payload: &[u8]) -> Context {
+    let Ok(serde_json::Value::Object(members)) = serde_json::from_slice(payload) else {
+        return Context::new();
+    };
+    let carrier: HashMap<String, String> = ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|name| Some((name.to_string(), members.get(name)?.as_str()?.to_string())))
+        .collect();
+    TraceContextPropagator::new().extract(&carrier)
+}
+
+/// One of Spin's `spin_outbound_redis.*` spans (`crates/factor-outbound-redis/src/host.rs`):
+/// kind client, `db.system` `redis`, named as Spin names it (e.g. `PUBLISH {channel}`, the
+/// command for `execute`). Ended by [`end`].
+pub fn redis_client(parent: &Context, name: String) -> Context {
+    start(
+        name,
+        SpanKind::Client,
+        vec![KeyValue::new("db.system", "redis")],
+        parent,
+    )
+}
+
+/// Ends the span in `cx`, recording `error` the way Spin's `#[instrument(err)]` does.
+pub fn end<T, E: std::fmt::Debug>(cx: &Context, outcome: &Result<T, E>) {
+    let span = cx.span();
+    if let Err(error) = outcome {
+        span.add_event("error", vec![KeyValue::new("error", format!("{error:?}"))]);
+        span.set_status(opentelemetry::trace::Status::error(format!("{error:?}")));
+    }
+    span.end();
+}
+
+/// A guest's stdout or stderr that also records each write as an `app_log` event on the span
+/// it runs under, as Spin's `handle_app_log` (`crates/telemetry/src/logs.rs`) does: the text,
+/// or `app_log_non_utf8` with the first 50 bytes escaped.
+#[derive(Clone)]
+pub struct AppLog {
+    cx: Context,
+    stderr: bool,
+}
+
+impl AppLog {
+    pub fn stdout(cx: &Context) -> AppLog {
+        AppLog {
+            cx: cx.clone(),
+            stderr: false,
+        }
+    }
+
+    pub fn stderr(cx: &Context) -> AppLog {
+        AppLog {
+            cx: cx.clone(),
+            stderr: true,
+        }
+    }
+
+    fn record(&self, bytes: &[u8]) {
+        let attribute = match std::str::from_utf8(bytes) {
+            Ok(text) => KeyValue::new("app_log", text.to_string()),
+            Err(_) => KeyValue::new(
+                "app_log_non_utf8",
+                bytes
+                    .iter()
+                    .take(50)
+                    .flat_map(|byte| std::ascii::escape_default(*byte))
+                    .map(char::from)
+                    .collect::<String>(),
+            ),
+        };
+        self.cx.span().add_event("app_log", vec![attribute]);
+    }
+
+    fn write_through(&self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.stderr {
+            std::io::stderr().write_all(bytes)
+        } else {
+            std::io::stdout().write_all(bytes)
+        }
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for AppLog {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for AppLog {
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        // Only the WASI 0.3 host asks for this one; spin-local hosts WASI 0.2.
+        if self.stderr {
+            Box::new(tokio::io::stderr())
+        } else {
+            Box::new(tokio::io::stdout())
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl wasmtime_wasi::p2::Pollable for AppLog {
+    async fn ready(&mut self) {}
+}
+
+impl wasmtime_wasi::p2::OutputStream for AppLog {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.record(&bytes);
+        self.write_through(&bytes).map_err(|error| {
+            wasmtime_wasi::p2::StreamError::LastOperationFailed(wasmtime::format_err!(error))
+        })
+    }
+
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_payload_carries_its_trace_context() {
+        let payload = br#"{"id":"x","traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}"#;
+        let cx = carried_context(payload);
+        let span = cx.span();
+        let context = span.span_context();
+        assert!(context.is_valid() && context.is_remote());
+        assert_eq!(
+            context.trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_eq!(context.span_id().to_string(), "b7ad6b7169203331");
+    }
+
+    #[test]
+    fn payloads_without_a_valid_context_start_a_new_trace() {
+        for payload in [
+            &b"not json"[..],
+            br#"["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"]"#,
+            br#"{"traceparent":"00-00000000000000000000000000000000-b7ad6b7169203331-01"}"#,
+            br#"{"traceparent":"garbage"}"#,
+            br#"{"traceparent":7}"#,
+            br#"{"id":"x"}"#,
+        ] {
+            let cx = carried_context(payload);
+            assert!(
+                !cx.span().span_context().is_valid(),
+                "{}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+    }
+
+    #[test]
+    fn headers_give_the_callers_context_and_a_span_gives_its_own() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            http::HeaderValue::from_static(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        );
+        let cx = extract(&headers);
+        assert_eq!(
+            traceparent(&cx).as_deref(),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        assert_eq!(traceparent(&Context::new()), None);
+    }
+}
