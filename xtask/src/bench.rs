@@ -923,13 +923,19 @@ impl Target {
 
     fn goal_text(&self) -> String {
         match self.goal {
-            Goal::AtLeast(limit) => format!("≥ {limit} {}", self.unit),
-            Goal::Below(limit) => format!("< {limit} {}", self.unit),
+            Goal::AtLeast(limit) => format!("≥ {} {}", short(limit), self.unit),
+            Goal::Below(limit) => format!("< {} {}", short(limit), self.unit),
         }
     }
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// A goal's limit with at most two decimals and no trailing zeros (`0.33`, `1.5`, `100`).
+fn short(limit: f64) -> String {
+    let text = format!("{limit:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
 
 impl Report {
     fn ratios(&self) -> Ratios {
@@ -1321,6 +1327,16 @@ mod tests {
         assert_eq!(slow.verdict, "MISS by 50% (5.00 ms over)");
         let fast = Target::new("p99", Goal::Below(10.0), "ms", Some(2.5));
         assert_eq!(fast.verdict, "pass, 75% below");
+        let third = Target::new("p99 ratio", Goal::Below(1.0 / 3.0), "×", Some(0.3));
+        assert_eq!(third.goal_text(), "< 0.33 ×");
+        assert_eq!(
+            Target::new("x", Goal::AtLeast(1.5), "×", None).goal_text(),
+            "≥ 1.5 ×"
+        );
+        assert_eq!(
+            Target::new("x", Goal::Below(100.0), "ms", None).goal_text(),
+            "< 100 ms"
+        );
         let unmeasured = Target::new("cold start", Goal::Below(100.0), "ms", None);
         assert_eq!(
             (unmeasured.pass, unmeasured.verdict.as_str()),

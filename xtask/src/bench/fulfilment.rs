@@ -115,7 +115,12 @@ impl Fulfilment {
             md += &format!(
                 "\nGoal: fulfilment ≥ 1.0× acceptance with {} shards — {}.\n",
                 run.shards,
-                if run.keeps_up() {
+                if run.keeps_up() && run.backlog == 0 {
+                    format!(
+                        "met ({:.2}×; nothing was pending when the load stopped)",
+                        run.ratio()
+                    )
+                } else if run.keeps_up() {
                     format!(
                         "met ({:.2}×; the {} orders left at the end were accepted in its last \
                          {} ms, still in flight)",
