@@ -131,7 +131,9 @@ impl FromStr for TraceParent {
     }
 }
 
-/// Version 00: `00-<trace-id>-<parent-id>-<flags>`.
+/// Version 00: `00-<trace-id>-<parent-id>-<flags>`, with only the `sampled` flag passed on: the
+/// W3C processing model sets unknown flags to 0 on what goes out, as OpenTelemetry's
+/// `TraceContextPropagator` (and so Spin) does.
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -139,10 +141,13 @@ impl fmt::Display for TraceParent {
             "00-{}-{}-{:02x}",
             self.trace_id(),
             self.parent_id(),
-            self.flags
+            self.flags & SAMPLED
         )
     }
 }
+
+/// The `sampled` bit of trace-flags.
+const SAMPLED: u8 = 0x01;
 
 /// As its version-00 text.
 impl Serialize for TraceParent {
@@ -222,13 +227,14 @@ mod tests {
     }
 
     #[test]
-    fn every_flag_byte_is_kept() {
+    fn every_flag_byte_is_read_and_only_sampled_is_passed_on() {
         for flags in [0x00, 0x01, 0x02, 0x03, 0x09, 0x80, 0xff] {
             let text = format!("00-{TRACE}-{PARENT}-{flags:02x}");
             let parsed: TraceParent = text.parse().unwrap();
             assert_eq!(parsed.flags(), flags);
             assert_eq!(parsed.sampled(), flags & 1 == 1, "the mask, not the value");
-            assert_eq!(parsed.to_string(), text);
+            let sampled = if flags & 1 == 1 { "01" } else { "00" };
+            assert_eq!(parsed.to_string(), format!("00-{TRACE}-{PARENT}-{sampled}"));
         }
     }
 

@@ -11,9 +11,18 @@ use order_model::logging::{LogLine, components};
 use order_model::{FulfilError, OrderId, Status, TraceParent};
 use serde_json::Value as Json;
 
+/// The "Structured logs" section of docs/observability.md, up to the next section.
 fn doc() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/observability.md");
-    std::fs::read_to_string(path).expect("docs/observability.md")
+    let text = std::fs::read_to_string(path).expect("docs/observability.md");
+    let (_, section) = text
+        .split_once("\n## Structured logs\n")
+        .expect("a \"## Structured logs\" section");
+    section
+        .split("\n## ")
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The first column of the field table: `| \`name\` | …`.

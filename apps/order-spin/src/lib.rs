@@ -175,11 +175,14 @@ async fn read_body(
 /// Writes one log line: `info` to stdout, `warn` and `error` to stderr (Spin records either as an
 /// `app_log` event on the current span). A failed write is dropped: logging never fails a request.
 pub fn log(line: &LogLine) {
-    let text = line.to_json();
+    // One write per line, newline included: Spin makes an `app_log` event of each write, and
+    // stderr is unbuffered.
+    let mut text = line.to_json();
+    text.push('\n');
     let _ = if line.level().is_stderr() {
-        writeln!(std::io::stderr().lock(), "{text}")
+        std::io::stderr().lock().write_all(text.as_bytes())
     } else {
-        writeln!(std::io::stdout().lock(), "{text}")
+        std::io::stdout().lock().write_all(text.as_bytes())
     };
 }
 

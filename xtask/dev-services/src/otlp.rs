@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
 
 /// One received span with what tests ask of it, ids as lowercase hex.
@@ -40,6 +41,8 @@ pub struct ReceivedSpan {
     pub events: Vec<(String, Vec<(String, String)>)>,
     /// Linked spans as (trace id, span id).
     pub links: Vec<(String, String)>,
+    /// The status message when the span's status is an error.
+    pub error: Option<String>,
 }
 
 impl ReceivedSpan {
@@ -152,14 +155,14 @@ async fn receive(
     raw: &Mutex<Vec<Vec<u8>>>,
 ) -> Response<Full<Bytes>> {
     if request.method() != hyper::Method::POST || request.uri().path() != "/v1/traces" {
-        return reply(StatusCode::NOT_FOUND, Vec::new());
+        return reply(hyper::StatusCode::NOT_FOUND, Vec::new());
     }
     let Ok(body) = request.into_body().collect().await else {
-        return reply(StatusCode::BAD_REQUEST, Vec::new());
+        return reply(hyper::StatusCode::BAD_REQUEST, Vec::new());
     };
     let body = body.to_bytes();
     let Ok(export) = ExportTraceServiceRequest::decode(body.as_ref()) else {
-        return reply(StatusCode::BAD_REQUEST, Vec::new());
+        return reply(hyper::StatusCode::BAD_REQUEST, Vec::new());
     };
     if let Ok(mut raw) = raw.lock() {
         raw.push(body.to_vec());
@@ -168,12 +171,12 @@ async fn receive(
         stored.extend(flatten(export));
     }
     reply(
-        StatusCode::OK,
+        hyper::StatusCode::OK,
         ExportTraceServiceResponse::default().encode_to_vec(),
     )
 }
 
-fn reply(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+fn reply(status: hyper::StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -218,6 +221,10 @@ fn flatten(export: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
                         .iter()
                         .map(|link| (hex(&link.trace_id), hex(&link.span_id)))
                         .collect(),
+                    error: span
+                        .status
+                        .filter(|status| status.code == StatusCode::Error as i32)
+                        .map(|status| status.message),
                 });
             }
         }

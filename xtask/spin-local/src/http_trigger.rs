@@ -137,8 +137,19 @@ impl HttpTrigger {
                 .get("x-forwarded-for")
                 .and_then(|value| value.to_str().ok()),
         );
-        let (result, component, route) = if path.starts_with(WELL_KNOWN_PREFIX) {
-            (Ok(self.well_known(&path)), None, Some(path.clone()))
+        let host_is_text = request
+            .headers()
+            .get(HOST)
+            .is_none_or(|host| host.to_str().is_ok());
+        let (result, component, route) = if let Some(name) = path.strip_prefix(WELL_KNOWN_PREFIX) {
+            // Spin's well-known answers carry their path as the route; an unknown one is a 404
+            // without a route.
+            let known = matches!(name, "health" | "info");
+            (
+                Ok(self.well_known(&path)),
+                None,
+                known.then(|| path.clone()),
+            )
         } else if let Some(found) = self.router.route(&path) {
             let component = found.component().to_string();
             let route = found.raw_route().to_string();
@@ -164,8 +175,10 @@ impl HttpTrigger {
             }
         };
         let status = response.status().as_u16();
-        // Spin names an unrouted request by its method alone, and so does a failed one.
-        let route = route.filter(|_| error.is_none());
+        // Spin names an unrouted request by its method alone, and so a request that fails before
+        // routing: its `Host` check (`set_req_uri`). A failure after routing (the component, or
+        // a header value that is not text) keeps the route (`internal_error` with the route).
+        let route = route.filter(|_| error.is_none() || host_is_text);
         telemetry::finish_http(
             &span,
             method.as_str(),
@@ -259,7 +272,8 @@ impl HttpTrigger {
         });
 
         let responded = receiver.await;
-        // Spin's span covers the handler until it returns its response.
+        // Spin's span lasts until the component's task ends; spin-local's until the response
+        // head is ready (the task may stream the body after that).
         let outcome = match &responded {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err("the component answered with an error"),

@@ -3,6 +3,7 @@
 //! at once, so an unreachable server is `other(…)` right there; `execute` flattens the reply
 //! into a list of values exactly as Spin does.
 
+use opentelemetry::KeyValue;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use wasmtime::component::Resource;
@@ -22,6 +23,11 @@ const MAX_CONNECTIONS: usize = 1024;
 /// Spin's limit on a reply the host buffers for the guest.
 const MAX_BUFFERED_BYTES: usize = 128 << 20;
 
+/// The `key` argument as Spin's `#[instrument]` records it.
+fn key_attribute(key: &str) -> Vec<KeyValue> {
+    vec![KeyValue::new("key", key.to_string())]
+}
+
 fn other(error: impl std::fmt::Display) -> Error {
     Error::Other(error.to_string())
 }
@@ -32,9 +38,10 @@ impl HostState {
     async fn traced<T>(
         &mut self,
         name: String,
+        arguments: Vec<KeyValue>,
         op: impl AsyncFnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let span = telemetry::redis_client(&self.trace, name);
+        let span = telemetry::redis_client(&self.trace, name, arguments);
         let result = op(self).await;
         telemetry::end(&span, &result);
         result
@@ -55,35 +62,39 @@ impl wit::Host for HostState {}
 
 impl wit::HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Resource<RedisConnection>, Error> {
-        self.traced("spin_outbound_redis.open_connection".into(), async |this| {
-            if !this.component.allowed_hosts.allows(&address, "redis") {
-                this.component.report_disallowed(&address);
-                return Err(Error::InvalidAddress);
-            }
-            let info = redis::IntoConnectionInfo::into_connection_info(address.as_str())
-                .map_err(|_| Error::InvalidAddress)?;
-            // Naming the client library (`CLIENT SETINFO`) would cost every connection a round
-            // trip; nothing reads it.
-            let settings = info.redis_settings().clone().set_skip_set_lib_name();
-            let client = redis::Client::open(info.set_redis_settings(settings))
-                .map_err(|_| Error::InvalidAddress)?;
-            // Spin's redis client (0.32) has no connection or response timeouts; 1.x defaults to
-            // some, so they are turned off to behave the same.
-            let config = redis::AsyncConnectionConfig::new()
-                .set_connection_timeout(None)
-                .set_response_timeout(None);
-            let connection = client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .map_err(other)?;
-            if this.redis_connections >= MAX_CONNECTIONS {
-                return Err(Error::TooManyConnections);
-            }
-            this.redis_connections += 1;
-            this.table
-                .push(RedisConnection(connection))
-                .map_err(|_| Error::TooManyConnections)
-        })
+        self.traced(
+            "spin_outbound_redis.open_connection".into(),
+            Vec::new(),
+            async |this| {
+                if !this.component.allowed_hosts.allows(&address, "redis") {
+                    this.component.report_disallowed(&address);
+                    return Err(Error::InvalidAddress);
+                }
+                let info = redis::IntoConnectionInfo::into_connection_info(address.as_str())
+                    .map_err(|_| Error::InvalidAddress)?;
+                // Naming the client library (`CLIENT SETINFO`) would cost every connection a round
+                // trip; nothing reads it.
+                let settings = info.redis_settings().clone().set_skip_set_lib_name();
+                let client = redis::Client::open(info.set_redis_settings(settings))
+                    .map_err(|_| Error::InvalidAddress)?;
+                // Spin's redis client (0.32) has no connection or response timeouts; 1.x defaults to
+                // some, so they are turned off to behave the same.
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(None)
+                    .set_response_timeout(None);
+                let connection = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(other)?;
+                if this.redis_connections >= MAX_CONNECTIONS {
+                    return Err(Error::TooManyConnections);
+                }
+                this.redis_connections += 1;
+                this.table
+                    .push(RedisConnection(connection))
+                    .map_err(|_| Error::TooManyConnections)
+            },
+        )
         .await
     }
 
@@ -93,12 +104,16 @@ impl wit::HostConnection for HostState {
         channel: String,
         payload: Vec<u8>,
     ) -> Result<(), Error> {
-        self.traced(format!("PUBLISH {channel}"), async |this| {
-            this.connection(&connection)?
-                .publish::<_, _, ()>(&channel, &payload)
-                .await
-                .map_err(other)
-        })
+        self.traced(
+            format!("PUBLISH {channel}"),
+            vec![KeyValue::new("channel", channel.clone())],
+            async |this| {
+                this.connection(&connection)?
+                    .publish::<_, _, ()>(&channel, &payload)
+                    .await
+                    .map_err(other)
+            },
+        )
         .await
     }
 
@@ -107,7 +122,7 @@ impl wit::HostConnection for HostState {
         connection: Resource<RedisConnection>,
         key: String,
     ) -> Result<Option<Vec<u8>>, Error> {
-        self.traced(format!("GET {key}"), async |this| {
+        self.traced(format!("GET {key}"), key_attribute(&key), async |this| {
             let value: Option<Vec<u8>> = this
                 .connection(&connection)?
                 .get(&key)
@@ -125,7 +140,7 @@ impl wit::HostConnection for HostState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), Error> {
-        self.traced(format!("SET {key}"), async |this| {
+        self.traced(format!("SET {key}"), key_attribute(&key), async |this| {
             this.connection(&connection)?
                 .set::<_, _, ()>(&key, &value)
                 .await
@@ -139,12 +154,16 @@ impl wit::HostConnection for HostState {
         connection: Resource<RedisConnection>,
         key: String,
     ) -> Result<i64, Error> {
-        self.traced(format!("INCRBY {key} 1"), async |this| {
-            this.connection(&connection)?
-                .incr(&key, 1)
-                .await
-                .map_err(other)
-        })
+        self.traced(
+            format!("INCRBY {key} 1"),
+            key_attribute(&key),
+            async |this| {
+                this.connection(&connection)?
+                    .incr(&key, 1)
+                    .await
+                    .map_err(other)
+            },
+        )
         .await
     }
 
@@ -153,12 +172,16 @@ impl wit::HostConnection for HostState {
         connection: Resource<RedisConnection>,
         keys: Vec<String>,
     ) -> Result<u32, Error> {
-        self.traced(format!("DEL {}", keys.join(" ")), async |this| {
-            this.connection(&connection)?
-                .del(&keys)
-                .await
-                .map_err(other)
-        })
+        self.traced(
+            format!("DEL {}", keys.join(" ")),
+            vec![KeyValue::new("keys", format!("{keys:?}"))],
+            async |this| {
+                this.connection(&connection)?
+                    .del(&keys)
+                    .await
+                    .map_err(other)
+            },
+        )
         .await
     }
 
@@ -168,18 +191,22 @@ impl wit::HostConnection for HostState {
         key: String,
         values: Vec<String>,
     ) -> Result<u32, Error> {
-        self.traced(format!("SADD {key} {}", values.join(" ")), async |this| {
-            this.connection(&connection)?
-                .sadd(&key, &values)
-                .await
-                .map_err(|error| {
-                    if error.kind() == redis::ErrorKind::UnexpectedReturnType {
-                        Error::TypeError
-                    } else {
-                        other(error)
-                    }
-                })
-        })
+        self.traced(
+            format!("SADD {key} {}", values.join(" ")),
+            key_attribute(&key),
+            async |this| {
+                this.connection(&connection)?
+                    .sadd(&key, &values)
+                    .await
+                    .map_err(|error| {
+                        if error.kind() == redis::ErrorKind::UnexpectedReturnType {
+                            Error::TypeError
+                        } else {
+                            other(error)
+                        }
+                    })
+            },
+        )
         .await
     }
 
@@ -188,12 +215,16 @@ impl wit::HostConnection for HostState {
         connection: Resource<RedisConnection>,
         key: String,
     ) -> Result<Vec<String>, Error> {
-        self.traced(format!("SMEMBERS {key}"), async |this| {
-            this.connection(&connection)?
-                .smembers(&key)
-                .await
-                .map_err(other)
-        })
+        self.traced(
+            format!("SMEMBERS {key}"),
+            key_attribute(&key),
+            async |this| {
+                this.connection(&connection)?
+                    .smembers(&key)
+                    .await
+                    .map_err(other)
+            },
+        )
         .await
     }
 
@@ -203,12 +234,16 @@ impl wit::HostConnection for HostState {
         key: String,
         values: Vec<String>,
     ) -> Result<u32, Error> {
-        self.traced(format!("SREM {key} {}", values.join(" ")), async |this| {
-            this.connection(&connection)?
-                .srem(&key, &values)
-                .await
-                .map_err(other)
-        })
+        self.traced(
+            format!("SREM {key} {}", values.join(" ")),
+            key_attribute(&key),
+            async |this| {
+                this.connection(&connection)?
+                    .srem(&key, &values)
+                    .await
+                    .map_err(other)
+            },
+        )
         .await
     }
 
@@ -218,21 +253,25 @@ impl wit::HostConnection for HostState {
         command: String,
         arguments: Vec<RedisParameter>,
     ) -> Result<Vec<RedisResult>, Error> {
-        self.traced(command.clone(), async |this| {
-            let mut cmd = redis::cmd(&command);
-            for argument in &arguments {
-                match argument {
-                    RedisParameter::Int64(value) => cmd.arg(value),
-                    RedisParameter::Binary(value) => cmd.arg(value),
-                };
-            }
-            let FlatResults(results) = cmd
-                .query_async(this.connection(&connection)?)
-                .await
-                .map_err(other)?;
-            check_buffered(results.iter().map(buffered_size).sum())?;
-            Ok(results)
-        })
+        self.traced(
+            command.clone(),
+            vec![KeyValue::new("command", command.clone())],
+            async |this| {
+                let mut cmd = redis::cmd(&command);
+                for argument in &arguments {
+                    match argument {
+                        RedisParameter::Int64(value) => cmd.arg(value),
+                        RedisParameter::Binary(value) => cmd.arg(value),
+                    };
+                }
+                let FlatResults(results) = cmd
+                    .query_async(this.connection(&connection)?)
+                    .await
+                    .map_err(other)?;
+                check_buffered(results.iter().map(buffered_size).sum())?;
+                Ok(results)
+            },
+        )
         .await
     }
 

@@ -160,7 +160,17 @@ impl RedisTrigger {
             let started = Instant::now();
             let outcome = match handler.call(payload, span).await {
                 Ok(()) => "ok".to_string(),
-                Err(error) => format!("failed: {error:#}"),
+                Err(error) => {
+                    // Spin's `handle_message` logs this at INFO inside the message's span.
+                    telemetry::event(
+                        span,
+                        format!(
+                            "Component {} handler failed: {error}",
+                            handler.component.config.id
+                        ),
+                    );
+                    format!("failed: {error:#}")
+                }
             };
             println!(
                 "[{}] message on {channel} -> {outcome} ({} ms) [{}]",

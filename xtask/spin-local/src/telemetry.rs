@@ -10,9 +10,13 @@
 //!   `http/json` as Spin does.
 //! - **Resource**: `service.name` from `OTEL_SERVICE_NAME`, else `OTEL_RESOURCE_ATTRIBUTES`,
 //!   else `spin` (Spin's `SpinResourceDetector`); `service.version` is spin-local's version.
-//! - **Spans** come from the tracer `spin`, named and attributed as Spin's: see [`http_server`],
-//!   [`execute_wasm`], [`redis_message`] and [`redis_client`]. A guest's writes to stdout and
-//!   stderr become `app_log` events on the span it runs under (Spin's `handle_app_log`).
+//! - **Spans** come from the tracer `spin`, with the names, kinds and semantic attributes of
+//!   Spin's: see [`http_server`], [`execute_wasm`], [`redis_message`] and [`redis_client`]; errors
+//!   as `exception` events. A guest's writes to stdout and stderr become `app_log` events on the
+//!   span it runs under (Spin's `handle_app_log`). Not mirrored: what `tracing-opentelemetry`
+//!   adds to every span of Spin's (`code.*`, `busy_ns`, `idle_ns`, `target`), Spin's own INFO
+//!   log events inside its spans, and that Spin's HTTP spans stay open until the component's task
+//!   ends where spin-local's end with the response head.
 //!
 //! Two things go beyond Spin, both only about tracing (documented in docs/observability.md):
 //! the guest's request carries the `traceparent` of the span it runs under, and a Redis message
@@ -62,13 +66,19 @@ impl Telemetry {
         let protocol = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
             .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
             .unwrap_or_else(|_| "http/protobuf".into());
+        // Spin's `OtlpProtocol::protocol_from_env`: `http/json` is an error, anything unknown a
+        // warning and `http/protobuf`.
         match protocol.as_str() {
             "http/protobuf" => {}
             "http/json" => bail!("http/json OTLP protocol is not supported"),
-            other => bail!(
-                "spin-local exports OTLP over http/protobuf only, not {other:?}: set \
+            "grpc" => bail!(
+                "spin-local exports OTLP over http/protobuf only, not \"grpc\": set \
                  OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf and point the endpoint at the \
                  collector's OTLP/HTTP port (4318)"
+            ),
+            other => eprintln!(
+                "warning: OTEL_EXPORTER_OTLP_PROTOCOL {other:?} is not one of http/protobuf, \
+                 grpc or http/json; using http/protobuf"
             ),
         }
         let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -200,8 +210,26 @@ pub fn finish_http(
     ));
     if let Some(error) = error {
         span.set_attribute(KeyValue::new("error.type", error.to_string()));
+        record_error(&span, error);
     }
     span.end();
+}
+
+/// What `tracing-opentelemetry` (0.29, Spin's) makes of an event with an `error` field, which
+/// Spin's `#[instrument(err)]` and `instrument_error` emit: an `exception` event with
+/// `exception.message`, and the span's status set to error with the same text.
+fn record_error(span: &opentelemetry::trace::SpanRef<'_>, message: &str) {
+    span.add_event(
+        "exception",
+        vec![KeyValue::new("exception.message", message.to_string())],
+    );
+    span.set_status(opentelemetry::trace::Status::error(message.to_string()));
+}
+
+/// An event on the span in `cx`, as a `tracing::info!("…")` inside Spin's span becomes one,
+/// named by its message.
+pub fn event(cx: &Context, message: String) {
+    cx.span().add_event(message, Vec::new());
 }
 
 /// Spin's `spin_trigger_http.execute_wasm` span: `execute_wasm_component {component}`.
@@ -243,29 +271,31 @@ fn carried_context(payload: &[u8]) -> Context {
 
 /// One of Spin's `spin_outbound_redis.*` spans (`crates/factor-outbound-redis/src/host.rs`):
 /// kind client, `db.system` `redis`, named as Spin names it (e.g. `PUBLISH {channel}`, the
-/// command for `execute`). Ended by [`end`].
-pub fn redis_client(parent: &Context, name: String) -> Context {
-    start(
-        name,
-        SpanKind::Client,
-        vec![KeyValue::new("db.system", "redis")],
-        parent,
-    )
+/// command for `execute`), with the arguments Spin records (`channel`, `key`, `keys`,
+/// `command`; Spin 4.0 skips `execute`'s `arguments`, and so does spin-local: they are the
+/// order's data). Ended by [`end`].
+pub fn redis_client(parent: &Context, name: String, arguments: Vec<KeyValue>) -> Context {
+    let mut attributes = vec![KeyValue::new("db.system", "redis")];
+    attributes.extend(arguments);
+    start(name, SpanKind::Client, attributes, parent)
 }
 
-/// Ends the span in `cx`, recording `error` the way Spin's `#[instrument(err)]` does.
-pub fn end<T, E: std::fmt::Debug>(cx: &Context, outcome: &Result<T, E>) {
+/// Ends the span in `cx`, recording an error as Spin's `#[instrument(err)]` does.
+pub fn end<T, E: std::fmt::Display>(cx: &Context, outcome: &Result<T, E>) {
     let span = cx.span();
     if let Err(error) = outcome {
-        span.add_event("error", vec![KeyValue::new("error", format!("{error:?}"))]);
-        span.set_status(opentelemetry::trace::Status::error(format!("{error:?}")));
+        record_error(&span, &error.to_string());
     }
     span.end();
 }
 
-/// A guest's stdout or stderr that also records each write as an `app_log` event on the span
-/// it runs under, as Spin's `handle_app_log` (`crates/telemetry/src/logs.rs`) does: the text,
-/// or `app_log_non_utf8` with the first 50 bytes escaped.
+/// A guest's stdout or stderr that also records each write as an event on the span it runs
+/// under, as Spin's `handle_app_log` (`crates/telemetry/src/logs.rs`) does unless
+/// `SPIN_DISABLE_LOG_TO_TRACING` is set: attribute `app_log` with the text (or
+/// `app_log_non_utf8` with the first 50 bytes escaped), `level` and `target` as Spin's. Spin's
+/// event has no message, so `tracing-opentelemetry` names it after its source line
+/// (`event crates/telemetry/src/logs.rs:57` in 3.6.3); spin-local names it `app_log`. Match on
+/// the attribute.
 #[derive(Clone)]
 pub struct AppLog {
     cx: Context,
@@ -288,6 +318,10 @@ impl AppLog {
     }
 
     fn record(&self, bytes: &[u8]) {
+        static DISABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if *DISABLED.get_or_init(|| non_empty("SPIN_DISABLE_LOG_TO_TRACING")) {
+            return;
+        }
         let attribute = match std::str::from_utf8(bytes) {
             Ok(text) => KeyValue::new("app_log", text.to_string()),
             Err(_) => KeyValue::new(
@@ -300,7 +334,14 @@ impl AppLog {
                     .collect::<String>(),
             ),
         };
-        self.cx.span().add_event("app_log", vec![attribute]);
+        self.cx.span().add_event(
+            "app_log",
+            vec![
+                attribute,
+                KeyValue::new("level", "INFO"),
+                KeyValue::new("target", "spin_telemetry::logs"),
+            ],
+        );
     }
 
     fn write_through(&self, bytes: &[u8]) -> std::io::Result<()> {

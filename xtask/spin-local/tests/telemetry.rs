@@ -119,12 +119,16 @@ fn span<'a>(spans: &'a [ReceivedSpan], name: &str, service: &str) -> Option<&'a 
         .find(|s| s.name == name && s.service == service)
 }
 
+/// Whether one of the span's events is a component's output mentioning `needle`: the `app_log`
+/// attribute, as Spin records it (its event name is Spin's source line; spin-local's `app_log`).
 fn logs_mention(span: &ReceivedSpan, needle: &str) -> bool {
-    span.events.iter().any(|(name, attributes)| {
-        name == "app_log"
+    span.events.iter().any(|(_, attributes)| {
+        attributes
+            .iter()
+            .any(|(key, value)| key == "app_log" && value.contains(needle))
             && attributes
                 .iter()
-                .any(|(key, value)| key == "app_log" && value.contains(needle))
+                .any(|(key, value)| key == "level" && value == "INFO")
     })
 }
 
@@ -171,6 +175,7 @@ fn one_order_is_one_trace_from_post_to_fulfilled() {
         .unwrap_or_else(|| panic!("no EVAL span below the receiver: {spans:#?}"));
     assert_eq!(eval.kind, SpanKind::Client);
     assert_eq!(eval.attribute("db.system"), Some("redis"));
+    assert_eq!(eval.attribute("command"), Some("EVAL"));
     // The fulfilment app's message span joins the trace below the receiver's span.
     assert_eq!(consumer.kind, SpanKind::Consumer);
     assert_eq!(consumer.parent_span_id, execute.span_id);
@@ -278,6 +283,57 @@ fn assert_no_secret(otlp: &OtlpReceiver, printed: &str) {
             );
         }
     }
+}
+
+/// A component that traps: a bare 500, and Spin's HTTP span still named by its route, with the
+/// error as its status, an `exception` event and `error.type` (Spin's `internal_error` and
+/// `instrument_error`).
+#[test]
+fn a_failed_component_is_an_error_span_named_by_its_route() {
+    let otlp = OtlpReceiver::start().unwrap();
+    let app = common::probe_app("traps", "", "");
+    let port = dev_services::free_port().unwrap();
+    let api: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = spin_local_up(&["-f", app.to_str().unwrap(), "--listen", &api.to_string()])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .spawn()
+        .unwrap();
+    eventually("the probe app", Duration::from_secs(60), || {
+        TcpStream::connect(api).ok()
+    });
+    let reply = request(
+        api,
+        "GET",
+        "/anything",
+        &[("probe", "trap on purpose")],
+        b"",
+    );
+    assert_eq!(reply.status, 500, "{reply:?}");
+    let server = otlp
+        .wait_for(
+            "the failed request's span",
+            Duration::from_secs(30),
+            |spans| spans.iter().find(|s| s.kind == SpanKind::Server).cloned(),
+        )
+        .unwrap();
+    stop(child);
+    assert_eq!(server.name, "GET /...");
+    assert_eq!(server.attribute("http.route"), Some("/..."));
+    assert_eq!(server.attribute("http.response.status_code"), Some("500"));
+    assert!(server.attribute("error.type").is_some(), "{server:#?}");
+    assert!(
+        server.error.is_some(),
+        "the span's status is an error: {server:#?}"
+    );
+    assert!(
+        server
+            .events
+            .iter()
+            .any(|(name, attributes)| name == "exception"
+                && attributes.iter().any(|(key, _)| key == "exception.message")),
+        "{server:#?}"
+    );
 }
 
 #[test]

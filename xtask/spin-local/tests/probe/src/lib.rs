@@ -5,7 +5,8 @@
 //!   `error <error>`;
 //! - `probe: http <url>`: `ok <status> <body>` for an outbound `GET <url>`, or `error <error>`;
 //! - `probe: busy <ms>`: `ok busy` after keeping the CPU busy for that long without giving the
-//!   host a chance to run anything else on the thread.
+//!   host a chance to run anything else on the thread;
+//! - `probe: trap <why>`: no answer at all, the instance traps (a panic, with `panic = abort`).
 
 // The Spin SDK's export macros generate the component ABI, which needs unsafe code.
 #![allow(unsafe_code)]
@@ -30,6 +31,7 @@ async fn probe(request: Request) -> Response {
         Some(("redis", address)) => ping(address),
         Some(("http", url)) => fetch(url).await,
         Some(("busy", ms)) => busy(ms),
+        Some(("trap", why)) => panic!("trap requested: {why}"),
         _ => request
             .headers()
             .map(|(name, value)| format!("{name}: {}\n", value.as_str().unwrap_or("<binary>")))
