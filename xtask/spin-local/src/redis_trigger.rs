@@ -162,13 +162,7 @@ impl RedisTrigger {
                 Ok(()) => "ok".to_string(),
                 Err(error) => {
                     // Spin's `handle_message` logs this at INFO inside the message's span.
-                    telemetry::event(
-                        span,
-                        format!(
-                            "Component {} handler failed: {error}",
-                            handler.component.config.id
-                        ),
-                    );
+                    telemetry::handler_failed(span, &handler.component.config.id, &error);
                     format!("failed: {error:#}")
                 }
             };

@@ -14,9 +14,8 @@
 //!   Spin's: see [`http_server`], [`execute_wasm`], [`redis_message`] and [`redis_client`]; errors
 //!   as `exception` events. A guest's writes to stdout and stderr become `app_log` events on the
 //!   span it runs under (Spin's `handle_app_log`). Not mirrored: what `tracing-opentelemetry`
-//!   adds to every span of Spin's (`code.*`, `busy_ns`, `idle_ns`, `target`), Spin's own INFO
-//!   log events inside its spans, and that Spin's HTTP spans stay open until the component's task
-//!   ends where spin-local's end with the response head.
+//!   adds to every span of Spin's (`code.*`, `busy_ns`, `idle_ns`), and that Spin's HTTP spans
+//!   stay open until the component's task ends where spin-local's end with the response head.
 //!
 //! Two things go beyond Spin, both only about tracing (documented in docs/observability.md):
 //! the guest's request carries the `traceparent` of the span it runs under, and a Redis message
@@ -183,7 +182,26 @@ pub fn http_server(
     if let Some(address) = forwarded_for {
         attributes.push(KeyValue::new("client.address", address.to_string()));
     }
-    start(method.to_string(), SpanKind::Server, attributes, parent)
+    let cx = start(method.to_string(), SpanKind::Server, attributes, parent);
+    // Spin's `HttpServer::handle` logs this inside the span: an INFO event named by its message.
+    info(
+        &cx,
+        format!("Processing request on path '{}'", uri.path()),
+        "spin_trigger_http::server",
+    );
+    cx
+}
+
+/// An INFO event as a `tracing::info!("…")` of Spin's, inside its span, reaches OTLP through
+/// `tracing-opentelemetry`: named by its message, with `level` and `target`.
+fn info(cx: &Context, message: String, target: &'static str) {
+    cx.span().add_event(
+        message,
+        vec![
+            KeyValue::new("level", "INFO"),
+            KeyValue::new("target", target),
+        ],
+    );
 }
 
 /// Names and ends the HTTP span as Spin's `finalize_http_span`: `"{method} {route}"` and
@@ -197,6 +215,32 @@ pub fn finish_http(
     error: Option<&str>,
 ) {
     let span = cx.span();
+    // A failure after routing is Spin's `internal_error` answer (logged, then a 500 with the
+    // route); one before it (the `Host` check) is an `Err` that `finalize_http_span` records.
+    if let Some(error) = error {
+        if route.is_some() {
+            span.add_event(
+                format!("Error processing request: {error}"),
+                vec![
+                    KeyValue::new("level", "ERROR"),
+                    KeyValue::new("target", "spin_trigger_http::server"),
+                ],
+            );
+        }
+        span.set_attribute(KeyValue::new("error.type", error.to_string()));
+        record_error(&span, error);
+    }
+    if error.is_none() || route.is_some() {
+        info(
+            cx,
+            format!(
+                "Request finished, sending response with status code {}",
+                http::StatusCode::from_u16(status)
+                    .map_or_else(|_| status.to_string(), |code| code.to_string())
+            ),
+            "spin_trigger_http::instrument",
+        );
+    }
     match route {
         Some(route) => {
             span.set_attribute(KeyValue::new("http.route", route.to_string()));
@@ -208,10 +252,6 @@ pub fn finish_http(
         "http.response.status_code",
         i64::from(status),
     ));
-    if let Some(error) = error {
-        span.set_attribute(KeyValue::new("error.type", error.to_string()));
-        record_error(&span, error);
-    }
     span.end();
 }
 
@@ -226,10 +266,13 @@ fn record_error(span: &opentelemetry::trace::SpanRef<'_>, message: &str) {
     span.set_status(opentelemetry::trace::Status::error(message.to_string()));
 }
 
-/// An event on the span in `cx`, as a `tracing::info!("…")` inside Spin's span becomes one,
-/// named by its message.
-pub fn event(cx: &Context, message: String) {
-    cx.span().add_event(message, Vec::new());
+/// A failed Redis handler, as Spin's `handle_message` logs it inside the message's span.
+pub fn handler_failed(cx: &Context, component: &str, error: &anyhow::Error) {
+    info(
+        cx,
+        format!("Component {component} handler failed: {error}"),
+        "spin_trigger_redis",
+    );
 }
 
 /// Spin's `spin_trigger_http.execute_wasm` span: `execute_wasm_component {component}`.

@@ -167,6 +167,18 @@ fn one_order_is_one_trace_from_post_to_fulfilled() {
     assert_eq!(server.attribute("http.route"), Some("/order"));
     assert_eq!(server.attribute("http.response.status_code"), Some("202"));
     assert_eq!(server.attribute("url.path"), Some("/order"));
+    let events: Vec<&str> = server
+        .events
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "Processing request on path '/order'",
+            "Request finished, sending response with status code 202 Accepted"
+        ]
+    );
     // The component runs below it, and its Redis calls below that.
     assert_eq!(execute.parent_span_id, server.span_id);
     let eval = spans
@@ -325,6 +337,18 @@ fn a_failed_component_is_an_error_span_named_by_its_route() {
     assert!(
         server.error.is_some(),
         "the span's status is an error: {server:#?}"
+    );
+    assert!(
+        server
+            .events
+            .iter()
+            .any(|(name, _)| name.starts_with("Error processing request: ")),
+        "{server:#?}"
+    );
+    assert!(
+        server.events.iter().any(|(name, _)| name
+            == "Request finished, sending response with status code 500 Internal Server Error"),
+        "{server:#?}"
     );
     assert!(
         server
