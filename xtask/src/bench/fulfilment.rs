@@ -15,7 +15,8 @@ use anyhow::{Context, Result, ensure};
 use duct::cmd;
 use serde::{Deserialize, Serialize};
 
-use super::{Figures, Load, ORDER_BODY, Request};
+use super::ORDER_BODY;
+use super::load::{Figures, Load, Request};
 use crate::up::{self, AppRuntime, LocalOptions};
 
 /// The shard counts compared.

@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{EndToEnd, Figures, Goal, Load, Probe, Target, measure_end_to_end, measure_order_api};
+use super::load::{Figures, Load};
+use super::probe::{EndToEnd, Probe};
+use super::targets::{Goal, Target};
+use super::{measure_end_to_end, measure_order_api};
 use crate::project;
 use crate::up::{self, AppRuntime, LocalOptions};
 
