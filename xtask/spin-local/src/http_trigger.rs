@@ -127,16 +127,7 @@ impl HttpTrigger {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_string();
-        let span = telemetry::http_server(
-            &telemetry::extract(request.headers()),
-            method.as_str(),
-            request.uri(),
-            client,
-            request
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|value| value.to_str().ok()),
-        );
+        let span = telemetry::http_server(&request, client);
         let host_is_text = request
             .headers()
             .get(HOST)
@@ -148,11 +139,11 @@ impl HttpTrigger {
             (
                 Ok(self.well_known(&path)),
                 None,
-                known.then(|| path.clone()),
+                known.then_some(path.as_str()),
             )
         } else if let Some(found) = self.router.route(&path) {
             let component = found.component().to_string();
-            let route = found.raw_route().to_string();
+            let route = found.raw_route();
             let result = match spin_headers(&request, &found, client) {
                 Ok(headers) => self.call(&component, request, headers, &span).await,
                 Err(error) => Err(error),
@@ -179,13 +170,7 @@ impl HttpTrigger {
         // routing: its `Host` check (`set_req_uri`). A failure after routing (the component, or
         // a header value that is not text) keeps the route (`internal_error` with the route).
         let route = route.filter(|_| error.is_none() || host_is_text);
-        telemetry::finish_http(
-            &span,
-            method.as_str(),
-            route.as_deref(),
-            status,
-            error.as_deref(),
-        );
+        telemetry::finish_http(&span, method.as_str(), route, status, error.as_deref());
         println!(
             "[{}] {method} {path} -> {status} ({} ms){by}",
             self.app,

@@ -33,15 +33,15 @@ fn other(error: impl std::fmt::Display) -> Error {
 }
 
 impl HostState {
-    /// Runs `op` under one of Spin's outbound Redis spans named `name`, below the instance's
-    /// span, recording its error as Spin does.
+    /// Runs `op` under one of Spin's outbound Redis spans, below the instance's span, recording
+    /// its error as Spin does. `describe` gives the span's name and arguments; it is called
+    /// only when spans are exported.
     async fn traced<T>(
         &mut self,
-        name: String,
-        arguments: Vec<KeyValue>,
+        describe: impl FnOnce() -> (String, Vec<KeyValue>),
         op: impl AsyncFnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let span = telemetry::redis_client(&self.trace, name, arguments);
+        let span = telemetry::redis_client(&self.trace, describe);
         let result = op(self).await;
         telemetry::end(&span, &result);
         result
@@ -63,8 +63,7 @@ impl wit::Host for HostState {}
 impl wit::HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Resource<RedisConnection>, Error> {
         self.traced(
-            "spin_outbound_redis.open_connection".into(),
-            Vec::new(),
+            || ("spin_outbound_redis.open_connection".into(), Vec::new()),
             async |this| {
                 if !this.component.allowed_hosts.allows(&address, "redis") {
                     this.component.report_disallowed(&address);
@@ -105,8 +104,12 @@ impl wit::HostConnection for HostState {
         payload: Vec<u8>,
     ) -> Result<(), Error> {
         self.traced(
-            format!("PUBLISH {channel}"),
-            vec![KeyValue::new("channel", channel.clone())],
+            || {
+                (
+                    format!("PUBLISH {channel}"),
+                    vec![KeyValue::new("channel", channel.clone())],
+                )
+            },
             async |this| {
                 this.connection(&connection)?
                     .publish::<_, _, ()>(&channel, &payload)
@@ -122,15 +125,18 @@ impl wit::HostConnection for HostState {
         connection: Resource<RedisConnection>,
         key: String,
     ) -> Result<Option<Vec<u8>>, Error> {
-        self.traced(format!("GET {key}"), key_attribute(&key), async |this| {
-            let value: Option<Vec<u8>> = this
-                .connection(&connection)?
-                .get(&key)
-                .await
-                .map_err(other)?;
-            check_buffered(value.as_ref().map_or(0, Vec::len))?;
-            Ok(value)
-        })
+        self.traced(
+            || (format!("GET {key}"), key_attribute(&key)),
+            async |this| {
+                let value: Option<Vec<u8>> = this
+                    .connection(&connection)?
+                    .get(&key)
+                    .await
+                    .map_err(other)?;
+                check_buffered(value.as_ref().map_or(0, Vec::len))?;
+                Ok(value)
+            },
+        )
         .await
     }
 
@@ -140,12 +146,15 @@ impl wit::HostConnection for HostState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), Error> {
-        self.traced(format!("SET {key}"), key_attribute(&key), async |this| {
-            this.connection(&connection)?
-                .set::<_, _, ()>(&key, &value)
-                .await
-                .map_err(other)
-        })
+        self.traced(
+            || (format!("SET {key}"), key_attribute(&key)),
+            async |this| {
+                this.connection(&connection)?
+                    .set::<_, _, ()>(&key, &value)
+                    .await
+                    .map_err(other)
+            },
+        )
         .await
     }
 
@@ -155,8 +164,7 @@ impl wit::HostConnection for HostState {
         key: String,
     ) -> Result<i64, Error> {
         self.traced(
-            format!("INCRBY {key} 1"),
-            key_attribute(&key),
+            || (format!("INCRBY {key} 1"), key_attribute(&key)),
             async |this| {
                 this.connection(&connection)?
                     .incr(&key, 1)
@@ -173,8 +181,12 @@ impl wit::HostConnection for HostState {
         keys: Vec<String>,
     ) -> Result<u32, Error> {
         self.traced(
-            format!("DEL {}", keys.join(" ")),
-            vec![KeyValue::new("keys", format!("{keys:?}"))],
+            || {
+                (
+                    format!("DEL {}", keys.join(" ")),
+                    vec![KeyValue::new("keys", format!("{keys:?}"))],
+                )
+            },
             async |this| {
                 this.connection(&connection)?
                     .del(&keys)
@@ -192,8 +204,12 @@ impl wit::HostConnection for HostState {
         values: Vec<String>,
     ) -> Result<u32, Error> {
         self.traced(
-            format!("SADD {key} {}", values.join(" ")),
-            key_attribute(&key),
+            || {
+                (
+                    format!("SADD {key} {}", values.join(" ")),
+                    key_attribute(&key),
+                )
+            },
             async |this| {
                 this.connection(&connection)?
                     .sadd(&key, &values)
@@ -216,8 +232,7 @@ impl wit::HostConnection for HostState {
         key: String,
     ) -> Result<Vec<String>, Error> {
         self.traced(
-            format!("SMEMBERS {key}"),
-            key_attribute(&key),
+            || (format!("SMEMBERS {key}"), key_attribute(&key)),
             async |this| {
                 this.connection(&connection)?
                     .smembers(&key)
@@ -235,8 +250,12 @@ impl wit::HostConnection for HostState {
         values: Vec<String>,
     ) -> Result<u32, Error> {
         self.traced(
-            format!("SREM {key} {}", values.join(" ")),
-            key_attribute(&key),
+            || {
+                (
+                    format!("SREM {key} {}", values.join(" ")),
+                    key_attribute(&key),
+                )
+            },
             async |this| {
                 this.connection(&connection)?
                     .srem(&key, &values)
@@ -254,8 +273,12 @@ impl wit::HostConnection for HostState {
         arguments: Vec<RedisParameter>,
     ) -> Result<Vec<RedisResult>, Error> {
         self.traced(
-            command.clone(),
-            vec![KeyValue::new("command", command.clone())],
+            || {
+                (
+                    command.clone(),
+                    vec![KeyValue::new("command", command.clone())],
+                )
+            },
             async |this| {
                 let mut cmd = redis::cmd(&command);
                 for argument in &arguments {

@@ -113,13 +113,13 @@ pub struct RouteMatch<'a> {
     path: &'a str,
 }
 
-impl RouteMatch<'_> {
+impl<'a> RouteMatch<'a> {
     pub fn component(&self) -> &str {
         &self.route.component
     }
 
     /// The route as the manifest writes it (`/order/...`): Spin's `http.route`.
-    pub fn raw_route(&self) -> &str {
+    pub fn raw_route(&self) -> &'a str {
         &self.route.raw
     }
 

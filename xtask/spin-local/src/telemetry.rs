@@ -28,9 +28,7 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{
-    SpanKind, TraceContextExt, Tracer, TracerProvider as _, noop::NoopTracer,
-};
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -120,32 +118,39 @@ fn resource() -> Resource {
         .build()
 }
 
-/// Starts a span below `parent`; a no-op span when export is off.
-fn start(name: String, kind: SpanKind, attributes: Vec<KeyValue>, parent: &Context) -> Context {
-    match TRACER.get() {
-        Some(tracer) => {
-            let span = tracer
-                .span_builder(name)
-                .with_kind(kind)
-                .with_attributes(attributes)
-                .start_with_context(tracer, parent);
-            parent.with_span(span)
-        }
-        None => parent.with_span(NoopTracer::new().start_with_context(name, parent)),
-    }
+/// Starts a span below `parent`, named and attributed by `describe`. When export is off this is
+/// `parent` itself and `describe` is never called: a request or message pays nothing for spans
+/// nobody receives.
+fn start(
+    parent: &Context,
+    kind: SpanKind,
+    describe: impl FnOnce() -> (String, Vec<KeyValue>),
+) -> Context {
+    let Some(tracer) = TRACER.get() else {
+        return parent.clone();
+    };
+    let (name, attributes) = describe();
+    let span = tracer
+        .span_builder(name)
+        .with_kind(kind)
+        .with_attributes(attributes)
+        .start_with_context(tracer, parent);
+    parent.with_span(span)
 }
 
-/// The W3C trace context in `headers` (`traceparent`, `tracestate`), as Spin's
-/// `extract_trace_context`; the empty context when there is none or it is invalid.
-pub fn extract(headers: &http::HeaderMap) -> Context {
+/// The W3C trace context `get` finds under `traceparent` and `tracestate`, as the
+/// `TraceContextPropagator` reads it; the empty context when there is none or it is invalid.
+fn context_from(get: impl Fn(&str) -> Option<String>) -> Context {
     let carrier: HashMap<String, String> = ["traceparent", "tracestate"]
         .into_iter()
-        .filter_map(|name| {
-            let value = headers.get(name)?.to_str().ok()?;
-            Some((name.to_string(), value.to_string()))
-        })
+        .filter_map(|name| Some((name.to_string(), get(name)?)))
         .collect();
     TraceContextPropagator::new().extract(&carrier)
+}
+
+/// The W3C trace context in `headers`, as Spin's `extract_trace_context`.
+fn extract(headers: &http::HeaderMap) -> Context {
+    context_from(|name| Some(headers.get(name)?.to_str().ok()?.to_string()))
 }
 
 /// The `traceparent` header value for the span in `cx`, if it is a real (exported) one.
@@ -159,14 +164,15 @@ pub fn traceparent(cx: &Context) -> Option<String> {
 }
 
 /// Spin's `spin_trigger_http.handle_http_request` span (`crates/trigger-http/src/instrument.rs`):
-/// kind server, below the caller's context; named `"{method} {route}"` by [`finish_http`].
-pub fn http_server(
-    parent: &Context,
-    method: &str,
-    uri: &http::Uri,
-    client: std::net::SocketAddr,
-    forwarded_for: Option<&str>,
-) -> Context {
+/// kind server, below the caller's context in `request`'s headers (Spin's
+/// `extract_trace_context`); named `"{method} {route}"` by [`finish_http`].
+pub fn http_server<B>(request: &http::Request<B>, client: std::net::SocketAddr) -> Context {
+    if !Telemetry::enabled() {
+        return Context::new();
+    }
+    let headers = request.headers();
+    let parent = extract(headers);
+    let (method, uri) = (request.method().as_str(), request.uri());
     let mut attributes = vec![
         KeyValue::new("http.request.method", method.to_string()),
         KeyValue::new("network.peer.address", client.ip().to_string()),
@@ -179,10 +185,15 @@ pub fn http_server(
             uri.scheme_str().unwrap_or_default().to_string(),
         ),
     ];
-    if let Some(address) = forwarded_for {
+    if let Some(address) = headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok())
+    {
         attributes.push(KeyValue::new("client.address", address.to_string()));
     }
-    let cx = start(method.to_string(), SpanKind::Server, attributes, parent);
+    let cx = start(&parent, SpanKind::Server, || {
+        (method.to_string(), attributes)
+    });
     // Spin's `HttpServer::handle` logs this inside the span: an INFO event named by its message.
     info(
         &cx,
@@ -214,6 +225,9 @@ pub fn finish_http(
     status: u16,
     error: Option<&str>,
 ) {
+    if !Telemetry::enabled() {
+        return;
+    }
     let span = cx.span();
     // A failure after routing is Spin's `internal_error` answer (logged, then a 500 with the
     // route); one before it (the `Host` check) is an `Err` that `finalize_http_span` records.
@@ -268,6 +282,9 @@ fn record_error(span: &opentelemetry::trace::SpanRef<'_>, message: &str) {
 
 /// A failed Redis handler, as Spin's `handle_message` logs it inside the message's span.
 pub fn handler_failed(cx: &Context, component: &str, error: &anyhow::Error) {
+    if !Telemetry::enabled() {
+        return;
+    }
     info(
         cx,
         format!("Component {component} handler failed: {error}"),
@@ -277,27 +294,27 @@ pub fn handler_failed(cx: &Context, component: &str, error: &anyhow::Error) {
 
 /// Spin's `spin_trigger_http.execute_wasm` span: `execute_wasm_component {component}`.
 pub fn execute_wasm(parent: &Context, component: &str) -> Context {
-    start(
-        format!("execute_wasm_component {component}"),
-        SpanKind::Internal,
-        Vec::new(),
-        parent,
-    )
+    start(parent, SpanKind::Internal, || {
+        (format!("execute_wasm_component {component}"), Vec::new())
+    })
 }
 
 /// Spin's `spin_trigger_redis.handle_message` span: `"{channel} receive"`, kind consumer,
 /// `messaging.operation` `receive`, `messaging.system` `redis`. Its parent is the context the
 /// payload carries (see the module docs), else none.
 pub fn redis_message(channel: &str, payload: &[u8]) -> Context {
-    start(
-        format!("{channel} receive"),
-        SpanKind::Consumer,
-        vec![
-            KeyValue::new("messaging.operation", "receive"),
-            KeyValue::new("messaging.system", "redis"),
-        ],
-        &carried_context(payload),
-    )
+    if !Telemetry::enabled() {
+        return Context::new();
+    }
+    start(&carried_context(payload), SpanKind::Consumer, || {
+        (
+            format!("{channel} receive"),
+            vec![
+                KeyValue::new("messaging.operation", "receive"),
+                KeyValue::new("messaging.system", "redis"),
+            ],
+        )
+    })
 }
 
 /// The W3C context in a JSON-object payload's `traceparent` member (and `tracestate`).
@@ -305,26 +322,31 @@ fn carried_context(payload: &[u8]) -> Context {
     let Ok(serde_json::Value::Object(members)) = serde_json::from_slice(payload) else {
         return Context::new();
     };
-    let carrier: HashMap<String, String> = ["traceparent", "tracestate"]
-        .into_iter()
-        .filter_map(|name| Some((name.to_string(), members.get(name)?.as_str()?.to_string())))
-        .collect();
-    TraceContextPropagator::new().extract(&carrier)
+    context_from(|name| Some(members.get(name)?.as_str()?.to_string()))
 }
 
 /// One of Spin's `spin_outbound_redis.*` spans (`crates/factor-outbound-redis/src/host.rs`):
 /// kind client, `db.system` `redis`, named as Spin names it (e.g. `PUBLISH {channel}`, the
 /// command for `execute`), with the arguments Spin records (`channel`, `key`, `keys`,
 /// `command`; Spin 4.0 skips `execute`'s `arguments`, and so does spin-local: they are the
-/// order's data). Ended by [`end`].
-pub fn redis_client(parent: &Context, name: String, arguments: Vec<KeyValue>) -> Context {
-    let mut attributes = vec![KeyValue::new("db.system", "redis")];
-    attributes.extend(arguments);
-    start(name, SpanKind::Client, attributes, parent)
+/// order's data). `describe` gives the name and those arguments. Ended by [`end`].
+pub fn redis_client(
+    parent: &Context,
+    describe: impl FnOnce() -> (String, Vec<KeyValue>),
+) -> Context {
+    start(parent, SpanKind::Client, || {
+        let (name, arguments) = describe();
+        let mut attributes = vec![KeyValue::new("db.system", "redis")];
+        attributes.extend(arguments);
+        (name, attributes)
+    })
 }
 
 /// Ends the span in `cx`, recording an error as Spin's `#[instrument(err)]` does.
 pub fn end<T, E: std::fmt::Display>(cx: &Context, outcome: &Result<T, E>) {
+    if !Telemetry::enabled() {
+        return;
+    }
     let span = cx.span();
     if let Err(error) = outcome {
         record_error(&span, &error.to_string());

@@ -120,6 +120,17 @@ fn message(redis: &mut redis::Connection, id: &str) -> String {
     serde_json::json!({"id": id, "details": details, "status": "created"}).to_string()
 }
 
+/// Turns on keyspace notifications for hash commands, so each write to an order record is an
+/// event on `__keyspace@0__:<key>`.
+fn notify_hash_writes(redis: &mut redis::Connection) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("Kh")
+        .query(redis)
+        .unwrap();
+}
+
 fn publish(redis: &mut redis::Connection, payload: &str) {
     let _: i64 = redis::cmd("PUBLISH")
         .arg(CHANNEL)
@@ -386,12 +397,7 @@ fn a_burst_of_duplicate_messages_fulfils_once() {
     wait_for_subscriber(&redis);
 
     // Count the writes to the order's record: Redis reports each HSET on the key.
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("notify-keyspace-events")
-        .arg("Kh")
-        .query(&mut db)
-        .unwrap();
+    notify_hash_writes(&mut db);
     let mut events = connection(&redis);
     let mut subscription = events.as_pubsub();
     subscription
@@ -520,12 +526,7 @@ fn two_shards_fulfil_every_order_once_each_on_its_own_shard() {
     assert_eq!(subscribers(&mut db, CHANNEL), 0);
 
     // Watch every message and every write to an order record.
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("notify-keyspace-events")
-        .arg("Kh")
-        .query(&mut db)
-        .unwrap();
+    notify_hash_writes(&mut db);
     let mut events = connection(&redis);
     let mut watch = events.as_pubsub();
     watch.psubscribe("neworders*").unwrap();
