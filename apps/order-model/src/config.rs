@@ -2,24 +2,29 @@
 //! under the shim they arrive as `SPIN_VARIABLE_*` environment variables).
 
 use crate::keys::KeySpace;
+use crate::retention::Retention;
 
 /// The Spin variable names every component and the chart agree on.
 pub mod vars {
     pub const REDIS_SCHEME: &str = "redis_scheme";
     pub const REDIS_HOST: &str = "redis_host";
     pub const REDIS_PORT: &str = "redis_port";
+    pub const REDIS_USER: &str = "redis_user";
     pub const REDIS_PASSWORD: &str = "redis_password";
     pub const ORDER_CHANNEL: &str = "order_channel";
     pub const KEY_PREFIX: &str = "key_prefix";
     pub const ORDER_SHARDS: &str = "order_shards";
-    pub const ALL: [&str; 7] = [
+    pub const ORDER_RETENTION: &str = "order_retention";
+    pub const ALL: [&str; 9] = [
         REDIS_SCHEME,
         REDIS_HOST,
         REDIS_PORT,
+        REDIS_USER,
         REDIS_PASSWORD,
         ORDER_CHANNEL,
         KEY_PREFIX,
         ORDER_SHARDS,
+        ORDER_RETENTION,
     ];
     /// The receiver's only: where fulfilment runs, see [`super::Placement`].
     pub const FULFILMENT_PLACEMENT: &str = "fulfilment_placement";
@@ -62,11 +67,16 @@ pub struct Settings {
     pub redis_scheme: String,
     pub redis_host: String,
     pub redis_port: u16,
+    /// The Redis ACL user in its URL form (percent-encoded); empty for Redis' `default` user.
+    pub redis_user: String,
+    /// The password in its URL form (percent-encoded); empty when Redis needs none.
     pub redis_password: String,
     pub channel: String,
     /// Fulfilment shards (1..=64): new orders go to the channel [`crate::shard::channel_for`] names.
     pub shards: u32,
     pub keys: KeySpace,
+    /// How long a fulfilled order is kept (`order_retention`).
+    pub retention: Retention,
 }
 
 impl Settings {
@@ -104,6 +114,13 @@ impl Settings {
         let shards = read(vars::ORDER_SHARDS)?;
         let shards = crate::shard::parse_shards(&shards)
             .map_err(|why| format!("variable `{}` {why}", vars::ORDER_SHARDS))?;
+        let retention = read(vars::ORDER_RETENTION)?;
+        let retention = Retention::parse(&retention)
+            .map_err(|why| format!("variable `{}` {why}", vars::ORDER_RETENTION))?;
+        let redis_user = read(vars::REDIS_USER)?;
+        // A user name is no secret: its error may name the character.
+        decode_url_user(&redis_user)
+            .map_err(|e| format!("variable `{}`: {e}", vars::REDIS_USER))?;
         let redis_password = read(vars::REDIS_PASSWORD)?;
         // This error ends up in a component's log: it must not name a character of the secret.
         decode_url_password(&redis_password).map_err(|e| {
@@ -117,22 +134,24 @@ impl Settings {
             redis_scheme,
             redis_host,
             redis_port,
+            redis_user,
             redis_password,
             channel,
             shards,
             keys: KeySpace::new(read(vars::KEY_PREFIX)?),
+            retention,
         })
     }
 
-    /// The address for Spin's outbound Redis: `redis[s]://[:password@]host:port`. The password is
-    /// already in its URL form (checked by [`Settings::load`]), so it goes in as it is: the
-    /// fulfilment trigger's address in `spin.toml` embeds the same variable unchanged, and both
-    /// must name the same password.
+    /// The address for Spin's outbound Redis: `redis[s]://[[user]:password@]host:port`. User and
+    /// password are already in their URL form (checked by [`Settings::load`]), so they go in as
+    /// they are: the fulfilment trigger's address in `spin.toml` embeds the same variables
+    /// unchanged, and both must name the same credentials.
     pub fn redis_address(&self) -> String {
-        let credentials = if self.redis_password.is_empty() {
+        let credentials = if self.redis_password.is_empty() && self.redis_user.is_empty() {
             String::new()
         } else {
-            format!(":{}@", self.redis_password)
+            format!("{}:{}@", self.redis_user, self.redis_password)
         };
         format!(
             "{}://{credentials}{}:{}",
@@ -154,7 +173,7 @@ pub enum PasswordError {
 
 impl std::fmt::Display for PasswordError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const FORM: &str = "the password is written as in a redis:// URL, percent-encoded \
+        const FORM: &str = "it is written as in a redis:// URL, percent-encoded \
                             (letters, digits and `-._~` stay as they are)";
         match self {
             PasswordError::NotEncoded { character, encoded } => {
@@ -230,6 +249,18 @@ pub fn decode_url_password(password: &str) -> Result<String, PasswordError> {
     String::from_utf8(decoded).map_err(|_| PasswordError::NotUtf8)
 }
 
+/// The user name a URL-form user name stands for, by the rules of [`decode_url_password`] with
+/// one more: a `:` ends the user name in a URL's userinfo, so in a name it is written `%3A`.
+pub fn decode_url_user(user: &str) -> Result<String, PasswordError> {
+    if user.contains(':') {
+        return Err(PasswordError::NotEncoded {
+            character: ':',
+            encoded: "%3A".into(),
+        });
+    }
+    decode_url_password(user)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -245,6 +276,8 @@ mod tests {
             (vars::ORDER_CHANNEL, "neworders".to_string()),
             (vars::KEY_PREFIX, "order:".to_string()),
             (vars::ORDER_SHARDS, "1".to_string()),
+            (vars::REDIS_USER, String::new()),
+            (vars::ORDER_RETENTION, "7d".to_string()),
         ])
     }
 
@@ -277,6 +310,32 @@ mod tests {
             .redis_settings()
             .password()
             .map(str::to_string)
+    }
+
+    #[test]
+    fn users_and_retention_are_settings() {
+        let mut vars = defaults();
+        let settings = load(&vars).unwrap();
+        assert_eq!(settings.retention, Retention::default());
+        vars.insert(vars::ORDER_RETENTION, "45s".into());
+        vars.insert(vars::REDIS_USER, "order-processor".into());
+        vars.insert(vars::REDIS_PASSWORD, "s%2Fcret".into());
+        let settings = load(&vars).unwrap();
+        assert_eq!(settings.retention.as_millis(), 45_000);
+        let address = settings.redis_address();
+        assert_eq!(address, "redis://order-processor:s%2Fcret@localhost:6379");
+        use redis::IntoConnectionInfo;
+        let info = address.into_connection_info().unwrap();
+        assert_eq!(info.redis_settings().username(), Some("order-processor"));
+        assert_eq!(info.redis_settings().password(), Some("s/cret"));
+        // An encoded `:` reaches Redis as part of the name.
+        vars.insert(vars::REDIS_USER, "a%3Ab".into());
+        let info = load(&vars)
+            .unwrap()
+            .redis_address()
+            .into_connection_info()
+            .unwrap();
+        assert_eq!(info.redis_settings().username(), Some("a:b"));
     }
 
     #[test]
@@ -358,6 +417,12 @@ mod tests {
             (vars::ORDER_CHANNEL, "", "must not be empty"),
             (vars::ORDER_SHARDS, "0", "from 1 to 64"),
             (vars::ORDER_SHARDS, "many", "from 1 to 64"),
+            (vars::ORDER_RETENTION, "", "`7d`, `12h`, `30m`, `45s`"),
+            (vars::ORDER_RETENTION, "0", "`7d`, `12h`, `30m`, `45s`"),
+            (vars::ORDER_RETENTION, "1 week", "not `1 week`"),
+            (vars::REDIS_USER, "app:1", "`%3A`"),
+            (vars::REDIS_USER, "a/b", "`%2F`"),
+            (vars::REDIS_USER, "a b", "`%20`"),
         ] {
             let mut vars = defaults();
             vars.insert(name, value.into());

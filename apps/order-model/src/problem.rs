@@ -29,6 +29,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// Redis could not be reached or failed; the client may retry.
     StoreUnavailable(String),
+    /// Redis may evict keys: its `maxmemory-policy` (this value) is not `noeviction`, so no order
+    /// is accepted until an operator changes it (docs/capacity.md, Eviction).
+    StoreEvicts(String),
     /// Redis answered something this code does not understand: a bug, not the client's fault.
     Internal(String),
 }
@@ -58,6 +61,7 @@ impl ApiError {
             ApiError::PayloadTooLarge,
             ApiError::UnsupportedMediaType,
             ApiError::StoreUnavailable("connection refused".into()),
+            ApiError::StoreEvicts("allkeys-lru".into()),
             ApiError::Internal("unexpected reply".into()),
         ]
     }
@@ -72,7 +76,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::Internal(_) => 500,
-            ApiError::StoreUnavailable(_) => 503,
+            ApiError::StoreUnavailable(_) | ApiError::StoreEvicts(_) => 503,
         }
     }
 
@@ -87,6 +91,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::StoreUnavailable(_) => "store-unavailable",
+            ApiError::StoreEvicts(_) => "store-evicts",
             ApiError::Internal(_) => "internal-error",
         }
     }
@@ -101,6 +106,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "Request body too large",
             ApiError::UnsupportedMediaType => "Content type must be JSON",
             ApiError::StoreUnavailable(_) => "Order store unavailable",
+            ApiError::StoreEvicts(_) => "Order store may evict orders",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -124,6 +130,11 @@ impl ApiError {
             ApiError::StoreUnavailable(_) => {
                 format!("the order store is unreachable; retry in {RETRY_AFTER_SECONDS} s")
             }
+            // The setting is the operator's, not a secret: it tells them what to change.
+            ApiError::StoreEvicts(policy) => format!(
+                "the order store's Redis has maxmemory-policy `{policy}`, which can evict \
+                 accepted orders; orders are accepted again once it is `noeviction`"
+            ),
             ApiError::Internal(_) => "the server could not complete the request".into(),
         }
     }
@@ -177,6 +188,7 @@ mod tests {
             (413, "payload-too-large", None),
             (415, "unsupported-media-type", None),
             (503, "store-unavailable", Some(("retry-after", "2"))),
+            (503, "store-evicts", None),
             (500, "internal-error", None),
         ];
         let examples = ApiError::examples();

@@ -7,6 +7,7 @@ use crate::message::OrderMessage;
 use crate::order::{OrderId, OrderRecord, Status};
 use crate::problem::ApiError;
 use crate::request::{IdempotencyKey, NewOrder};
+use crate::retention::Retention;
 use crate::trace::TraceParent;
 
 /// Accepts an order atomically; see the script's header.
@@ -80,6 +81,7 @@ pub struct OrderStore<R> {
     channel: String,
     shards: u32,
     publish: bool,
+    retention: Retention,
 }
 
 impl<R: Redis> OrderStore<R> {
@@ -90,7 +92,14 @@ impl<R: Redis> OrderStore<R> {
             channel: channel.into(),
             shards: 1,
             publish: true,
+            retention: Retention::default(),
         }
+    }
+
+    /// Keeps each order for `retention` after it is fulfilled; [`Retention::default`] unless set.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// Publishes new orders over `shards` channels (see [`crate::shard`]); 1 unless set.
@@ -159,15 +168,11 @@ impl<R: Redis> OrderStore<R> {
         ]);
         match self.redis.execute("EVAL", &args)?.as_slice() {
             [Value::Int(1), Value::Bytes(_)] => Ok(Accepted::Created(id)),
-            [Value::Int(0), Value::Bytes(existing), status] => {
-                let existing = parse_id(existing)?;
-                // A record evicted behind its key's back still names the order it made.
-                let status = match status {
-                    Value::Nil => Status::Created,
-                    other => parse_status(other)?,
-                };
-                Ok(Accepted::Repeated(existing, status))
-            }
+            [Value::Int(0), Value::Bytes(existing), status] => Ok(Accepted::Repeated(
+                parse_id(existing)?,
+                parse_status(status)?,
+            )),
+            [Value::Int(-1), Value::Bytes(policy)] => Err(evicts(policy)),
             other => Err(unexpected("accept", other)),
         }
     }
@@ -191,7 +196,8 @@ impl<R: Redis> OrderStore<R> {
         }
     }
 
-    /// Fulfils a created order; repeats and unknown ids change nothing.
+    /// Fulfils a created order and sets it to expire after the store's retention, in one step;
+    /// repeats and unknown ids change nothing.
     pub fn fulfil(&self, id: OrderId, now_ms: i64) -> Result<FulfilOutcome, ApiError> {
         let id_text = id.to_string();
         let order_key = self.keys.order(id);
@@ -203,11 +209,13 @@ impl<R: Redis> OrderStore<R> {
             Arg::Bytes(pending_key.as_bytes()),
             Arg::Bytes(id_text.as_bytes()),
             Arg::Int(now_ms),
+            Arg::Int(self.retention.as_millis()),
         ];
         match self.redis.execute("EVAL", &args)?.as_slice() {
             [Value::Int(1)] => Ok(FulfilOutcome::Fulfilled),
             [Value::Int(0)] => Ok(FulfilOutcome::AlreadyFulfilled),
             [Value::Int(-1)] => Ok(FulfilOutcome::UnknownOrder),
+            [Value::Int(-2), Value::Bytes(policy)] => Err(evicts(policy)),
             other => Err(unexpected("fulfil", other)),
         }
     }
@@ -252,6 +260,11 @@ fn parse_status(value: &Value) -> Result<Status, ApiError> {
         _ => None,
     }
     .ok_or_else(|| ApiError::Internal(format!("stored status {value:?} is not a status")))
+}
+
+/// The scripts' refusal to write to a Redis that may evict keys.
+fn evicts(policy: &[u8]) -> ApiError {
+    ApiError::StoreEvicts(String::from_utf8_lossy(policy).into_owned())
 }
 
 fn unexpected(operation: &str, reply: &[Value]) -> ApiError {

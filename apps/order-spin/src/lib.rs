@@ -59,7 +59,8 @@ pub fn connect() -> Result<OrderStore<SpinRedis>, ApiError> {
         .map_err(|e| ApiError::StoreUnavailable(format!("opening Redis: {e}")))?;
     Ok(
         OrderStore::new(SpinRedis(connection), settings.keys, settings.channel)
-            .with_shards(settings.shards),
+            .with_shards(settings.shards)
+            .with_retention(settings.retention),
     )
 }
 

@@ -20,6 +20,15 @@
 -- without it.
 --
 -- Returns {re-published, dropped}: dropped are index entries whose order is gone or fulfilled.
+-- Fails (an error reply, so the run fails) without writing when Redis may evict keys: its
+-- maxmemory-policy, read from INFO (managed Redis services disable CONFIG), is not `noeviction`.
+-- Over `maxmemory` it still runs: ZREM and PUBLISH are not refused there, so accepted orders
+-- keep reaching the fulfiller while new ones are refused.
+local policy = string.match(redis.call('INFO', 'memory'), 'maxmemory_policy:([%w%-]+)')
+if policy ~= 'noeviction' then
+  return redis.error_reply("Redis' maxmemory-policy is " .. tostring(policy) ..
+    ": order-system needs noeviction (an evicting Redis loses accepted orders); nothing was re-published")
+end
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local cutoff = now_ms - tonumber(ARGV[3])
