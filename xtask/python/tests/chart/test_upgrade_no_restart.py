@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from chart_copies import copy_chart, set_versions
 
 from order_chart import engine
@@ -74,12 +75,20 @@ def test_a_new_app_version_changes_only_the_spin_app_images(scenario, tmp_path):
             assert spec.replace(f'processor:{NEW}"', f'processor:{current}"') == before[name], name
 
 
-def test_a_changed_redis_setting_changes_the_redis_pod_template(tmp_path):
-    """The comparison sees a change: a Redis setting rolls Redis, and only Redis."""
+@pytest.mark.parametrize(
+    ("setting", "rolled"),
+    [
+        ("redis.persistence.appendFsync=always", "StatefulSet/shop-order-system-redis"),
+        # docs/nano-services.md: switching placement restarts the order-processor alone.
+        ("fulfilment.placement=composed", "Deployment/shop-order-system-order-processor"),
+    ],
+)
+def test_a_changed_setting_changes_its_workload_only(setting, rolled, tmp_path):
+    """The comparison sees a change: a setting rolls the workload it is about, and only that one,
+    also together with a new chart version."""
     before = workload_specs(render(tmp_path, {}))
-    after = workload_specs(render(tmp_path, {"redis": {"persistence": {"appendFsync": "always"}}}, version=NEW))
-    changed = {name for name in after if after[name] != before[name]}
-    assert changed == {"StatefulSet/shop-order-system-redis"}
+    after = workload_specs(render(tmp_path, engine.user_values(sets=[setting]), version=NEW))
+    assert {name for name in after if after[name] != before[name]} == {rolled}
 
 
 def test_pod_templates_carry_identity_and_user_labels_only(tmp_path):
