@@ -7,7 +7,6 @@ release's directory from the chart as it is then (README: Upgrades)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -42,11 +41,11 @@ def versions() -> list[str]:
     return sorted(path.name for path in FIXTURES.iterdir() if (path / "values.yaml").is_file())
 
 
-def installs(version: str) -> dict[str, dict[str, Any]]:
+def installs(version: str, fixtures: Path = FIXTURES) -> dict[str, dict[str, Any]]:
     """Install name → the user values of one install of that release."""
     scenarios = {
         path.name.removesuffix("-values.yaml"): engine.user_values([path])
-        for path in sorted((FIXTURES / version / "ci").glob("*-values.yaml"))
+        for path in sorted((fixtures / version / "ci").glob("*-values.yaml"))
     }
     return scenarios | {name: engine.user_values(sets=sets) for name, sets in EXTRA_INSTALLS.items()}
 
@@ -78,14 +77,16 @@ def frozen_immutable_fields(version: str) -> dict[str, dict[str, Any]]:
     return yaml.safe_load((FIXTURES / version / "immutable.yaml").read_text())
 
 
-def freeze() -> Path:
-    """Writes upgrade/<Chart.yaml version>/ from the chart as it is now: run at a release."""
+def freeze(fixtures: Path = FIXTURES) -> Path:
+    """Writes upgrade/<Chart.yaml version>/ from the chart as it is now: run at a release. Refuses
+    to rewrite a release already frozen."""
     version = engine.chart_metadata()["version"]
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
-    directory = FIXTURES / version
-    shutil.rmtree(directory, ignore_errors=True)
+    directory = fixtures / version
+    if directory.exists():
+        raise FileExistsError(f"{directory}: release {version} is frozen already; bump Chart.yaml first")
     (directory / "ci").mkdir(parents=True)
     (directory / "values.yaml").write_text(
         f"# order-system chart {version}'s values.yaml, byte for byte below this header (git {commit},\n"
@@ -99,7 +100,9 @@ def freeze() -> Path:
             f"# charts/order-system/ci/{scenario.name} of chart {version} (git {commit}): one install's user\n"
             "# values. A record of a published release (releases.py): never edit it.\n" + scenario.read_text()
         )
-    fields = {name: immutable_fields(engine.render(values)) for name, values in installs(version).items()}
+    fields = {
+        name: immutable_fields(engine.render(values)) for name, values in installs(version, fixtures).items()
+    }
     (directory / "immutable.yaml").write_text(
         f"# What chart {version} (git {commit}) rendered that an upgrade may not change in place, for\n"
         "# each install of releases.installs: releases.immutable_fields. A record of a published\n"

@@ -16,6 +16,7 @@ from typing import Any
 import helm_python as helm
 import pytest
 import releases
+import yaml
 from chart_copies import copy_chart, render_reuse_values_upgrade
 
 from order_chart import engine, validate
@@ -161,3 +162,19 @@ def test_the_fixtures_are_the_releases_they_name():
         directory = releases.FIXTURES / version
         assert (directory / "values.yaml").read_text().startswith(f"# order-system chart {version}'s values.yaml")
         assert set(releases.frozen_immutable_fields(version)) == set(releases.installs(version))
+
+
+def test_freeze_records_the_chart_as_it_is_and_never_rewrites_a_release(tmp_path):
+    directory = releases.freeze(tmp_path)
+    version = engine.chart_metadata()["version"]
+    assert directory == tmp_path / version
+    frozen = (directory / "values.yaml").read_text()
+    assert frozen.startswith(f"# order-system chart {version}'s values.yaml")
+    assert frozen.endswith((CHART / "values.yaml").read_text())
+    assert engine.user_values([directory / "values.yaml"]) == engine.default_values()
+    assert {path.name for path in (directory / "ci").iterdir()} == {p.name for p in (CHART / "ci").iterdir()}
+    fields = yaml.safe_load((directory / "immutable.yaml").read_text())
+    assert set(fields) == set(releases.installs(version, tmp_path))
+    assert "StatefulSet/shop-order-system-redis" in fields["defaults"]
+    with pytest.raises(FileExistsError):
+        releases.freeze(tmp_path)
