@@ -49,11 +49,16 @@ Ingress' and HTTPRoute's name. */}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Labels of every resource. */}}
+{{/* Labels of every resource: the pods' labels, and which chart and app version made it. */}}
 {{- define "order-system.labels" -}}
 helm.sh/chart: {{ include "order-system.chart" . }}
 {{ include "order-system.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{ include "order-system.stableLabels" . }}
+{{- end }}
+
+{{/* Labels that stay the same from release to release, beyond the selector labels. */}}
+{{- define "order-system.stableLabels" -}}
 app.kubernetes.io/part-of: order-system
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- with .Values.commonLabels }}
@@ -76,6 +81,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "order-system.componentSelectorLabels" -}}
 {{ include "order-system.selectorLabels" .root }}
 app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Labels of one component's pods (and a CronJob's Jobs): dict "root" $ "component" "redis". Only
+what identifies the workload, never the chart or app version: a pod template that changes with
+every release would restart Redis and roll every app on each upgrade, however little changed. */}}
+{{- define "order-system.podLabels" -}}
+{{ include "order-system.componentSelectorLabels" . }}
+{{ include "order-system.stableLabels" .root }}
 {{- end }}
 
 {{/*

@@ -78,10 +78,11 @@ own name from the downward API, because it is declared first.
 {{- end }}
 {{- end }}
 
-{{/* Pod labels: the selector labels (spin-operator copies podLabels to its pods, so NetworkPolicies and PDBs match in both modes). */}}
+{{/* Pod labels: the selector labels (spin-operator copies podLabels to its pods, so NetworkPolicies
+and PDBs match in both modes), no version (order-system.podLabels). */}}
 {{- define "order-system.spinApp.podLabels" -}}
 {{- $app := index .root.Values .key }}
-{{- include "order-system.componentLabels" (dict "root" .root "component" .component) }}
+{{- include "order-system.podLabels" (dict "root" .root "component" .component) }}
 {{- if eq (include "order-system.spinApp.sharded" .) "true" }}
 order-system/shard: {{ .shard | toString | quote }}
 {{- end }}
