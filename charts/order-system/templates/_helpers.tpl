@@ -168,22 +168,131 @@ carries this one name, so it fits the tightest kind among them:
 {{- and (not .Values.redis.enabled) .Values.redis.external.tls }}
 {{- end }}
 
+{{/* The Redis roles: values key (under redis.users, redis.external.users) → role in files/redis-acl.conf. */}}
+{{- define "order-system.redis.roles" -}}
+orderProcessor: order-processor
+fulfilmentProcessor: fulfilment-processor
+reconciler: reconciler
+helmTest: helm-test
+{{- end }}
+
+{{/* The generated Secret of the Redis users' passwords (the chart's Redis), one key per role. */}}
+{{- define "order-system.redis.usersSecretName" -}}
+{{- include "order-system.componentName" (dict "root" . "component" "redis-users") }}
+{{- end }}
+
+{{/*
+How one role reaches Redis, as YAML {user, secretName, secretKey}: dict "root" $ "role" "orderProcessor".
+The chart's Redis: the role's ACL user (redis.users.<role>), its password from its existingSecret or
+the generated Secret. An external Redis: the role's user when redis.external.users.<role>.name is
+set, else Redis' default user (user "") with redis.external.existingSecret's password (secretName ""
+when it needs none). Values absent in an older release's values (`helm upgrade --reuse-values`)
+take their defaults here.
+*/}}
+{{- define "order-system.redis.credentials" -}}
+{{- $redis := .root.Values.redis }}
+{{- $roleName := get (include "order-system.redis.roles" . | fromYaml) .role }}
+{{- if $redis.enabled }}
+{{- $user := dig "users" .role dict $redis }}
+{{- $secret := dig "existingSecret" "" $user }}
+user: {{ dig "name" $roleName $user | quote }}
+secretName: {{ default (include "order-system.redis.usersSecretName" .root) $secret | quote }}
+secretKey: {{ ternary (dig "existingSecretPasswordKey" "redis-password" $user) $roleName (ne $secret "") | quote }}
+{{- else }}
+{{- $user := dig "external" "users" .role dict $redis }}
+{{- if dig "name" "" $user }}
+user: {{ $user.name | quote }}
+secretName: {{ dig "existingSecret" "" $user | quote }}
+secretKey: {{ dig "existingSecretPasswordKey" "redis-password" $user | quote }}
+{{- else }}
+user: ""
+secretName: {{ $redis.external.existingSecret | quote }}
+secretKey: {{ $redis.external.existingSecretPasswordKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A glob pattern's special characters escaped, as an ACL key or channel pattern needs them. */}}
+{{- define "order-system.redis.globEscape" -}}
+{{- regexReplaceAll "([*?\\[\\]\\\\])" . "\\${1}" }}
+{{- end }}
+
+{{/* One role's ACL rules from files/redis-acl.conf, placeholders replaced: dict "root" $ "role" "reconciler" (the role's name in the file). */}}
+{{- define "order-system.redis.aclRules" -}}
+{{- $rules := list }}
+{{- range splitList "\n" (.root.Files.Get "files/redis-acl.conf") }}
+{{- $line := trim . }}
+{{- if and $line (not (hasPrefix "#" $line)) }}
+{{- $words := regexSplit "\\s+" $line 2 }}
+{{- if eq (first $words) $.role }}
+{{- $rules = append $rules (last $words) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if not $rules }}
+{{- fail (printf "files/redis-acl.conf has no rules for the role %s" .role) }}
+{{- end }}
+{{- join " " $rules | replace "{prefix}" (include "order-system.redis.globEscape" .root.Values.config.keyPrefix) | replace "{channel}" (include "order-system.redis.globEscape" .root.Values.config.orderChannel) }}
+{{- end }}
+
+{{/* redis-cli's connection arguments (YAML list) for the reconciler, the test pod and the hook: host,
+port, TLS (with reconciler.tlsCaSecret's CA at /etc/redis-ca), and the role's user: dict "root" $ "role" …. */}}
+{{- define "order-system.redis.cliArgs" -}}
+{{- $root := .root }}
+- -h
+- {{ include "order-system.redis.host" $root | quote }}
+- -p
+- {{ include "order-system.redis.port" $root | quote }}
+{{- if eq (include "order-system.redis.tls" $root) "true" }}
+- --tls
+{{- if $root.Values.reconciler.tlsCaSecret }}
+- --cacert
+- /etc/redis-ca/ca.crt
+{{- end }}
+{{- end }}
+{{- with (include "order-system.redis.credentials" . | fromYaml).user }}
+- --user
+- {{ . | quote }}
+{{- end }}
+- --no-auth-warning
+{{- end }}
+
+{{/* A retention (`7d`, `12h`, `30m`, `45s`, seconds) in seconds; 0 when it is none of those. */}}
+{{- define "order-system.retentionSeconds" -}}
+{{- $text := toString . }}
+{{- if regexMatch "^[0-9]{1,12}[dhms]?$" $text }}
+{{- $units := dict "d" 86400 "h" 3600 "m" 60 "s" 1 }}
+{{- mul (atoi (regexFind "^[0-9]+" $text)) (get $units (regexFind "[dhms]$" $text | default "s")) }}
+{{- else }}
+{{- 0 }}
+{{- end }}
+{{- end }}
+
+{{/* orders.retention, as written (default 7d when an older release's values lack it). */}}
+{{- define "order-system.retention" -}}
+{{- dig "orders" "retention" "7d" .Values.AsMap | toString }}
+{{- end }}
+
 {{/* The Spin variables an app reads, as name/value(From) pairs; the password only through the Secret.
-Called with the app's dict ("root", "key"): the order-processor also reads the fulfilment placement. */}}
+Called with the app's dict ("root", "key"): the order-processor also reads the fulfilment placement.
+Each app connects as its role's Redis user (redis_user, empty for the default user). */}}
 {{- define "order-system.spinVariables" -}}
 {{- $root := .root }}
+{{- $credentials := include "order-system.redis.credentials" (dict "root" $root "role" .key) | fromYaml }}
 - name: redis_scheme
   value: {{ ternary "rediss" "redis" (eq (include "order-system.redis.tls" $root) "true") | quote }}
 - name: redis_host
   value: {{ include "order-system.redis.host" $root | quote }}
 - name: redis_port
   value: {{ include "order-system.redis.port" $root | quote }}
-{{- with include "order-system.redis.secretName" $root }}
+- name: redis_user
+  value: {{ $credentials.user | quote }}
+{{- with $credentials.secretName }}
 - name: redis_password
   valueFrom:
     secretKeyRef:
       name: {{ . }}
-      key: {{ include "order-system.redis.secretKey" $root }}
+      key: {{ $credentials.secretKey }}
 {{- end }}
 - name: order_channel
   value: {{ $root.Values.config.orderChannel | quote }}
@@ -191,6 +300,8 @@ Called with the app's dict ("root", "key"): the order-processor also reads the f
   value: {{ $root.Values.config.keyPrefix | quote }}
 - name: order_shards
   value: {{ $root.Values.fulfilmentProcessor.shards | int | toString | quote }}
+- name: order_retention
+  value: {{ include "order-system.retention" $root | quote }}
 {{- if eq .key "orderProcessor" }}
 - name: fulfilment_placement
   value: {{ $root.Values.fulfilment.placement | quote }}
@@ -252,6 +363,32 @@ refuses a SpinApp whose executor does not exist (spin-operator 943f5b17). */}}
 {{- end }}
 {{- if and (not .Values.fullnameOverride) (not (regexMatch "^[a-z][-a-z0-9]*$" .Release.Name)) }}
 {{- $problems = append $problems (printf "release name %q: the chart's Services are named after it and must be DNS-1035 labels (a-z, 0-9 and '-', starting with a letter); set fullnameOverride, or install under such a name" .Release.Name) }}
+{{- end }}
+{{- $retention := include "order-system.retention" . }}
+{{- $retentionSeconds := include "order-system.retentionSeconds" $retention | int64 }}
+{{- if or (lt $retentionSeconds 1) (gt $retentionSeconds 315360000) }}
+{{- $problems = append $problems (printf "orders.retention: must be a duration such as `7d`, `12h`, `30m`, `45s` or a number of seconds (from 1 s to 3650d), not `%s`" $retention) }}
+{{- end }}
+{{- if .Values.redis.enabled }}
+{{- if and (not (dig "maxmemory" "size" "" .Values.redis)) (not (dig "resources" "limits" "memory" "" .Values.redis)) }}
+{{- $problems = append $problems "redis.resources.limits.memory: Redis has no memory limit, so the chart cannot size its maxmemory (redis.maxmemory.percentOfLimit of the limit); set a memory limit, or give maxmemory itself in redis.maxmemory.size" }}
+{{- end }}
+{{- /* The ACL file (files/redis-acl.conf) splits rules at spaces and reads quotes. */}}
+{{- range $key := list "keyPrefix" "orderChannel" }}
+{{- if regexMatch "[\\s\"']" (index $.Values.config $key) }}
+{{- $problems = append $problems (printf "config.%s: %q has a space or a quote, which the chart's Redis cannot put in its ACL users' key and channel patterns" $key (index $.Values.config $key)) }}
+{{- end }}
+{{- end }}
+{{- else }}
+{{- range $key, $role := include "order-system.redis.roles" . | fromYaml }}
+{{- $user := dig "external" "users" $key dict $.Values.redis }}
+{{- if and (dig "name" "" $user) (not (dig "existingSecret" "" $user)) }}
+{{- $problems = append $problems (printf "redis.external.users.%s: the user %q needs its password: set existingSecret (and existingSecretPasswordKey)" $key $user.name) }}
+{{- end }}
+{{- if and (not (dig "name" "" $user)) (dig "existingSecret" "" $user) }}
+{{- $problems = append $problems (printf "redis.external.users.%s: existingSecret is set but name is empty; give the Redis user's name (or leave both empty for the default user)" $key) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if $problems }}
 {{- fail (printf "\n\nVALUES VALIDATION:\n  - %s\n" (join "\n  - " $problems)) }}

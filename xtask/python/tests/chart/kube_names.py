@@ -106,6 +106,8 @@ def name_problems(manifest: Manifest) -> list[str]:
         if len(name) > 52:
             problems.append(f"{name!r} ({len(name)}) is longer than a CronJob's 52 characters")
         problems += label_value(f"{name}{JOB_SUFFIX}")  # the Job's job-name label
+    elif kind == "Job":
+        problems += label_value(name)  # the job-name label of its pods
     elif kind == "Deployment":
         problems += dns_1123_subdomain(f"{name}-{REVISION_HASH}")  # its ReplicaSets
     elif kind == "SpinApp":

@@ -73,6 +73,9 @@ def run_checkov(directory: Path) -> list[Finding]:
             continue
         for failed in one["results"]["failed_checks"]:
             kind, _namespace, name = failed["resource"].split(".", 2)
+            if kind == "Pod" and "." in name:
+                # A Job's pod template, which checkov names `<job>.<its labels>`: the Job's name.
+                name = name.split(".", 1)[0]
             scenario = Path(failed["file_path"]).stem
             findings.append(Finding(scenario, failed["check_id"], kind, name))
     return findings

@@ -1,6 +1,6 @@
-"""The `helm test` hook's script, run for real (sh + curl) against a loopback stand-in for the
-order API that answers as docs/api.md says: it passes when the order gets fulfilled and fails
-with a clear message otherwise."""
+"""The `helm test` hook's order round trip, run for real (sh + curl) against a loopback stand-in for
+the order API that answers as docs/api.md says: it passes when the order gets fulfilled and fails
+with a clear message otherwise. (Its Redis check: test_helm_test_retention.py.)"""
 
 import json
 import shutil
@@ -70,18 +70,20 @@ class OrderApi:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def hook():
+@pytest.fixture
+def hook(tmp_path):
+    """The order-flow container's script, its shared emptyDir (/shared) mapped to a directory here."""
     (pod,) = [m.obj for m in engine.render() if m.kind == "Pod"]
-    (container,) = pod["spec"]["containers"]
+    (container,) = pod["spec"]["initContainers"]
     assert container["command"] == ["sh", "-c"]
-    return container["args"][0]
+    assert {"name": "shared", "mountPath": "/shared"} in container["volumeMounts"]
+    return container["args"][0].replace("/shared/", f"{tmp_path}/")
 
 
 def run_hook(
     script: str, timeout_seconds: int, **api_options
 ) -> tuple[subprocess.CompletedProcess, OrderApi]:
-    """Runs the hook's script against a fresh OrderApi(**api_options); returns its result and the API."""
+    """Runs the hook's order round trip against a fresh OrderApi(**api_options); returns its result and the API."""
     if shutil.which("curl") is None:
         raise RuntimeError("`curl` is needed to run the helm test hook's script (apt-get install -y curl)")
     api = OrderApi(**api_options)
@@ -100,11 +102,13 @@ def run_hook(
 
 
 @pytest.mark.parametrize("compact", [True, False], ids=["compact", "spaced"])
-def test_passes_once_the_order_is_fulfilled(hook, compact):
+def test_passes_once_the_order_is_fulfilled(hook, compact, tmp_path):
     result, api = run_hook(hook, timeout_seconds=30, created_polls=2, compact=compact)
     assert result.returncode == 0, result.stderr
     assert "accepted:" in result.stdout and "fulfilled: {" in result.stdout
     assert list(api.orders.values()) == [3]  # polled until fulfilled, then stopped
+    # The id, for the Redis check of the next container.
+    assert (tmp_path / "order-id").read_text().strip() == list(api.orders)[0]
 
 
 def test_rides_out_a_store_blip_while_polling(hook):

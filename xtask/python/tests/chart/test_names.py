@@ -28,6 +28,9 @@ EVERYTHING = {
 }
 
 
+EXTERNAL_REDIS = {"enabled": False, "external": {"host": "redis.example.internal"}}
+
+
 def release_name(length: int) -> str:
     """A release name Helm accepts (at most 53), with dashes where truncation may cut."""
     name = ("shop-eu-west-" * 5)[:length]
@@ -80,8 +83,18 @@ def test_every_kind_the_chart_has_is_rendered():
         if path.is_file()
         for match in re.findall(r"(?m)^kind: (\w+)$", path.read_text())
     }
-    rendered = {m.kind for mode in MODES for m in render("shop", {}, mode)}
+    rendered = {
+        m.kind for mode in MODES for values in ({}, {"redis": EXTERNAL_REDIS}) for m in render("shop", values, mode)
+    }
     assert rendered == templated
+
+
+@pytest.mark.parametrize("values", [{}, {"fullnameOverride": override(63)}], ids=["release53", "fullnameOverride63"])
+def test_every_name_is_valid_with_an_external_redis(values):
+    """The objects only an external Redis renders (the maxmemory-policy check's hook Job)."""
+    manifests = render(release_name(53), {**values, "redis": EXTERNAL_REDIS}, "runtimeClass")
+    assert "Job" in {m.kind for m in manifests}
+    assert [problem for m in manifests for problem in name_problems(m) + label_problems(m)] == []
 
 
 def test_every_name_is_valid_for_its_kind(case):

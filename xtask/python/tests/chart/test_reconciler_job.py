@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from services import container_environment, expand, rendered_redis
+from services import container_environment, expand, rendered_redis, secrets_of
 
 from order_chart.paths import CHART
 
@@ -32,7 +32,7 @@ class Reconciler:
         assert volume["configMap"]["name"] == config_map["metadata"]["name"]
         for name, text in config_map["data"].items():
             (script_dir / name).write_text(text)
-        (self.secret,) = [m.obj for m in manifests if m.kind == "Secret"]
+        self.secrets = secrets_of(manifests)
         self.port = port
         self.mount_path = mount["mountPath"]
         self.script_dir = script_dir
@@ -53,7 +53,7 @@ class Reconciler:
         )
 
     def environment(self) -> dict[str, str]:
-        return container_environment(self.container, self.secret)
+        return container_environment(self.container, self.secrets)
 
 
 def cli(port: int, environment: dict[str, str], *args: str) -> list[str]:
@@ -152,16 +152,29 @@ def test_fails_the_job_when_redis_refuses(system):
 
 
 def test_decodes_a_password_with_url_special_characters(tmp_path):
-    """A managed Redis' key in an existing Secret, percent-encoded as the apps need it."""
+    """The reconciler user's password in an existing Secret, percent-encoded as the apps need it."""
     (tmp_path / "data").mkdir()
     (tmp_path / "scripts").mkdir()
     encoded = quote("Ab1/cD+e=@:%#?& x", safe="")
-    with rendered_redis({}, tmp_path / "data", secret_password=encoded) as (port, environment, manifests):
+    values = {"redis": {"users": {"reconciler": {"existingSecret": "mine", "existingSecretPasswordKey": "pw"}}}}
+    existing = {"mine": {"pw": encoded}}
+    with rendered_redis(values, tmp_path / "data", existing_secrets=existing) as (port, environment, manifests):
         reconciler = Reconciler(manifests, port, tmp_path / "scripts")
-        accept(port, {"REDISCLI_AUTH": "Ab1/cD+e=@:%#?& x"}, int(time.time() * 1000) - 120_000)
+        accept(port, environment, int(time.time() * 1000) - 120_000)
         result = reconciler.run({"REDIS_PASSWORD": encoded})
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "re-published 1 pending orders, dropped 0 stale index entries"
+        # Sent as it is, the URL form is a wrong password.
+        assert reconciler.run({"REDIS_PASSWORD": quote(encoded, safe="")}).returncode != 0
+
+
+def test_runs_as_the_reconciler_user_not_the_admin(system):
+    port, environment, reconciler = system
+    assert reconciler.container["args"][reconciler.container["args"].index("--user") + 1] == "reconciler"
+    # The admin password is not the reconciler user's: the run is refused.
+    refused = reconciler.run({"REDIS_PASSWORD": environment["REDIS_PASSWORD"]})
+    assert refused.returncode != 0
+    assert "WRONGPASS" in refused.stdout + refused.stderr
 
 
 def test_fails_the_job_when_redis_is_unreachable(system):

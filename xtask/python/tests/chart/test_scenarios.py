@@ -32,7 +32,7 @@ def test_defaults_render_the_whole_runtime_class_deployment():
         {
             "RuntimeClass": 1,
             "ServiceAccount": 1,
-            "Secret": 1,
+            "Secret": 2,  # Redis' admin password, its role users' passwords
             "StatefulSet": 1,
             "Service": 3,  # Redis, Redis headless, order-processor
             "Deployment": 2,
@@ -52,6 +52,8 @@ def test_scenarios_render_what_they_are_about():
 
     assert "StatefulSet" not in render("external-redis") and "Secret" not in render("external-redis")
     assert render("external-redis")["CronJob"] == 1
+    assert render("external-redis")["Job"] == 1  # the maxmemory-policy check
+    assert "Job" not in kinds(engine.render())
     operator = render("spin-operator")
     # order-processor and one fulfilment-processor per shard (3); fulfilment has no CPU HPA.
     assert operator["SpinApp"] == 4 and "HorizontalPodAutoscaler" not in operator

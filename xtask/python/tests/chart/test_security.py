@@ -62,16 +62,19 @@ def test_redis_password_only_through_secret_key_refs(rendered):
 
 
 @pytest.mark.parametrize("release", ["shop", "order-system"])
-def test_generated_password_appears_nowhere_but_its_secret(release):
+def test_generated_passwords_appear_nowhere_but_their_secrets(release):
     manifests = engine.render(release=release)
-    (secret,) = [m for m in manifests if m.kind == "Secret"]
-    password = base64.b64decode(secret.obj["data"]["redis-password"]).decode()
-    assert password.isalnum() and len(password) == 32
-    for manifest in manifests:
-        if manifest is not secret:
-            assert password not in str(manifest.obj), manifest
+    secrets = [m for m in manifests if m.kind == "Secret"]
+    passwords = [base64.b64decode(value).decode() for secret in secrets for value in secret.obj["data"].values()]
+    assert len(passwords) == 5  # the admin's and one per role's Redis user
+    assert len(set(passwords)) == 5
     notes = engine.render_files(release=release)["templates/NOTES.txt"]
-    assert password not in notes
+    for password in passwords:
+        assert password.isalnum() and len(password) == 32
+        for manifest in manifests:
+            if manifest not in secrets:
+                assert password not in str(manifest.obj), manifest
+        assert password not in notes
 
 
 def test_service_account_token_is_not_mounted(rendered):
