@@ -55,7 +55,7 @@ pub struct Component {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dependency {
     /// The name the manifest gives it: the import it satisfies, e.g.
-    /// `order-system:fulfilment/fulfil@0.1.0`.
+    /// `order-system:fulfilment/fulfil@0.2.0`.
     pub name: String,
     /// The crate (and wasm file) name, snake_case.
     pub crate_name: String,
@@ -205,7 +205,7 @@ mod tests {
                     "{id}"
                 );
                 for (name, dependency) in dependencies.as_table().unwrap() {
-                    assert_eq!(name, "order-system:fulfilment/fulfil@0.1.0", "{id}");
+                    assert_eq!(name, "order-system:fulfilment/fulfil@0.2.0", "{id}");
                     let keys: Vec<_> = dependency.as_table().unwrap().keys().collect();
                     assert_eq!(keys, ["path"], "{id}: {name}");
                 }

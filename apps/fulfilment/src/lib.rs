@@ -23,6 +23,7 @@ impl Guest for Fulfilment {
             Ok(FulfilOutcome::UnknownOrder) => Ok(Outcome::UnknownOrder),
             Err(FulfilError::InvalidId(why)) => Err(Error::InvalidId(why)),
             Err(FulfilError::StoreUnavailable(why)) => Err(Error::StoreUnavailable(why)),
+            Err(FulfilError::Internal(why)) => Err(Error::Internal(why)),
         }
     }
 }

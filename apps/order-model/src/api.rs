@@ -9,7 +9,7 @@ use crate::fulfilment::FulfilError;
 use crate::order::{OrderId, Status};
 use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE};
 use crate::request::{IdempotencyKey, MAX_BODY_BYTES, NewOrder, is_json_content_type};
-use crate::store::{Accepted, FulfilOutcome, OrderStore, Redis};
+use crate::store::{Accepted, FulfilOutcome, OrderStore, Redis, StoreError};
 use crate::trace::TraceParent;
 
 /// The route the receiver serves; orders live below it.
@@ -104,7 +104,7 @@ pub fn order_href(id: OrderId) -> String {
 ///   reconciler's re-publication gets it fulfilled) and the cause is logged.
 pub fn receive<R: Redis>(
     request: &Request<'_>,
-    connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+    connect: impl FnOnce() -> Result<OrderStore<R>, StoreError>,
     placement: Placement,
     fulfil: impl FnOnce(OrderId) -> Result<FulfilOutcome, FulfilError>,
     new_id: OrderId,
@@ -115,7 +115,7 @@ pub fn receive<R: Redis>(
 
 fn accept<R: Redis>(
     request: &Request<'_>,
-    connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+    connect: impl FnOnce() -> Result<OrderStore<R>, StoreError>,
     placement: Placement,
     fulfil: impl FnOnce(OrderId) -> Result<FulfilOutcome, FulfilError>,
     new_id: OrderId,
@@ -184,7 +184,7 @@ fn accept<R: Redis>(
 /// `GET /order/{id}` (and `HEAD`): the order's stored status.
 pub fn status<R: Redis>(
     request: &Request<'_>,
-    connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+    connect: impl FnOnce() -> Result<OrderStore<R>, StoreError>,
 ) -> Response {
     let mut response = lookup(request, connect).unwrap_or_else(Response::from);
     // Named for the log whenever the path holds a valid id, found or not.
@@ -205,7 +205,7 @@ fn path_id(request: &Request<'_>) -> Option<OrderId> {
 
 fn lookup<R: Redis>(
     request: &Request<'_>,
-    connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+    connect: impl FnOnce() -> Result<OrderStore<R>, StoreError>,
 ) -> Result<Response, ApiError> {
     let raw_id = request
         .path_info
@@ -250,11 +250,11 @@ mod tests {
         }
     }
 
-    fn never_connect() -> Result<OrderStore<Unreachable>, ApiError> {
+    fn never_connect() -> Result<OrderStore<Unreachable>, StoreError> {
         panic!("a bad request must not reach Redis")
     }
 
-    fn down() -> Result<OrderStore<Unreachable>, ApiError> {
+    fn down() -> Result<OrderStore<Unreachable>, StoreError> {
         Ok(OrderStore::new(
             Unreachable,
             KeySpace::default(),
@@ -532,7 +532,7 @@ mod tests {
             problem(&response);
             let failed_connect = receive(
                 &request("POST", "application/json", br#"{"details":"x"}"#),
-                || Err::<OrderStore<Unreachable>, _>(ApiError::StoreUnavailable("refused".into())),
+                || Err::<OrderStore<Unreachable>, _>(StoreError::Unavailable("refused".into())),
                 placement,
                 never_fulfil,
                 OrderId::new_random(),

@@ -7,7 +7,9 @@
 //! `crates/trigger-http/src/wasi.rs`, wasmtime-wasi-http's `HostIncomingBody`), so the bound has
 //! to be the component's.
 
-use crate::problem::ApiError;
+/// A body over its bound: by its declared `Content-Length`, or by the bytes sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge;
 
 /// A request body as the handlers see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,16 +32,16 @@ impl BoundedBody {
     /// Starts reading a body of at most `limit` bytes whose raw `Content-Length` header value is
     /// `content_length`.
     ///
-    /// Errors with [`ApiError::PayloadTooLarge`] when the header declares more than `limit`
+    /// Errors with [`TooLarge`] when the header declares more than `limit`
     /// bytes: the caller answers without reading the body. A value that is not a decimal number
     /// is not trusted either way; the bound on the bytes pushed still holds (Spin's HTTP server,
     /// hyper, refuses such a request before any component sees it).
-    pub fn start(limit: usize, content_length: Option<&[u8]>) -> Result<BoundedBody, ApiError> {
+    pub fn start(limit: usize, content_length: Option<&[u8]>) -> Result<BoundedBody, TooLarge> {
         let declared = content_length
             .and_then(|raw| std::str::from_utf8(raw).ok())
             .and_then(|text| text.trim().parse::<u64>().ok());
         if declared.is_some_and(|declared| declared > limit as u64) {
-            return Err(ApiError::PayloadTooLarge);
+            return Err(TooLarge);
         }
         Ok(BoundedBody {
             bytes: Vec::new(),
@@ -47,11 +49,11 @@ impl BoundedBody {
         })
     }
 
-    /// Adds the next piece of the body. Errors with [`ApiError::PayloadTooLarge`] once the body
+    /// Adds the next piece of the body. Errors with [`TooLarge`] once the body
     /// is over `limit` bytes; the piece is then dropped and the caller stops reading.
-    pub fn push(&mut self, piece: &[u8]) -> Result<(), ApiError> {
+    pub fn push(&mut self, piece: &[u8]) -> Result<(), TooLarge> {
         if self.bytes.len() + piece.len() > self.limit {
-            return Err(ApiError::PayloadTooLarge);
+            return Err(TooLarge);
         }
         self.bytes.extend_from_slice(piece);
         Ok(())
@@ -72,7 +74,7 @@ mod tests {
         for declared in [&b"17"[..], b"67108864", b" 18446744073709551615 "] {
             assert_eq!(
                 BoundedBody::start(16, Some(declared)).unwrap_err(),
-                ApiError::PayloadTooLarge,
+                TooLarge,
                 "{declared:?}"
             );
         }
@@ -91,7 +93,7 @@ mod tests {
             b"\xff",
         ] {
             let mut body = BoundedBody::start(16, Some(odd)).unwrap();
-            assert_eq!(body.push(&[b'x'; 17]), Err(ApiError::PayloadTooLarge));
+            assert_eq!(body.push(&[b'x'; 17]), Err(TooLarge));
         }
     }
 
@@ -101,7 +103,7 @@ mod tests {
         body.push(b"0123456789").unwrap();
         body.push(b"").unwrap();
         body.push(b"abcdef").unwrap();
-        assert_eq!(body.push(b"!"), Err(ApiError::PayloadTooLarge));
+        assert_eq!(body.push(b"!"), Err(TooLarge));
         assert_eq!(body.into_bytes(), b"0123456789abcdef");
     }
 

@@ -1,17 +1,17 @@
 //! Fulfilment as pure functions over the store: the step itself ([`fulfil`], which the
 //! fulfilment component exports over the `order-system:fulfilment` WIT contract) and the
-//! fulfiller's adapter from a new-order message to that step ([`on_message`]).
+//! fulfiller's adapter from a new-order message to that step ([`on_message`]). It knows nothing
+//! of HTTP: its errors are the WIT contract's.
 
 use std::fmt;
 
 use crate::message::OrderMessage;
 use crate::order::{OrderId, Status};
-use crate::problem::ApiError;
-use crate::store::{FulfilOutcome, OrderStore, Redis};
+use crate::store::{FulfilOutcome, OrderStore, Redis, StoreError};
 use crate::trace::TraceParent;
 
-/// What became of one message; the fulfiller logs it as the `outcome` of its line
-/// ([`crate::logging::LogLine::redis_message`]).
+/// What became of one message; the fulfiller logs it as the `outcome` of its line (the logging
+/// module's `LogLine::redis_message`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Handled {
     Fulfilled(OrderId),
@@ -40,8 +40,22 @@ pub struct Delivery {
 pub enum FulfilError {
     /// The id is not a UUID.
     InvalidId(String),
-    /// The store was unreachable, failed, or could not be configured; retrying may succeed.
+    /// The store was unreachable, refused or failed (or its Redis may evict keys, which an
+    /// operator fixes); retrying may succeed.
     StoreUnavailable(String),
+    /// A fault retrying will not fix: the store answered something this code does not
+    /// understand (a bug), or its settings are invalid.
+    Internal(String),
+}
+
+impl From<StoreError> for FulfilError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(why) => FulfilError::StoreUnavailable(why),
+            evicts @ StoreError::Evicts(_) => FulfilError::StoreUnavailable(evicts.to_string()),
+            StoreError::Internal(why) => FulfilError::Internal(why),
+        }
+    }
 }
 
 impl fmt::Display for FulfilError {
@@ -49,6 +63,7 @@ impl fmt::Display for FulfilError {
         match self {
             FulfilError::InvalidId(why) => write!(f, "invalid order id: {why}"),
             FulfilError::StoreUnavailable(why) => write!(f, "order store unavailable: {why}"),
+            FulfilError::Internal(why) => write!(f, "fulfilment fault: {why}"),
         }
     }
 }
@@ -59,15 +74,13 @@ impl std::error::Error for FulfilError {}
 /// text). `connect` is called only for a well-formed id.
 pub fn fulfil<R: Redis>(
     id: &str,
-    connect: impl FnOnce() -> Result<OrderStore<R>, ApiError>,
+    connect: impl FnOnce() -> Result<OrderStore<R>, StoreError>,
     now_ms: i64,
 ) -> Result<FulfilOutcome, FulfilError> {
     let id: OrderId = id
         .parse()
-        .map_err(|e: ApiError| FulfilError::InvalidId(e.to_string()))?;
-    connect()
-        .and_then(|store| store.fulfil(id, now_ms))
-        .map_err(|e| FulfilError::StoreUnavailable(e.to_string()))
+        .map_err(|e: crate::order::InvalidOrderId| FulfilError::InvalidId(e.to_string()))?;
+    Ok(connect().and_then(|store| store.fulfil(id, now_ms))?)
 }
 
 /// Handles one message (payload: a new-order message's JSON, docs/api.md) by calling `fulfil`
@@ -119,7 +132,7 @@ mod tests {
         }
     }
 
-    fn never_connect() -> Result<OrderStore<Down>, ApiError> {
+    fn never_connect() -> Result<OrderStore<Down>, StoreError> {
         panic!("this message must not reach Redis")
     }
 
@@ -215,20 +228,33 @@ mod tests {
     }
 
     #[test]
-    fn store_failures_are_store_errors() {
+    fn store_failures_are_unavailable_and_faults_stay_faults() {
         let down = || Ok(OrderStore::new(Down, KeySpace::default(), "neworders"));
         let id = OrderId::new_random().to_string();
         match fulfil(&id, down, 0) {
             Err(FulfilError::StoreUnavailable(why)) => assert!(why.contains("connection refused")),
             other => panic!("{other:?}"),
         }
-        let unconfigured = || -> Result<OrderStore<Down>, ApiError> {
-            Err(ApiError::Internal("configuration: bad".into()))
+        let evicting = || -> Result<OrderStore<Down>, StoreError> {
+            Err(StoreError::Evicts("allkeys-lru".into()))
         };
-        assert!(matches!(
+        match fulfil(&id, evicting, 0) {
+            Err(FulfilError::StoreUnavailable(why)) => {
+                assert!(
+                    why.contains("maxmemory-policy") && why.contains("allkeys-lru"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // A bug or a bad setting is not an outage: retrying will not help.
+        let unconfigured = || -> Result<OrderStore<Down>, StoreError> {
+            Err(StoreError::Internal("configuration: bad".into()))
+        };
+        assert_eq!(
             fulfil(&id, unconfigured, 0),
-            Err(FulfilError::StoreUnavailable(_))
-        ));
+            Err(FulfilError::Internal("configuration: bad".into()))
+        );
     }
 
     #[test]

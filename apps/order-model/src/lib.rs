@@ -23,9 +23,11 @@ pub use config::{Placement, Settings};
 pub use fulfilment::FulfilError;
 pub use keys::KeySpace;
 pub use message::OrderMessage;
-pub use order::{OrderId, OrderRecord, Status, TransitionError};
+pub use order::{InvalidOrderId, OrderId, OrderRecord, Status, TransitionError};
 pub use problem::{ApiError, Problem};
-pub use request::{IdempotencyKey, NewOrder};
+pub use request::{IdempotencyKey, NewOrder, RequestError};
 pub use retention::Retention;
-pub use store::{Accepted, Arg, FulfilOutcome, OrderStore, Reconciled, Redis, RedisError, Value};
+pub use store::{
+    Accepted, Arg, FulfilOutcome, OrderStore, Reconciled, Redis, RedisError, StoreError, Value,
+};
 pub use trace::TraceParent;

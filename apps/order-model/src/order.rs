@@ -6,8 +6,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::problem::ApiError;
-
 /// A server-assigned order id: a UUID, written in its hyphenated lower-case form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -26,8 +24,20 @@ impl From<Uuid> for OrderId {
     }
 }
 
+/// Text that is not an order id (a hyphenated UUID): its first 64 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidOrderId(pub String);
+
+impl fmt::Display for InvalidOrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` is not a hyphenated UUID", self.0)
+    }
+}
+
+impl std::error::Error for InvalidOrderId {}
+
 impl FromStr for OrderId {
-    type Err = ApiError;
+    type Err = InvalidOrderId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         // Only the hyphenated form we hand out: not the simple, braced or URN spellings.
@@ -36,7 +46,7 @@ impl FromStr for OrderId {
             .ok()
             .filter(|_| hyphenated)
             .map(Self)
-            .ok_or_else(|| ApiError::InvalidOrderId(s.chars().take(64).collect()))
+            .ok_or_else(|| InvalidOrderId(s.chars().take(64).collect()))
     }
 }
 
@@ -139,7 +149,7 @@ mod tests {
         assert_eq!(id.to_string().len(), 36);
         assert!(matches!(
             "not-a-uuid".parse::<OrderId>(),
-            Err(ApiError::InvalidOrderId(s)) if s == "not-a-uuid"
+            Err(InvalidOrderId(s)) if s == "not-a-uuid"
         ));
         assert!("".parse::<OrderId>().is_err());
         // The braced and URN forms are not ids we hand out.

@@ -1,8 +1,14 @@
-//! Everything that can go wrong in the API, and its RFC 9457 problem document.
+//! Everything that can go wrong in the API, and its RFC 9457 problem document: the HTTP edge,
+//! where the domain's errors (request, order id, store) become statuses.
 
 use std::fmt;
 
 use serde::Serialize;
+
+use crate::body::TooLarge;
+use crate::order::InvalidOrderId;
+use crate::request::RequestError;
+use crate::store::StoreError;
 
 /// Seconds a client should wait before retrying when the store is unreachable.
 pub const RETRY_AFTER_SECONDS: u32 = 2;
@@ -173,6 +179,38 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl From<TooLarge> for ApiError {
+    fn from(_: TooLarge) -> Self {
+        ApiError::PayloadTooLarge
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::TooLarge => ApiError::PayloadTooLarge,
+            RequestError::MalformedJson(why) => ApiError::MalformedJson(why),
+            RequestError::Invalid(why) => ApiError::Validation(why),
+        }
+    }
+}
+
+impl From<InvalidOrderId> for ApiError {
+    fn from(error: InvalidOrderId) -> Self {
+        ApiError::InvalidOrderId(error.0)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(why) => ApiError::StoreUnavailable(why),
+            StoreError::Evicts(policy) => ApiError::StoreEvicts(policy),
+            StoreError::Internal(why) => ApiError::Internal(why),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +251,33 @@ mod tests {
         keys.sort();
         assert_eq!(keys, ["detail", "status", "title", "type"]);
         assert_eq!(json["status"], 413);
+    }
+
+    #[test]
+    fn domain_errors_become_their_problems() {
+        use crate::order::OrderId;
+        let statuses = [
+            ApiError::from(TooLarge),
+            ApiError::from(RequestError::MalformedJson("x".into())),
+            ApiError::from(RequestError::Invalid("x".into())),
+            ApiError::from("42".parse::<OrderId>().unwrap_err()),
+            ApiError::from(StoreError::Unavailable("x".into())),
+            ApiError::from(StoreError::Evicts("allkeys-lru".into())),
+            ApiError::from(StoreError::Internal("x".into())),
+        ]
+        .map(|error| (error.status(), error.slug()));
+        assert_eq!(
+            statuses,
+            [
+                (413, "payload-too-large"),
+                (400, "malformed-json"),
+                (400, "validation-failed"),
+                (400, "invalid-order-id"),
+                (503, "store-unavailable"),
+                (503, "store-evicts"),
+                (500, "internal-error"),
+            ]
+        );
     }
 
     #[test]

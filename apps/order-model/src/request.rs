@@ -1,6 +1,36 @@
 //! What a client sends: the new-order body and the `Idempotency-Key` header, validated.
 
-use crate::problem::ApiError;
+use std::fmt;
+
+use crate::body::TooLarge;
+
+/// Why a request's body or headers are not a valid new order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// The body is over [`MAX_BODY_BYTES`].
+    TooLarge,
+    /// The body is not JSON at all, or not UTF-8; the text says where.
+    MalformedJson(String),
+    /// The body is JSON but not a valid new order, or a header is invalid; the text says which.
+    Invalid(String),
+}
+
+impl From<TooLarge> for RequestError {
+    fn from(_: TooLarge) -> Self {
+        RequestError::TooLarge
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::TooLarge => write!(f, "the body is over {MAX_BODY_BYTES} bytes"),
+            RequestError::MalformedJson(why) | RequestError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
 
 /// Bodies larger than this are refused with 413 before they are parsed, and read no further
 /// than one piece past it ([`crate::body::BoundedBody`]).
@@ -19,37 +49,37 @@ pub struct NewOrder {
 
 impl NewOrder {
     /// Parses and validates a `POST /order` body.
-    pub fn from_json(body: &[u8]) -> Result<NewOrder, ApiError> {
+    pub fn from_json(body: &[u8]) -> Result<NewOrder, RequestError> {
         if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge);
+            return Err(RequestError::TooLarge);
         }
         let text = std::str::from_utf8(body)
-            .map_err(|e| ApiError::MalformedJson(format!("body is not UTF-8: {e}")))?;
+            .map_err(|e| RequestError::MalformedJson(format!("body is not UTF-8: {e}")))?;
 
         let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
             .map_err(|e| {
                 if e.is_data() {
-                    ApiError::Validation(format!("body must be a JSON object: {e}"))
+                    RequestError::Invalid(format!("body must be a JSON object: {e}"))
                 } else {
-                    ApiError::MalformedJson(e.to_string())
+                    RequestError::MalformedJson(e.to_string())
                 }
             })?;
         let details = match object.get("details") {
             Some(serde_json::Value::String(details)) => details.clone(),
             Some(other) => {
-                return Err(ApiError::Validation(format!(
+                return Err(RequestError::Invalid(format!(
                     "`details` must be a string, not {}",
                     json_type_name(other)
                 )));
             }
-            None => return Err(ApiError::Validation("`details` is required".into())),
+            None => return Err(RequestError::Invalid("`details` is required".into())),
         };
         let chars = details.chars().count();
         if chars == 0 {
-            return Err(ApiError::Validation("`details` must not be empty".into()));
+            return Err(RequestError::Invalid("`details` must not be empty".into()));
         }
         if chars > MAX_DETAILS_CHARS {
-            return Err(ApiError::Validation(format!(
+            return Err(RequestError::Invalid(format!(
                 "`details` has {chars} characters; at most {MAX_DETAILS_CHARS} are allowed"
             )));
         }
@@ -77,8 +107,8 @@ impl IdempotencyKey {
     pub const TTL_SECONDS: i64 = 24 * 60 * 60;
 
     /// Validates the raw header value: 1 to 128 visible ASCII characters (`!` to `~`).
-    pub fn parse(raw: &[u8]) -> Result<IdempotencyKey, ApiError> {
-        let invalid = |why: &str| ApiError::Validation(format!("`Idempotency-Key` {why}"));
+    pub fn parse(raw: &[u8]) -> Result<IdempotencyKey, RequestError> {
+        let invalid = |why: &str| RequestError::Invalid(format!("`Idempotency-Key` {why}"));
         if raw.is_empty() {
             return Err(invalid("must not be empty"));
         }
@@ -139,7 +169,7 @@ mod tests {
     fn rejects_empty_and_1025_chars() {
         for n in [0, 1025] {
             let err = NewOrder::from_json(&body(&details_of(n))).unwrap_err();
-            assert!(matches!(err, ApiError::Validation(_)), "{n}: {err:?}");
+            assert!(matches!(err, RequestError::Invalid(_)), "{n}: {err:?}");
         }
     }
 
@@ -173,7 +203,7 @@ mod tests {
             (r#""details""#, "JSON object"),
         ] {
             match NewOrder::from_json(raw.as_bytes()) {
-                Err(ApiError::Validation(detail)) => {
+                Err(RequestError::Invalid(detail)) => {
                     assert!(detail.contains(needle), "{raw}: {detail}")
                 }
                 other => panic!("{raw}: {other:?}"),
@@ -191,12 +221,15 @@ mod tests {
             b"{\"details\":\"a\"} trailing",
         ] {
             assert!(
-                matches!(NewOrder::from_json(raw), Err(ApiError::MalformedJson(_))),
+                matches!(
+                    NewOrder::from_json(raw),
+                    Err(RequestError::MalformedJson(_))
+                ),
                 "{raw:?}"
             );
         }
         match NewOrder::from_json(b"{\"details\":\"\xff\xfe\"}") {
-            Err(ApiError::MalformedJson(detail)) => assert!(detail.contains("UTF-8")),
+            Err(RequestError::MalformedJson(detail)) => assert!(detail.contains("UTF-8")),
             other => panic!("{other:?}"),
         }
     }
@@ -205,7 +238,7 @@ mod tests {
     fn rejects_bodies_over_16_kib_before_parsing() {
         let mut big = body("x");
         big.resize(MAX_BODY_BYTES + 1, b' ');
-        assert_eq!(NewOrder::from_json(&big), Err(ApiError::PayloadTooLarge));
+        assert_eq!(NewOrder::from_json(&big), Err(RequestError::TooLarge));
         // Exactly 16 KiB of valid JSON (padded with whitespace) is fine.
         let mut fits = body("x");
         fits.resize(MAX_BODY_BYTES, b' ');
@@ -228,7 +261,7 @@ mod tests {
             b"\x00",
         ] {
             assert!(
-                matches!(IdempotencyKey::parse(bad), Err(ApiError::Validation(_))),
+                matches!(IdempotencyKey::parse(bad), Err(RequestError::Invalid(_))),
                 "{bad:?}"
             );
         }

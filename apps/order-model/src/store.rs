@@ -5,7 +5,6 @@
 use crate::keys::KeySpace;
 use crate::message::OrderMessage;
 use crate::order::{OrderId, OrderRecord, Status};
-use crate::problem::ApiError;
 use crate::request::{IdempotencyKey, NewOrder};
 use crate::retention::Retention;
 use crate::trace::TraceParent;
@@ -38,14 +37,45 @@ pub enum Value {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisError(pub String);
 
+/// Why the store did nothing. Whatever the kind, no order was changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// Redis could not be reached, refused the command (over `maxmemory`, among others) or
+    /// failed; retrying may succeed. The text is Redis' or the client's, for logs only: it may
+    /// name hosts.
+    Unavailable(String),
+    /// Redis may evict keys: its `maxmemory-policy` (this value) is not `noeviction`, so the
+    /// scripts write nothing until an operator changes it (docs/capacity.md).
+    Evicts(String),
+    /// A fault retrying will not fix: a reply this code does not understand (a bug), or
+    /// settings that cannot be used.
+    Internal(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Unavailable(why) => write!(f, "order store unavailable: {why}"),
+            StoreError::Evicts(policy) => write!(
+                f,
+                "Redis' maxmemory-policy is `{policy}`, which can evict accepted orders: \
+                 order-system writes nothing until it is `noeviction`"
+            ),
+            StoreError::Internal(why) => write!(f, "order store fault: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
 /// The one thing the store needs from a Redis client.
 pub trait Redis {
     fn execute(&self, command: &str, args: &[Arg<'_>]) -> Result<Vec<Value>, RedisError>;
 }
 
-impl From<RedisError> for ApiError {
+impl From<RedisError> for StoreError {
     fn from(error: RedisError) -> Self {
-        ApiError::StoreUnavailable(error.0)
+        StoreError::Unavailable(error.0)
     }
 }
 
@@ -129,7 +159,7 @@ impl<R: Redis> OrderStore<R> {
         idempotency_key: Option<&IdempotencyKey>,
         trace: Option<&TraceParent>,
         now_ms: i64,
-    ) -> Result<Accepted, ApiError> {
+    ) -> Result<Accepted, StoreError> {
         let message = OrderMessage {
             id,
             details: order.details.clone(),
@@ -178,7 +208,7 @@ impl<R: Redis> OrderStore<R> {
     }
 
     /// The stored order, if there is one.
-    pub fn find(&self, id: OrderId) -> Result<Option<OrderRecord>, ApiError> {
+    pub fn find(&self, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
         let key = self.keys.order(id);
         let args = [
             Arg::Bytes(key.as_bytes()),
@@ -198,7 +228,7 @@ impl<R: Redis> OrderStore<R> {
 
     /// Fulfils a created order and sets it to expire after the store's retention, in one step;
     /// repeats and unknown ids change nothing.
-    pub fn fulfil(&self, id: OrderId, now_ms: i64) -> Result<FulfilOutcome, ApiError> {
+    pub fn fulfil(&self, id: OrderId, now_ms: i64) -> Result<FulfilOutcome, StoreError> {
         let id_text = id.to_string();
         let order_key = self.keys.order(id);
         let pending_key = self.keys.pending();
@@ -225,7 +255,7 @@ impl<R: Redis> OrderStore<R> {
     /// Re-publishes up to `batch` pending orders accepted at least `min_age_ms` ago, each to the
     /// channel of its shard under the store's *current* shard count — so orders published to a
     /// shard that no longer runs (the count changed) reach a running fulfiller all the same.
-    pub fn reconcile(&self, min_age_ms: i64, batch: i64) -> Result<Reconciled, ApiError> {
+    pub fn reconcile(&self, min_age_ms: i64, batch: i64) -> Result<Reconciled, StoreError> {
         let pending_key = self.keys.pending();
         let args = [
             Arg::Bytes(RECONCILE_SCRIPT.as_bytes()),
@@ -247,26 +277,26 @@ impl<R: Redis> OrderStore<R> {
     }
 }
 
-fn parse_id(raw: &[u8]) -> Result<OrderId, ApiError> {
+fn parse_id(raw: &[u8]) -> Result<OrderId, StoreError> {
     std::str::from_utf8(raw)
         .ok()
         .and_then(|text| text.parse().ok())
-        .ok_or_else(|| ApiError::Internal(format!("stored id {raw:?} is not a UUID")))
+        .ok_or_else(|| StoreError::Internal(format!("stored id {raw:?} is not a UUID")))
 }
 
-fn parse_status(value: &Value) -> Result<Status, ApiError> {
+fn parse_status(value: &Value) -> Result<Status, StoreError> {
     match value {
         Value::Bytes(raw) => std::str::from_utf8(raw).ok().and_then(Status::parse),
         _ => None,
     }
-    .ok_or_else(|| ApiError::Internal(format!("stored status {value:?} is not a status")))
+    .ok_or_else(|| StoreError::Internal(format!("stored status {value:?} is not a status")))
 }
 
 /// The scripts' refusal to write to a Redis that may evict keys.
-fn evicts(policy: &[u8]) -> ApiError {
-    ApiError::StoreEvicts(String::from_utf8_lossy(policy).into_owned())
+fn evicts(policy: &[u8]) -> StoreError {
+    StoreError::Evicts(String::from_utf8_lossy(policy).into_owned())
 }
 
-fn unexpected(operation: &str, reply: &[Value]) -> ApiError {
-    ApiError::Internal(format!("unexpected Redis reply to {operation}: {reply:?}"))
+fn unexpected(operation: &str, reply: &[Value]) -> StoreError {
+    StoreError::Internal(format!("unexpected Redis reply to {operation}: {reply:?}"))
 }

@@ -11,7 +11,9 @@ use common::*;
 
 use order_model::api;
 use order_model::store::Accepted;
-use order_model::{ApiError, FulfilOutcome, IdempotencyKey, OrderId, Placement, Retention, Status};
+use order_model::{
+    ApiError, FulfilOutcome, IdempotencyKey, OrderId, Placement, Retention, Status, StoreError,
+};
 
 fn pttl(fixture: &Fixture, key: &str) -> i64 {
     redis::cmd("PTTL")
@@ -180,7 +182,7 @@ fn nothing_is_written_to_a_redis_that_may_evict() {
         config_set(&fixture, "maxmemory-policy", policy);
         let store = fixture.store();
         let refused = store.accept(OrderId::new_random(), &order("tea"), None, None, 2);
-        assert_eq!(refused, Err(ApiError::StoreEvicts(policy.into())));
+        assert_eq!(refused, Err(StoreError::Evicts(policy.into())));
         let response = api::receive(
             &post(br#"{"details":"tea"}"#, None),
             || Ok(fixture.store()),
@@ -201,7 +203,7 @@ fn nothing_is_written_to_a_redis_that_may_evict() {
         );
         assert_eq!(
             store.fulfil(pending, 3),
-            Err(ApiError::StoreEvicts(policy.into()))
+            Err(StoreError::Evicts(policy.into()))
         );
         let why = store.reconcile(0, 100).unwrap_err().to_string();
         assert!(
@@ -257,11 +259,11 @@ fn over_maxmemory_new_orders_are_refused_and_accepted_ones_still_fulfil() {
         "filled after {} orders",
         accepted.len()
     );
-    let ApiError::StoreUnavailable(cause) = &refusal else {
+    let StoreError::Unavailable(cause) = &refusal else {
         panic!("{refusal:?}")
     };
     assert!(cause.contains("OOM"), "{cause}");
-    let answer = api::Response::from(refusal.clone());
+    let answer = api::Response::from(ApiError::from(refusal.clone()));
     assert_eq!(
         (answer.status, answer.header("retry-after")),
         (503, Some("2"))

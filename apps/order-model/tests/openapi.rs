@@ -9,7 +9,7 @@ use order_model::api::{self, Request, Response};
 use order_model::request::{MAX_BODY_BYTES, MAX_DETAILS_CHARS, MAX_IDEMPOTENCY_KEY_LEN};
 use order_model::{
     ApiError, Arg, Body, KeySpace, OrderId, OrderStore, Placement, Redis, RedisError, Status,
-    TraceParent, Value,
+    StoreError, TraceParent, Value,
 };
 use serde_json::Value as Json;
 
@@ -71,7 +71,7 @@ impl Redis for Fake {
     }
 }
 
-fn store(fake: Fake) -> impl FnOnce() -> Result<OrderStore<Fake>, ApiError> {
+fn store(fake: Fake) -> impl FnOnce() -> Result<OrderStore<Fake>, StoreError> {
     move || Ok(OrderStore::new(fake, KeySpace::default(), "neworders"))
 }
 

@@ -9,7 +9,7 @@ use order_model::logging::LogLine;
 use order_model::request::MAX_BODY_BYTES;
 use order_model::{
     ApiError, Arg, Body, BoundedBody, FulfilError, FulfilOutcome, OrderId, OrderStore, Placement,
-    Redis, RedisError, Settings, TraceParent, Value,
+    Redis, RedisError, Settings, StoreError, TraceParent, Value,
 };
 use spin_sdk::http::IncomingRequest;
 use spin_sdk::redis::{Connection, RedisParameter, RedisResult};
@@ -52,11 +52,11 @@ impl Redis for SpinRedis {
 }
 
 /// Reads the settings from Spin variables and opens the store.
-pub fn connect() -> Result<OrderStore<SpinRedis>, ApiError> {
+pub fn connect() -> Result<OrderStore<SpinRedis>, StoreError> {
     let settings = Settings::load(|name| spin_sdk::variables::get(name).map_err(|e| e.to_string()))
-        .map_err(|e| ApiError::Internal(format!("configuration: {e}")))?;
+        .map_err(|e| StoreError::Internal(format!("configuration: {e}")))?;
     let connection = Connection::open(&settings.redis_address())
-        .map_err(|e| ApiError::StoreUnavailable(format!("opening Redis: {e}")))?;
+        .map_err(|e| StoreError::Unavailable(format!("opening Redis: {e}")))?;
     Ok(
         OrderStore::new(SpinRedis(connection), settings.keys, settings.channel)
             .with_shards(settings.shards)
@@ -74,6 +74,7 @@ pub fn fulfil(id: OrderId) -> Result<FulfilOutcome, FulfilError> {
         Ok(wit::Outcome::UnknownOrder) => Ok(FulfilOutcome::UnknownOrder),
         Err(wit::Error::InvalidId(why)) => Err(FulfilError::InvalidId(why)),
         Err(wit::Error::StoreUnavailable(why)) => Err(FulfilError::StoreUnavailable(why)),
+        Err(wit::Error::Internal(why)) => Err(FulfilError::Internal(why)),
     }
 }
 

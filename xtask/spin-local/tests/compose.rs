@@ -43,10 +43,10 @@ fn fulfilment() -> String {
 #[test]
 fn the_fulfilment_dependency_composes_by_interface_package_or_version() {
     for name in [
-        "order-system:fulfilment/fulfil@0.1.0",
+        "order-system:fulfilment/fulfil@0.2.0",
         "order-system:fulfilment/fulfil",
         "order-system:fulfilment",
-        "order-system:fulfilment@0.1.0",
+        "order-system:fulfilment@0.2.0",
     ] {
         let app = receiver_app(
             "dependencies_inherit_configuration = true",
@@ -75,7 +75,7 @@ fn a_dependency_that_matches_no_import_is_spins_error() {
     let wrong_version = load_error(receiver_app(
         "dependencies_inherit_configuration = true",
         &format!(
-            r#""order-system:fulfilment/fulfil@0.2.0" = {{ path = "{}" }}"#,
+            r#""order-system:fulfilment/fulfil@0.1.0" = {{ path = "{}" }}"#,
             fulfilment()
         ),
     ));
@@ -92,13 +92,13 @@ fn a_dependency_without_the_export_is_spins_error() {
     let message = load_error(receiver_app(
         "dependencies_inherit_configuration = true",
         &format!(
-            r#""order-system:fulfilment/fulfil@0.1.0" = {{ path = "{}" }}"#,
+            r#""order-system:fulfilment/fulfil@0.2.0" = {{ path = "{}" }}"#,
             other.display()
         ),
     ));
     assert!(
         message.contains(
-            "dependency 'order-system:fulfilment/fulfil@0.1.0' doesn't export 'order-system:fulfilment/fulfil@0.1.0' to satisfy import 'order-system:fulfilment/fulfil@0.1.0'"
+            "dependency 'order-system:fulfilment/fulfil@0.2.0' doesn't export 'order-system:fulfilment/fulfil@0.2.0' to satisfy import 'order-system:fulfilment/fulfil@0.2.0'"
         ),
         "{message}"
     );
@@ -110,14 +110,14 @@ fn an_export_of_another_type_is_refused_as_incompatible() {
     let message = load_error(receiver_app(
         "dependencies_inherit_configuration = true",
         &format!(
-            r#""order-system:fulfilment/fulfil@0.1.0" = {{ path = "{}", export = "wasi:http/incoming-handler@0.2.0" }}"#,
+            r#""order-system:fulfilment/fulfil@0.2.0" = {{ path = "{}", export = "wasi:http/incoming-handler@0.2.0" }}"#,
             other.display()
         ),
     ));
     assert!(
         message.contains("an error occurred when preparing dependencies")
             && message.contains(
-                "exports 'wasi:http/incoming-handler@0.2.0' which is not compatible with import 'order-system:fulfilment/fulfil@0.1.0'"
+                "exports 'wasi:http/incoming-handler@0.2.0' which is not compatible with import 'order-system:fulfilment/fulfil@0.2.0'"
             ),
         "{message}"
     );
@@ -128,7 +128,7 @@ fn a_dependency_that_would_be_denied_its_capabilities_is_refused() {
     let message = load_error(receiver_app(
         "",
         &format!(
-            r#""order-system:fulfilment/fulfil@0.1.0" = {{ path = "{}" }}"#,
+            r#""order-system:fulfilment/fulfil@0.2.0" = {{ path = "{}" }}"#,
             fulfilment()
         ),
     ));
@@ -156,7 +156,7 @@ fn without_its_dependency_the_receiver_has_an_import_nothing_provides() {
     ));
     let message = load_error(app);
     assert!(
-        message.contains("order-system:fulfilment/fulfil@0.1.0"),
+        message.contains("order-system:fulfilment/fulfil@0.2.0"),
         "{message}"
     );
 }
@@ -167,7 +167,7 @@ fn components_that_never_call_fulfilment_do_not_import_it() {
         let wasm = std::fs::read(wasm_dir().join(format!("{crate_name}.wasm"))).unwrap();
         spin_compose::imports(&wasm).unwrap()
     };
-    let fulfil = "order-system:fulfilment/fulfil@0.1.0".to_string();
+    let fulfil = "order-system:fulfilment/fulfil@0.2.0".to_string();
     assert!(!imports("status_provider").contains(&fulfil));
     assert!(imports("receiver").contains(&fulfil));
     assert!(imports("fulfiller").contains(&fulfil));

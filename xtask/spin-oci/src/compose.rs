@@ -105,7 +105,7 @@ mod tests {
             "wasi:io/streams@0.2.0-rc-2023-11-10x",
             "spin:redis/redis@3.0.0",
             "fermyon:spin/redis@3.0.0",
-            "order-system:fulfilment/fulfil@0.1.0",
+            "order-system:fulfilment/fulfil@0.2.0",
             "wasi:http/types",
             "fulfil",
         ] {
