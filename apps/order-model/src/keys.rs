@@ -38,6 +38,12 @@ impl KeySpace {
         format!("{}pending", self.prefix)
     }
 
+    /// The hash of order-flow counters the scripts keep: `accepted`, `fulfilled`, `republished`
+    /// (docs/observability.md, Metrics).
+    pub fn stats(&self) -> String {
+        format!("{}stats", self.prefix)
+    }
+
     /// The string remembering which order an `Idempotency-Key` created.
     pub fn idempotency(&self, key: &IdempotencyKey) -> String {
         format!("{}idempotency:{}", self.prefix, key.as_str())
@@ -58,6 +64,7 @@ mod tests {
         assert_eq!(keys.idempotency(&idem), "order:idempotency:pending");
         // An order key is always prefix + UUID, so it can never equal the other two.
         assert_ne!(keys.idempotency(&idem), keys.pending());
+        assert_eq!(keys.stats(), "order:stats");
         assert_eq!(KeySpace::new("shop1:").pending(), "shop1:pending");
     }
 }

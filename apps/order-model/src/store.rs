@@ -232,11 +232,13 @@ impl<R: Redis> OrderStore<R> {
         let id_text = id.to_string();
         let order_key = self.keys.order(id);
         let pending_key = self.keys.pending();
+        let stats_key = self.keys.stats();
         let args = [
             Arg::Bytes(FULFIL_SCRIPT.as_bytes()),
-            Arg::Int(2),
+            Arg::Int(3),
             Arg::Bytes(order_key.as_bytes()),
             Arg::Bytes(pending_key.as_bytes()),
+            Arg::Bytes(stats_key.as_bytes()),
             Arg::Bytes(id_text.as_bytes()),
             Arg::Int(now_ms),
             Arg::Int(self.retention.as_millis()),

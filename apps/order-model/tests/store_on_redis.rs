@@ -393,3 +393,37 @@ fn redis_going_away_is_503_with_retry_after() {
         Some("application/problem+json")
     );
 }
+
+#[test]
+fn the_scripts_count_accepted_fulfilled_and_republished_orders() {
+    let fixture = Fixture::new();
+    let counters = || -> (Option<i64>, Option<i64>, Option<i64>) {
+        redis::cmd("HMGET")
+            .arg("order:stats")
+            .arg(&["accepted", "fulfilled", "republished"])
+            .query(&mut fixture.raw())
+            .unwrap()
+    };
+    assert_eq!(counters(), (None, None, None));
+    let store = fixture.store();
+    let key = IdempotencyKey::parse(b"once").unwrap();
+    let ids: Vec<OrderId> = (0..3).map(|_| OrderId::new_random()).collect();
+    for id in &ids {
+        store.accept(*id, &order("tea"), None, None, 1).unwrap();
+    }
+    // A repeated key creates nothing and counts nothing.
+    let keyed = OrderId::new_random();
+    store.accept(keyed, &order("tea"), Some(&key), None, 1).unwrap();
+    store
+        .accept(OrderId::new_random(), &order("tea"), Some(&key), None, 1)
+        .unwrap();
+    assert_eq!(counters(), (Some(4), None, None));
+    let reconciled = store.reconcile(0, 2).unwrap();
+    assert_eq!(reconciled.republished, 2);
+    assert_eq!(counters(), (Some(4), None, Some(2)));
+    store.fulfil(ids[0], 2).unwrap();
+    // Repeats and unknown orders count nothing.
+    store.fulfil(ids[0], 3).unwrap();
+    store.fulfil(OrderId::new_random(), 3).unwrap();
+    assert_eq!(counters(), (Some(4), Some(1), Some(2)));
+}

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- Re-publishes orders that were accepted but not fulfilled within a threshold, so an order whose
 -- message was lost (pub/sub is at-most-once: the fulfiller was down, restarting or slow to
 -- subscribe) is fulfilled all the same. The fulfiller is idempotent, so a re-published order that
@@ -20,10 +21,12 @@
 -- without it.
 --
 -- Returns {re-published, dropped}: dropped are index entries whose order is gone or fulfilled.
+-- Counts the re-published orders in the hash `<prefix>stats`, field `republished` (the
+-- order-flow metrics, docs/observability.md).
 -- Fails (an error reply, so the run fails) without writing when Redis may evict keys: its
 -- maxmemory-policy, read from INFO (managed Redis services disable CONFIG), is not `noeviction`.
--- Over `maxmemory` it still runs: ZREM and PUBLISH are not refused there, so accepted orders
--- keep reaching the fulfiller while new ones are refused.
+-- `allow-oom` (Redis >= 7.0): it runs over `maxmemory` too, so accepted orders keep reaching
+-- the fulfiller while new ones are refused.
 local policy = string.match(redis.call('INFO', 'memory'), 'maxmemory_policy:([%w%-]+)')
 if policy ~= 'noeviction' then
   return redis.error_reply("Redis' maxmemory-policy is " .. tostring(policy) ..
@@ -59,5 +62,8 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[1], id)
     dropped = dropped + 1
   end
+end
+if republished > 0 then
+  redis.call('HINCRBY', ARGV[2] .. 'stats', 'republished', republished)
 end
 return {republished, dropped}

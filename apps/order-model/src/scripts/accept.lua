@@ -8,6 +8,9 @@
 -- ARGV[8] W3C traceparent of the request (optional; '' or absent stores none), kept in the hash
 --         so that the reconciler's re-publication joins the order's trace
 --
+-- Counts each new order in the hash `<prefix>stats`, field `accepted` (the order-flow metrics,
+-- docs/observability.md).
+--
 -- Returns {1, id} for a new order, {0, id, status} for a repeated idempotency key, and
 -- {-1, policy} when Redis may evict keys (maxmemory-policy `policy`, not `noeviction`): an
 -- evicted order, pending entry or idempotency key would lose an acknowledged order, so none is
@@ -44,4 +47,5 @@ end
 if ARGV[4] ~= '' then
   redis.call('PUBLISH', ARGV[4], ARGV[5])
 end
+redis.call('HINCRBY', ARGV[7] .. 'stats', 'accepted', 1)
 return {1, ARGV[1]}

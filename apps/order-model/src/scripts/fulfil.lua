@@ -7,7 +7,8 @@
 -- refuses new orders. Fulfilling adds a field and an expiry but drops the pending entry, and the
 -- expiry is what frees memory later: without the flag a full Redis could never drain.
 --
--- KEYS[1] order hash   KEYS[2] pending sorted set
+-- KEYS[1] order hash   KEYS[2] pending sorted set   KEYS[3] counters hash (`<prefix>stats`:
+--         field `fulfilled` counts the orders fulfilled, for the order-flow metrics)
 -- ARGV[1] order id     ARGV[2] fulfilled at (unix ms)   ARGV[3] retention (ms, at least 1)
 --
 -- Returns 1 when fulfilled now, 0 when it already was, -1 when there is no such order, and
@@ -35,4 +36,5 @@ if idempotency_key then
     redis.call('PEXPIRE', idempotency_key, retention)
   end
 end
+redis.call('HINCRBY', KEYS[3], 'fulfilled', 1)
 return 1

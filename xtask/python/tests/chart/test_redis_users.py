@@ -29,6 +29,7 @@ DRYRUN_ARGS = {
     "HSET": ["order:1", "f", "v"], "ZADD": ["order:pending", "1", "m"], "ZREM": ["order:pending", "m"],
     "ZRANGEBYSCORE": ["order:pending", "-inf", "+inf"], "PEXPIRE": ["order:1", "1000"], "PTTL": ["order:1"],
     "PUBLISH": ["neworders.3", "m"], "INFO": ["memory"], "TIME": [], "EXISTS": ["order:1"],
+    "HINCRBY": ["order:stats", "accepted", "1"],
 }
 
 
@@ -90,7 +91,7 @@ def accept(redis, role: str, accepted_at_ms: int) -> str:
 def fulfil(redis, role: str, order_id: str) -> list[str]:
     now_ms = str(int(time.time() * 1000))
     return as_user(
-        redis, role, "--eval", str(FULFIL), f"order:{order_id}", "order:pending", ",", order_id, now_ms, "60000"
+        redis, role, "--eval", str(FULFIL), f"order:{order_id}", "order:pending", "order:stats", ",", order_id, now_ms, "60000"
     ).splitlines()
 
 
