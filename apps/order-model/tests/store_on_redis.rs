@@ -413,7 +413,9 @@ fn the_scripts_count_accepted_fulfilled_and_republished_orders() {
     }
     // A repeated key creates nothing and counts nothing.
     let keyed = OrderId::new_random();
-    store.accept(keyed, &order("tea"), Some(&key), None, 1).unwrap();
+    store
+        .accept(keyed, &order("tea"), Some(&key), None, 1)
+        .unwrap();
     store
         .accept(OrderId::new_random(), &order("tea"), Some(&key), None, 1)
         .unwrap();
