@@ -188,6 +188,19 @@ mod tests {
             error.contains("redis_password") && error.contains("%2F"),
             "{error}"
         );
+        let settings = variables(&[("redis_user", "order-processor")], &[])
+            .settings(&apps)
+            .unwrap();
+        assert_eq!(settings.redis_user, "order-processor");
+        // A `:` would end the user name in the trigger's address: written `%3A`.
+        let error = variables(&[], &[("SPIN_VARIABLE_REDIS_USER", "team:a")])
+            .settings(&apps)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("redis_user") && error.contains("%3A"),
+            "{error}"
+        );
     }
 
     #[test]

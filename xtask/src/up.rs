@@ -1,6 +1,7 @@
 //! `cargo xtask up`: the whole system on this machine until Ctrl-C. It builds the components,
-//! starts a `redis-server` on a free loopback port (unless `--redis-url`, or the apps' `redis_*`
-//! variables, name a Redis) and runs each app in a process of its own, as a pod: on the embedded
+//! starts a `redis-server` that never evicts on a free loopback port (unless `--redis-url`, or
+//! the apps' `redis_*` variables, name a Redis: then it first checks that Redis' maxmemory-policy
+//! is `noeviction`) and runs each app in a process of its own, as a pod: on the embedded
 //! runtime (`xtask/spin-local`) or, with `--runtime spin`, on the Spin CLI. As kubelet does, it
 //! restarts an app that exits (the Redis trigger exits when its subscription drops), with a growing
 //! back-off (`supervise`). Beside them, the chart's reconciler script re-publishes orders still
@@ -43,8 +44,11 @@ pub struct Up {
     /// The address the order API listens on.
     #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDRESS")]
     listen: SocketAddr,
-    /// Use this Redis instead of starting a redis-server: redis://[:password@]host[:port]
-    /// (rediss:// for TLS), the password percent-encoded as in any URL. Setting the apps'
+    /// Use this Redis instead of starting a redis-server: redis://[[user]:password@]host[:port]
+    /// (rediss:// for TLS), user and password percent-encoded as in any URL. Both apps, the
+    /// readiness wait and the reconciler run as that one Redis user, so it needs what all of
+    /// them do (the chart gives each app a user of its own). Its maxmemory-policy must be
+    /// `noeviction`: it is read from `INFO memory` before anything starts. Setting the apps'
     /// `redis_*` variables instead (flags, SPIN_VARIABLE_*) names an existing Redis too.
     #[arg(long, value_name = "URL")]
     redis_url: Option<String>,

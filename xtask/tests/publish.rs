@@ -348,7 +348,7 @@ fn publishes_both_apps_as_spin_artifacts_and_repeats_digests_without_pushing_blo
                 [(
                     "redis",
                     &serde_json::json!({
-                        "address": "{{ redis_scheme }}://:{{ redis_password }}@{{ redis_host }}:{{ redis_port }}",
+                        "address": "{{ redis_scheme }}://{{ redis_user }}:{{ redis_password }}@{{ redis_host }}:{{ redis_port }}",
                         "channel": "{{ order_channel }}",
                         "component": "fulfiller"
                     })

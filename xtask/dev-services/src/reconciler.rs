@@ -16,6 +16,8 @@ pub struct ReconcilerOptions {
     /// The apps' Redis.
     pub host: String,
     pub port: u16,
+    /// The Redis ACL user (decoded), given to redis-cli as `--user`; `None` for `default`.
+    pub user: Option<String>,
     /// Given to redis-cli through `REDISCLI_AUTH`, as the CronJob does (never on its command line).
     pub password: Option<String>,
     /// Talk TLS (`rediss://`).
@@ -56,6 +58,9 @@ pub fn reconcile_once(options: &ReconcilerOptions) -> Result<Reconciled> {
     let port = options.port.to_string();
     let mut command = std::process::Command::new(&program);
     command.args(["--no-auth-warning", "-h", &options.host, "-p", &port]);
+    if let Some(user) = &options.user {
+        command.args(["--user", user]);
+    }
     match &options.password {
         Some(password) => command.env("REDISCLI_AUTH", password),
         None => command.env_remove("REDISCLI_AUTH"),

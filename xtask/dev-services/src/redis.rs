@@ -62,6 +62,10 @@ impl RedisServer {
             "no",
             "--loglevel",
             "notice",
+            // Redis' default, given explicitly: the order system runs only on a Redis that never
+            // evicts (an evicted key is a lost order), and a test that wants another sets it.
+            "--maxmemory-policy",
+            "noeviction",
         ];
         let dir = self.dir.to_string_lossy().into_owned();
         let log = self.log_file();

@@ -32,6 +32,7 @@ fn options(redis: &RedisServer) -> ReconcilerOptions {
     ReconcilerOptions {
         host: "127.0.0.1".to_string(),
         port: redis.port(),
+        user: None,
         password: redis.password().map(str::to_string),
         tls: false,
         channel: "neworders".to_string(),
@@ -171,4 +172,64 @@ fn republishes_each_order_to_its_shard_under_the_given_count() {
     };
     assert_eq!(channel_of(odd), "neworders.1");
     assert_eq!(channel_of(even), "neworders.0");
+}
+
+/// The reconciler role's ACL rules from the chart's rules file (its header describes the format),
+/// for the key prefix `order:` and the channel `neworders`.
+fn reconciler_rules() -> Vec<String> {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../charts/order-system/files/redis-acl.conf"
+    );
+    let text = std::fs::read_to_string(file).unwrap();
+    let rules: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("reconciler "))
+        .flat_map(str::split_whitespace)
+        .map(|rule| {
+            rule.replace("{prefix}", "order:")
+                .replace("{channel}", "neworders")
+        })
+        .collect();
+    assert!(!rules.is_empty(), "no reconciler rules in {file}");
+    rules
+}
+
+/// As a Redis ACL user (the chart's reconciler role: its prefix and channels, only the commands
+/// its script runs), given as `--user` with the password in `REDISCLI_AUTH`.
+#[test]
+fn runs_as_an_acl_user() {
+    let redis = redis();
+    let mut setuser = vec!["ACL".to_string(), "SETUSER".into(), "reconciler".into()];
+    setuser.extend(reconciler_rules());
+    setuser.extend(["on".to_string(), ">r3conc:le".to_string()]);
+    let setuser: Vec<&str> = setuser.iter().map(String::as_str).collect();
+    assert_eq!(cli(&redis, &setuser).trim(), "OK");
+    pending(&redis, "lost", Some("created"), Duration::from_secs(60));
+    pending(&redis, "gone", None, Duration::from_secs(60));
+    let as_reconciler = ReconcilerOptions {
+        user: Some("reconciler".to_string()),
+        password: Some("r3conc:le".to_string()),
+        ..options(&redis)
+    };
+    assert_eq!(
+        reconcile_once(&as_reconciler).unwrap(),
+        Reconciled {
+            republished: 1,
+            dropped: 1
+        }
+    );
+    let wrong = ReconcilerOptions {
+        password: Some("not-it".to_string()),
+        ..as_reconciler.clone()
+    };
+    let error = reconcile_once(&wrong).unwrap_err().to_string();
+    assert!(error.contains("WRONGPASS"), "{error}");
+    // Another prefix is outside its keys.
+    let elsewhere = ReconcilerOptions {
+        key_prefix: "other:".to_string(),
+        ..as_reconciler
+    };
+    let error = reconcile_once(&elsewhere).unwrap_err().to_string();
+    assert!(error.contains("NOPERM"), "{error}");
 }

@@ -71,6 +71,7 @@ fn start_reconciler(redis: &RedisServer) -> Reconciler {
     let options = ReconcilerOptions {
         host: "127.0.0.1".to_string(),
         port: redis.port(),
+        user: None,
         password: redis.password().map(str::to_string),
         tls: false,
         channel: CHANNEL.to_string(),

@@ -1,15 +1,17 @@
 //! `cargo xtask up`, which runs the apps on this runtime: it prints the API's address, the
 //! system serves orders, and Ctrl-C (SIGINT) stops the runtime and the redis-server it started
-//! (but not a Redis it was given). Here rather than in xtask's own tests, which must not build
-//! wasmtime.
+//! (but not a Redis it was given). It runs as the Redis user a URL or `redis_user` names, and
+//! refuses, before it starts anything, a Redis whose maxmemory-policy may evict keys. Here rather
+//! than in xtask's own tests, which must not build wasmtime.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod redis_acl;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{eventually, request, wasm_dir};
@@ -23,6 +25,16 @@ fn listens(port: u16) -> bool {
 /// Runs `cargo xtask up` with `arguments` and `environment` until the system is up, orders one
 /// pizza, interrupts it and checks it stopped cleanly; returns the Redis port it announced.
 fn up_order_and_interrupt(arguments: &[&str], environment: &[(&str, &str)]) -> u16 {
+    up_order_check_and_interrupt(arguments, environment, |_| {})
+}
+
+/// [`up_order_and_interrupt`], running `while_up` with the announced Redis port once the order
+/// is fulfilled.
+fn up_order_check_and_interrupt(
+    arguments: &[&str],
+    environment: &[(&str, &str)],
+    while_up: impl FnOnce(u16),
+) -> u16 {
     wasm_dir();
     let port = dev_services::free_port().unwrap();
     let mut xtask = order_e2e::xtask_up(port)
@@ -46,8 +58,9 @@ fn up_order_and_interrupt(arguments: &[&str], environment: &[(&str, &str)]) -> u
         up.contains(&format!("the order API is at http://{api}")),
         "{up}"
     );
+    // `Redis at redis://[user@]127.0.0.1:<port>)`
     let redis_port: u16 = up
-        .rsplit_once("redis://127.0.0.1:")
+        .rsplit_once("127.0.0.1:")
         .and_then(|(_, rest)| rest.split(')').next())
         .and_then(|port| port.parse().ok())
         .unwrap_or_else(|| panic!("no Redis address in {up:?}"));
@@ -65,6 +78,7 @@ fn up_order_and_interrupt(arguments: &[&str], environment: &[(&str, &str)]) -> u
         let reply = request(api, "GET", &location, &[], b"");
         reply.body.contains(r#""status":"fulfilled""#).then_some(())
     });
+    while_up(redis_port);
 
     let interrupted = Command::new("kill")
         .args(["-INT", &xtask.id().to_string()])
@@ -79,10 +93,188 @@ fn up_order_and_interrupt(arguments: &[&str], environment: &[(&str, &str)]) -> u
     redis_port
 }
 
+/// `INFO memory`'s `maxmemory_policy` of the Redis on `port` (no password).
+fn policy_of(port: u16) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "INFO", "memory"])
+        .env_remove("REDISCLI_AUTH")
+        .output()
+        .unwrap();
+    let info = String::from_utf8(output.stdout).unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("maxmemory_policy:"))
+        .unwrap_or_else(|| panic!("no maxmemory_policy in {info:?}"))
+        .trim()
+        .to_string()
+}
+
+/// The redis-server it starts never evicts an order: `--maxmemory-policy noeviction`.
 #[test]
 fn starts_its_own_redis_and_stops_it_on_ctrl_c() {
-    let redis_port = up_order_and_interrupt(&[], &[]);
+    let redis_port = up_order_check_and_interrupt(&[], &[], |redis_port| {
+        assert_eq!(policy_of(redis_port), "noeviction");
+    });
     assert!(!listens(redis_port), "its redis-server still runs");
+}
+
+/// Runs `cargo xtask up` with `arguments` and `environment`, expecting it to fail before the
+/// system is up; returns what it wrote to its error output.
+fn up_fails(arguments: &[&str], environment: &[(&str, &str)]) -> String {
+    let port = dev_services::free_port().unwrap();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = order_e2e::xtask_up(port)
+        .args(arguments)
+        .envs(environment.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr),
+    );
+    assert!(!status.success(), "{status}: {stdout}\n{stderr}");
+    assert!(!stdout.contains("order-system is up"), "{stdout}");
+    assert!(!listens(port), "the API listens on {port}");
+    stderr.into_owned()
+}
+
+/// A Redis whose maxmemory-policy may evict (a managed service's `volatile-lru` default, a
+/// cache's `allkeys-lru`) would lose accepted orders: `up` reads the policy from `INFO memory`
+/// and refuses it, named by `--redis-url` or by the `redis_*` variables alike, saying how to fix
+/// it; and says so when it cannot read INFO.
+#[test]
+fn refuses_a_given_redis_that_may_evict() {
+    let redis = RedisServer::start_with(RedisOptions {
+        password: Some("evicting".to_string()),
+        ..RedisOptions::default()
+    })
+    .unwrap();
+    let mut db = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for policy in ["allkeys-lru", "volatile-lru"] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg(policy)
+            .query(&mut db)
+            .unwrap();
+        let port = redis.port().to_string();
+        for (arguments, environment) in [
+            (vec!["--redis-url", &redis.url()], vec![]),
+            (
+                vec!["--variable", "redis_password=evicting"],
+                vec![("SPIN_VARIABLE_REDIS_PORT", port.as_str())],
+            ),
+        ] {
+            let error = up_fails(&arguments, &environment);
+            for expected in [
+                format!("maxmemory-policy `{policy}`"),
+                "needs `noeviction`".to_string(),
+                "CONFIG SET maxmemory-policy noeviction".to_string(),
+                "parameter group".to_string(),
+            ] {
+                assert!(error.contains(&expected), "{expected:?} not in {error}");
+            }
+        }
+    }
+    // A user that may not run INFO: the policy cannot be read, and `up` says so.
+    redis_acl::create_user(
+        &mut db,
+        "no-info",
+        &["~*", "&*", "+@all", "-info"].map(String::from),
+        "pw",
+    );
+    let url = format!("redis://no-info:pw@127.0.0.1:{}", redis.port());
+    let error = up_fails(&["--redis-url", &url], &[]);
+    assert!(
+        error.contains("could not read `maxmemory_policy` from `INFO memory`")
+            && error.contains("NOPERM"),
+        "{error}"
+    );
+}
+
+/// A redis-server with a password for `default` (the admin) and the user `order-system`,
+/// allowed what `up` runs as it: the chart's order-processor, fulfilment-processor and
+/// reconciler roles together, and `PUBSUB NUMSUB` for its readiness wait.
+fn redis_with_one_user_for_everything() -> RedisServer {
+    let redis = RedisServer::start_with(RedisOptions {
+        password: Some("admin-only".to_string()),
+        ..RedisOptions::default()
+    })
+    .unwrap();
+    let mut db = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut rules = redis_acl::union(
+        &["order-processor", "fulfilment-processor", "reconciler"],
+        "order:",
+        "neworders",
+    );
+    rules.push("+pubsub|numsub".to_string());
+    redis_acl::create_user(&mut db, "order-system", &rules, "all/roles+1=");
+    redis
+}
+
+/// `--redis-url redis://user:password@…`, or the `redis_user` and `redis_password` variables:
+/// both apps, the readiness wait and the reconciler run as that one user (the chart gives each
+/// app a user of its own), and Redis refuses none of what they do.
+#[test]
+fn runs_everything_as_the_given_redis_user() {
+    let redis = redis_with_one_user_for_everything();
+    // The password `all/roles+1=`, percent-encoded.
+    let encoded = "all%2Froles%2B1%3D";
+    let url = format!("redis://order-system:{encoded}@127.0.0.1:{}", redis.port());
+    assert_eq!(
+        up_order_and_interrupt(&["--redis-url", &url], &[]),
+        redis.port()
+    );
+    let port = redis.port().to_string();
+    let redis_port = up_order_and_interrupt(
+        &[],
+        &[
+            ("SPIN_VARIABLE_REDIS_PORT", &port),
+            ("SPIN_VARIABLE_REDIS_USER", "order-system"),
+            ("SPIN_VARIABLE_REDIS_PASSWORD", encoded),
+        ],
+    );
+    assert_eq!(redis_port, redis.port());
+    let mut db = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    assert_eq!(redis_acl::refusals(&mut db), Vec::<String>::new());
+}
+
+/// One role's user is not enough for `up`: as the order-processor user, the fulfilment-processor
+/// cannot subscribe (so it exits at start) and the readiness wait may not ask who subscribed;
+/// whichever `up` sees first, it stops with that error.
+#[test]
+fn one_roles_user_is_not_enough_for_up() {
+    let redis = RedisServer::start_with(RedisOptions {
+        password: Some("admin-only".to_string()),
+        ..RedisOptions::default()
+    })
+    .unwrap();
+    let mut db = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let rules = redis_acl::rules("order-processor", "order:", "neworders");
+    redis_acl::create_user(&mut db, "order-processor", &rules, "pw");
+    wasm_dir();
+    let url = format!("redis://order-processor:pw@127.0.0.1:{}", redis.port());
+    let error = up_fails(&["--redis-url", &url], &[]);
+    assert!(
+        (error.contains("fulfilment-processor") && error.contains("exited while starting"))
+            || error.contains("may not run PUBSUB NUMSUB"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -162,6 +162,12 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         None => SocketAddr::from(([127, 0, 0, 1], dev_services::free_port()?)),
     };
     ensure_free(listen)?;
+    provision::debian_packages(&[("redis-cli", "redis-tools")])?;
+    // A Redis it did not start may evict keys, which loses accepted orders: refuse it before
+    // anything is built or started (the apps' scripts refuse to write to it too).
+    if let Some(url) = &redis_url {
+        RedisLocation::parse(url)?.check_never_evicts()?;
+    }
     build::build_components()?;
     if options.runtime == AppRuntime::Local {
         cmd!(
@@ -175,7 +181,6 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         .run()
         .context("building the embedded runtime (xtask/spin-local)")?;
     }
-    provision::debian_packages(&[("redis-cli", "redis-tools")])?;
     let (redis, redis_url) = match redis_url {
         Some(url) => (None, url),
         None => {
@@ -234,6 +239,7 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     let reconciler = ReconcilerOptions {
         host: location.host.clone(),
         port: location.port,
+        user: location.user_name(),
         password: location.auth(),
         tls: location.scheme == "rediss",
         channel: settings.channel.clone(),
@@ -267,6 +273,7 @@ fn given_redis_variables(variables: &AppVariables) -> Result<Vec<&'static str>> 
         vars::REDIS_SCHEME,
         vars::REDIS_HOST,
         vars::REDIS_PORT,
+        vars::REDIS_USER,
         vars::REDIS_PASSWORD,
     ] {
         if variables.given(name)?.is_some() {
@@ -320,6 +327,15 @@ impl LocalSystem {
                 let why_not = match ready() {
                     Ok(true) => return Ok(()),
                     Ok(false) => String::new(),
+                    // Waiting will not change an ACL.
+                    Err(why) if why.contains("NOPERM") => bail!(
+                        "cannot wait for the apps' Redis subscriptions: the Redis user may not \
+                         run PUBSUB NUMSUB ({}). `cargo xtask up` runs both apps, this readiness \
+                         wait and the reconciler as the one user of --redis-url (or \
+                         `redis_user`), so that user needs what every role does (README, \
+                         Configuration); the chart gives each app a user of its own",
+                        why.trim()
+                    ),
                     Err(why) => format!(": {why}"),
                 };
                 ensure!(
@@ -349,23 +365,14 @@ impl LocalSystem {
         Ok(())
     }
 
-    /// How many clients are subscribed to `channel`, by `redis-cli PUBSUB NUMSUB`.
+    /// How many clients are subscribed to `channel`, by `redis-cli PUBSUB NUMSUB` as the apps'
+    /// Redis user.
     fn subscribers(&self, channel: &str) -> Result<u64, String> {
         let location = RedisLocation::parse(&self.redis_url).map_err(|error| error.to_string())?;
-        let port = location.port.to_string();
-        let mut arguments = vec!["--no-auth-warning", "-h", &location.host, "-p", &port];
-        if location.scheme == "rediss" {
-            arguments.push("--tls");
-        }
-        arguments.extend(["PUBSUB", "NUMSUB", channel]);
-        // The password (decoded) through REDISCLI_AUTH: redis-cli 7.0 does not authenticate
-        // with `-u redis://:password@…` (an empty user name).
-        let mut command = cmd("redis-cli", &arguments).stderr_to_stdout();
-        command = match location.auth() {
-            None => command.env_remove("REDISCLI_AUTH"),
-            Some(password) => command.env("REDISCLI_AUTH", password),
-        };
-        let reply = command.read().map_err(|error| error.to_string())?;
+        let reply = location
+            .redis_cli(&["PUBSUB", "NUMSUB", channel])
+            .read()
+            .map_err(|error| error.to_string())?;
         reply
             .lines()
             .last()
@@ -461,6 +468,22 @@ mod tests {
         .to_string();
         assert!(
             error.contains("--redis-url") && error.contains("redis_port"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_redis_user_variable_names_a_redis_too() {
+        let error = start_local(&LocalOptions {
+            redis_url: Some("redis://127.0.0.1:6390".to_string()),
+            variables: vec![("redis_user".to_string(), "order-processor".to_string())],
+            ..LocalOptions::default()
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            error.contains("--redis-url") && error.contains("redis_user"),
             "{error}"
         );
     }
