@@ -5,7 +5,9 @@
 //!
 //! Load comes from `oha` (installed into target/tools when missing) at fixed concurrency; the
 //! end-to-end latency, cold start and plot come from `bench-probe` (xtask/bench/probe), which
-//! keeps their dependencies out of xtask. Writes report.md, report.json and latency.svg.
+//! keeps their dependencies out of xtask. Bytes per order in Redis come from the apps' own
+//! store on a `redis-server` of its own (bench/capacity.rs). Writes report.md, report.json and
+//! latency.svg.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 
 mod baselines;
+mod capacity;
 mod fulfilment;
 mod load;
 mod nano;
@@ -62,6 +65,12 @@ pub struct Bench {
     /// Measure only fulfilment against acceptance with 1 and 2 shards (writes fulfilment.md).
     #[arg(long, conflicts_with = "url")]
     fulfilment_only: bool,
+    /// Measure only the bytes per order in Redis (writes capacity.md); needs only redis-server.
+    #[arg(long, conflicts_with_all = ["url", "fulfilment_only"])]
+    capacity_only: bool,
+    /// Orders of each kind the bytes-per-order figures are measured over.
+    #[arg(long, default_value_t = capacity::DEFAULT_ORDERS, value_name = "N")]
+    capacity_orders: u64,
 }
 
 impl Bench {
@@ -80,8 +89,25 @@ impl Bench {
                 "--url must be the order API's base URL, like http://127.0.0.1:3000"
             );
         }
+        ensure!(
+            (100..=1_000_000).contains(&self.capacity_orders),
+            "--capacity-orders must be between 100 and 1000000"
+        );
         let out = project::root().join(&self.out);
         std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        if self.capacity_only {
+            provision::debian_packages(&BENCH_PACKAGES[..1])?;
+            let capacity = capacity::Capacity::measure(self.capacity_orders)?;
+            capacity.check_sane()?;
+            let md = capacity.markdown();
+            std::fs::write(out.join("capacity.md"), &md)?;
+            std::fs::write(
+                out.join("capacity.json"),
+                serde_json::to_string_pretty(&capacity)? + "\n",
+            )?;
+            println!("{md}");
+            return Ok(());
+        }
         provision::debian_packages(BENCH_PACKAGES)?;
         let oha = oha()?;
         if self.fulfilment_only {
@@ -211,6 +237,7 @@ impl Bench {
             publish: PublishTimes::measure()?,
             fulfilment: Some(fulfilment),
             nano_services: Some(nano_services),
+            capacity: Some(capacity::Capacity::measure(self.capacity_orders)?),
         })
     }
 
@@ -240,6 +267,8 @@ impl Bench {
             publish: PublishTimes::measure()?,
             fulfilment: None,
             nano_services: None,
+            // A property of what the apps store, measured on a local redis-server.
+            capacity: Some(capacity::Capacity::measure(self.capacity_orders)?),
         })
     }
 
@@ -257,7 +286,8 @@ impl Bench {
     }
 }
 
-/// Programs the bench runs, by Debian package; the registry, for the publish timing.
+/// Programs the bench runs, by Debian package (redis-server first: all `--capacity-only` needs);
+/// the registry, for the publish timing.
 const BENCH_PACKAGES: &[(&str, &str)] = &[
     ("redis-server", "redis-server"),
     ("redis-benchmark", "redis-tools"),
@@ -323,6 +353,9 @@ fn measure_end_to_end(
     })
 }
 
+/// Orders per kind in the smoke run's bytes-per-order figures: enough for a sane figure.
+const SMOKE_CAPACITY_ORDERS: u64 = 1_000;
+
 /// `cargo xtask test`'s smoke run: a second of load per measurement at two connections, into
 /// target/bench/smoke; fails unless every figure and file is there and sane.
 pub fn smoke() -> Result<()> {
@@ -334,6 +367,8 @@ pub fn smoke() -> Result<()> {
         connections: 2,
         out: out.clone(),
         fulfilment_only: false,
+        capacity_only: false,
+        capacity_orders: SMOKE_CAPACITY_ORDERS,
     }
     .run()
     .context("the benchmark's smoke run failed")?;
@@ -342,15 +377,21 @@ pub fn smoke() -> Result<()> {
     let targets = report["targets"]
         .as_array()
         .context("report.json has no targets")?;
-    // Six against same-run baselines, and (a local run measures both placements) the two
-    // nano-services ratios.
+    // Six against same-run baselines, (a local run measures both placements) the two
+    // nano-services ratios, and the budget of bytes per typical order in Redis.
     ensure!(
-        targets.len() == 8 && targets.iter().all(|target| target["measured"].is_f64()),
+        targets.len() == 9 && targets.iter().all(|target| target["measured"].is_f64()),
         "report.json lacks a measured target: {targets:?}"
     );
     ensure!(
         report["nano_services"].is_object(),
         "report.json lacks the nano-services placements"
+    );
+    ensure!(
+        report["capacity"]["kinds"]
+            .as_array()
+            .is_some_and(|kinds| kinds.len() == 7),
+        "report.json lacks the bytes per order in Redis"
     );
     let svg = std::fs::read_to_string(out.join("latency.svg"))?;
     ensure!(

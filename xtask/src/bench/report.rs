@@ -11,7 +11,7 @@ use super::load::Figures;
 use super::probe::{EndToEnd, Probe};
 use super::sizes_and_times::{ColdStart, PublishTimes, Sizes};
 use super::targets::{Ratios, Target};
-use super::{fulfilment, nano};
+use super::{capacity, fulfilment, nano};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Machine {
@@ -80,6 +80,9 @@ pub struct Report {
     /// Both fulfilment placements (local runs only).
     #[serde(default)]
     pub(super) nano_services: Option<nano::NanoServices>,
+    /// Bytes per order in Redis, by kind of order.
+    #[serde(default)]
+    pub(super) capacity: Option<capacity::Capacity>,
 }
 
 /// What report.json holds: the measurements, and what the targets make of them.
@@ -158,6 +161,9 @@ impl Report {
         );
         for (app, bytes) in &self.publish.artifact_bytes {
             positive(&format!("{app}'s artifact size"), *bytes as f64)?;
+        }
+        if let Some(capacity) = &self.capacity {
+            capacity.check_sane()?;
         }
         Ok(())
     }
@@ -301,6 +307,9 @@ impl Report {
         if let Some(nano) = &self.nano_services {
             md += &nano.markdown();
         }
+        if let Some(capacity) = &self.capacity {
+            md += &capacity.markdown();
+        }
         md
     }
 }
@@ -371,6 +380,7 @@ pub(super) mod tests {
             },
             fulfilment: None,
             nano_services: None,
+            capacity: None,
         }
     }
 

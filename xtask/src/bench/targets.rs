@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::nano;
 use super::report::{MIB, Report};
+use super::{capacity, nano};
 
 #[derive(Clone, Copy, Debug, Serialize)]
 pub(super) struct Ratios {
@@ -149,6 +149,16 @@ impl Report {
                 "s",
                 Some(self.publish.unchanged_s),
             ),
+            // Not a timing: a budget, the bytes per order docs/capacity.md sizes Redis with.
+            Target::new(
+                "Redis bytes per typical held order (fulfilled, Idempotency-Key, traceparent)",
+                Goal::Below(capacity::TYPICAL_BUDGET_BYTES),
+                "bytes",
+                self.capacity
+                    .as_ref()
+                    .and_then(capacity::Capacity::typical_held)
+                    .map(|typical| typical.fulfilled_bytes_per_order),
+            ),
         ]
         .into_iter()
         .chain(
@@ -215,7 +225,8 @@ mod tests {
                 Some(false),
                 Some(true),
                 Some(true),
-                Some(true)
+                Some(true),
+                None
             ]
         );
         let markdown = report.markdown();
@@ -246,7 +257,7 @@ mod tests {
             artifact_wasm_bytes: vec![("order-processor".into(), 600_000)],
             composed_cold_start_ms: Some(70.0),
         });
-        let nano: Vec<_> = report.targets().into_iter().skip(6).collect();
+        let nano: Vec<_> = report.targets().into_iter().skip(7).collect();
         let verdicts: Vec<_> = nano.iter().map(|t| (t.name, t.measured, t.pass)).collect();
         assert_eq!(
             verdicts,
