@@ -1,7 +1,6 @@
 //! `cargo xtask <task>`: the project's automation, one module per task.
 //! This file only parses the command line and dispatches.
 
-mod app_variables;
 mod bench;
 mod build;
 mod chart;
@@ -10,8 +9,6 @@ mod gitops;
 mod project;
 mod provision;
 mod publish;
-mod redis_location;
-mod supervise;
 mod test;
 mod up;
 mod workflows;

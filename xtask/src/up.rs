@@ -24,11 +24,15 @@ use anyhow::{Context, Result, ensure};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::cluster;
-use crate::redis_location::RedisLocation;
-use crate::supervise::BackOff;
 
+mod app_variables;
 mod local;
+mod redis_location;
 mod runtime;
+mod supervise;
+
+use redis_location::RedisLocation;
+use supervise::BackOff;
 
 pub use local::{LocalOptions, start_local};
 pub use runtime::{AppRuntime, RuntimeCommand, runtime_command, start};
@@ -164,8 +168,8 @@ impl Up {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app_variables::AppVariables;
     use crate::project;
+    use app_variables::AppVariables;
 
     #[test]
     fn placements_are_the_receivers_variable_values() {

@@ -12,11 +12,11 @@ use anyhow::{Context, Result, bail, ensure};
 use dev_services::{Reconciler, ReconcilerOptions, RedisServer};
 use duct::cmd;
 
+use super::app_variables::{AppVariables, expand};
+use super::redis_location::RedisLocation;
 use super::runtime::{AppRuntime, runtime_command, spin_cli, start};
-use crate::app_variables::{AppVariables, expand};
+use super::supervise::{self, BackOff, Supervised};
 use crate::project::{self, App};
-use crate::redis_location::RedisLocation;
-use crate::supervise::{self, BackOff, Supervised};
 use crate::{build, provision};
 
 /// What [`start_local`] runs.

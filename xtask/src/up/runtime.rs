@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result, ensure};
 use duct::{Handle, cmd};
 
+use super::redis_location::RedisLocation;
 use crate::project::{self, App};
 use crate::provision;
-use crate::redis_location::RedisLocation;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum AppRuntime {
