@@ -1,6 +1,8 @@
 //! Installs what the tasks need, or says exactly how: the wasm target, Debian packages (when
-//! root), and the Python venv for chart and GitOps tooling.
+//! root), and the Python venv for chart and GitOps tooling. A program it cannot install is a
+//! [`Tool`]: [`require_tools`] names each one missing with the command that installs it.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -17,6 +19,42 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("docker-registry", "docker-registry"),
     ("skopeo", "skopeo"),
 ];
+
+/// A program a task needs, why, and the one command that installs it.
+pub struct Tool {
+    pub program: &'static str,
+    pub why: &'static str,
+    pub install: &'static str,
+}
+
+/// Creates the venvs.
+const PYTHON3: Tool = Tool {
+    program: "python3",
+    why: "runs the chart and GitOps tooling",
+    install: "sudo apt-get install -y python3 python3-venv",
+};
+
+/// Fails, before anything runs, with one line per tool missing from `path` (a PATH value):
+/// "`program` is missing (why): install it with `install`".
+pub fn require_tools<'a>(
+    tools: impl IntoIterator<Item = &'a Tool>,
+    path: Option<&OsStr>,
+) -> Result<()> {
+    let missing: Vec<String> = tools
+        .into_iter()
+        .filter(|tool| which_in(tool.program, path).is_none())
+        .map(|tool| {
+            format!(
+                "`{}` is missing ({}): install it with `{}`",
+                tool.program, tool.why, tool.install
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        bail!("{}", missing.join("\n"));
+    }
+    Ok(())
+}
 
 /// Adds the wasm32-wasip2 target through rustup when it is missing.
 pub fn wasm_target() -> Result<()> {
@@ -81,7 +119,7 @@ pub fn which(program: &str) -> Option<PathBuf> {
 }
 
 /// A program's path in the directories of `path`, a PATH-style list.
-pub fn which_in(program: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+fn which_in(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
     std::env::split_paths(path?)
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
@@ -129,10 +167,8 @@ fn venv(name: &str, requirements: &str) -> Result<PathBuf> {
     if python.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
         return Ok(bin);
     }
-    let system_python = which("python3").context(
-        "`python3` is needed for the chart and GitOps tooling; install it with `sudo apt-get install -y python3 python3-venv`",
-    )?;
-    cmd!(system_python, "-m", "venv", &venv)
+    require_tools([&PYTHON3], std::env::var_os("PATH").as_deref())?;
+    cmd!(PYTHON3.program, "-m", "venv", &venv)
         .run()
         .with_context(|| {
             format!(

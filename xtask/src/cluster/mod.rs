@@ -9,12 +9,12 @@
 //! waiting for the API behind the ingress in `probe`; what is shown when a deploy fails in
 //! `diagnostics`; `--e2e` in `e2e`.
 
-use std::ffi::OsStr;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
-use crate::{project, provision};
+use crate::project;
+use crate::provision::{Tool, require_tools};
 
 mod diagnostics;
 mod e2e;
@@ -144,13 +144,6 @@ pub fn up(kind: ClusterKind, args: &ClusterArgs) -> Result<()> {
     Ok(())
 }
 
-/// A program a cluster task needs, why, and the one command that installs it.
-struct Tool {
-    program: &'static str,
-    why: &'static str,
-    install: &'static str,
-}
-
 /// What creating or deleting a k3d cluster takes.
 const K3D_TOOLS: &[Tool] = &[
     Tool {
@@ -196,27 +189,6 @@ pub fn install_hint(program: &str) -> Option<&'static str> {
     up_tools(ClusterKind::K3d)
         .find(|tool| tool.program == program)
         .map(|tool| tool.install)
-}
-
-/// Fails, before anything runs, with one line per tool missing from `path` (a PATH value).
-fn require_tools<'a>(
-    tools: impl IntoIterator<Item = &'a Tool>,
-    path: Option<&OsStr>,
-) -> Result<()> {
-    let missing: Vec<String> = tools
-        .into_iter()
-        .filter(|tool| provision::which_in(tool.program, path).is_none())
-        .map(|tool| {
-            format!(
-                "`{}` is missing ({}): install it with `{}`",
-                tool.program, tool.why, tool.install
-            )
-        })
-        .collect();
-    if !missing.is_empty() {
-        bail!("{}", missing.join("\n"));
-    }
-    Ok(())
 }
 
 impl ClusterArgs {
@@ -291,6 +263,7 @@ fn sample_args() -> ClusterArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provision;
     use diagnostics::diagnostic_steps;
     use step::argv;
 
