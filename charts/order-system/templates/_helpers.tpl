@@ -427,3 +427,21 @@ need its TLS, CA and users besides, which the chart leaves to the operator (READ
 {{- define "order-system.orderProcessor.servicePort" -}}
 {{- ternary .Values.orderProcessor.service.port 80 (eq .Values.mode "runtimeClass") }}
 {{- end }}
+
+{{/* files/prometheus-rules.yaml with its placeholders filled (its header lists them), as YAML. */}}
+{{- define "order-system.metrics.rules" -}}
+{{- $rule := .Values.metrics.prometheusRule }}
+{{- $fill := dict
+  "selector" (printf "job=%q,namespace=%q" (include "order-system.componentName" (dict "root" . "component" "metrics")) .Release.Namespace)
+  "namespace" .Release.Namespace
+  "reconcilerCronJob" (include "order-system.componentName" (dict "root" . "component" "reconciler"))
+  "runbookBaseUrl" $rule.runbookBaseUrl }}
+{{- $text := .Files.Get "files/prometheus-rules.yaml" }}
+{{- range $name, $value := merge $fill $rule.thresholds }}
+{{- $text = replace (printf "${%s}" $name) (toString $value) $text }}
+{{- end }}
+{{- with regexFind "\\$\\{[A-Za-z]+\\}" $text }}
+{{- fail (printf "files/prometheus-rules.yaml: no value for the placeholder %s (metrics.prometheusRule.thresholds)" .) }}
+{{- end }}
+{{- $text }}
+{{- end }}
