@@ -59,11 +59,14 @@ impl Chart {
 /// Every chart test (pytest over `xtask/python/tests/chart`); part of `cargo xtask test`.
 pub fn test() -> Result<()> {
     // Real programs behind the tests: a registry to push to, curl for the helm test hook's
-    // script, and Redis (with redis-cli) to run the rendered Redis and reconciler command lines.
+    // script, Redis (with redis-cli) to run the rendered Redis and reconciler command lines, and
+    // Prometheus' promtool and redis_exporter for the metrics tests.
     provision::debian_packages(&[
         ("docker-registry", "docker-registry"),
         ("curl", "curl"),
         ("redis-server", "redis-server"),
+        ("promtool", "prometheus"),
+        ("prometheus-redis-exporter", "prometheus-redis-exporter"),
     ])?;
     let tests = provision::python_dir().join("tests").join("chart");
     let checkov = provision::checkov()?;

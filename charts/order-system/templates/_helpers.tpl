@@ -168,12 +168,31 @@ carries this one name, so it fits the tightest kind among them:
 {{- and (not .Values.redis.enabled) .Values.redis.external.tls }}
 {{- end }}
 
-{{/* The Redis roles: values key (under redis.users, redis.external.users) → role in files/redis-acl.conf. */}}
+{{/* The Redis roles: values key (under redis.users, redis.external.users) → role in files/redis-acl.conf.
+Called with the root context or a dict holding it as "root". The metrics role only with metrics.enabled,
+so a release without metrics renders exactly as before it existed. */}}
 {{- define "order-system.redis.roles" -}}
+{{- $root := . }}
+{{- if hasKey . "root" }}
+{{- $root = .root }}
+{{- end }}
 orderProcessor: order-processor
 fulfilmentProcessor: fulfilment-processor
 reconciler: reconciler
 helmTest: helm-test
+{{- if include "order-system.metrics.enabled" $root }}
+metrics: metrics
+{{- end }}
+{{- end }}
+
+{{/* "true" when the redis_exporter sidecar runs (metrics.enabled; absent in older releases' values), else empty. */}}
+{{- define "order-system.metrics.enabled" -}}
+{{- if dig "metrics" "enabled" false .Values.AsMap }}true{{ end }}
+{{- end }}
+
+{{/* files/metrics.lua with its placeholders replaced (literally: they sit in Lua long strings). */}}
+{{- define "order-system.metrics.script" -}}
+{{- .Files.Get "files/metrics.lua" | replace "{prefix}" .Values.config.keyPrefix | replace "{channel}" .Values.config.orderChannel | replace "{shards}" (.Values.fulfilmentProcessor.shards | int | toString) }}
 {{- end }}
 
 {{/* The generated Secret of the Redis users' passwords (the chart's Redis), one key per role. */}}
@@ -352,6 +371,11 @@ refuses a SpinApp whose executor does not exist (spin-operator 943f5b17). */}}
 {{- if and (or .Values.redis.enabled .Values.reconciler.enabled) (not .Values.redis.image.tag) (not .Values.redis.image.digest) }}
 {{- $problems = append $problems "redis.image: set a tag or a digest (Redis and the reconciler run it)" }}
 {{- end }}
+{{- /* An external Redis has no pod for the sidecar; a Deployment reaching it over the network would
+need its TLS, CA and users besides, which the chart leaves to the operator (README: Metrics). */}}
+{{- if and (include "order-system.metrics.enabled" .) (not .Values.redis.enabled) }}
+{{- $problems = append $problems "metrics.enabled: the chart's redis_exporter runs as a sidecar of its own Redis (redis.enabled); for an external Redis, run redis_exporter next to it with files/metrics.lua and the `metrics` user of files/redis-acl.conf (README: Metrics), and leave metrics.enabled false" }}
+{{- end }}
 {{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
 {{- $problems = append $problems "httpRoute.parentRefs: an HTTPRoute needs at least one Gateway to attach to" }}
 {{- end }}
@@ -402,4 +426,22 @@ refuses a SpinApp whose executor does not exist (spin-operator 943f5b17). */}}
 
 {{- define "order-system.orderProcessor.servicePort" -}}
 {{- ternary .Values.orderProcessor.service.port 80 (eq .Values.mode "runtimeClass") }}
+{{- end }}
+
+{{/* files/prometheus-rules.yaml with its placeholders filled (its header lists them), as YAML. */}}
+{{- define "order-system.metrics.rules" -}}
+{{- $rule := .Values.metrics.prometheusRule }}
+{{- $fill := dict
+  "selector" (printf "job=%q,namespace=%q" (include "order-system.componentName" (dict "root" . "component" "metrics")) .Release.Namespace)
+  "namespace" .Release.Namespace
+  "reconcilerCronJob" (include "order-system.componentName" (dict "root" . "component" "reconciler"))
+  "runbookBaseUrl" $rule.runbookBaseUrl }}
+{{- $text := .Files.Get "files/prometheus-rules.yaml" }}
+{{- range $name, $value := merge $fill $rule.thresholds }}
+{{- $text = replace (printf "${%s}" $name) (toString $value) $text }}
+{{- end }}
+{{- with regexFind "\\$\\{[A-Za-z]+\\}" $text }}
+{{- fail (printf "files/prometheus-rules.yaml: no value for the placeholder %s (metrics.prometheusRule.thresholds)" .) }}
+{{- end }}
+{{- $text }}
 {{- end }}

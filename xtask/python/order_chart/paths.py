@@ -7,6 +7,8 @@ ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "order-system"
 SCENARIOS = CHART / "ci"
 UNIT_TESTS = CHART / "tests"
+# CRDs the shared directory lacks (prometheus-operator's), kept in the repository: xtask/crds/SOURCES.md.
+REPO_CRDS = ROOT / "xtask" / "crds"
 
 
 def crds_dir() -> Path:

@@ -15,7 +15,7 @@ import yaml
 from kubernetes_validate import utils as kv_utils
 
 from .engine import Manifest, chart_metadata
-from .paths import crds_dir
+from .paths import REPO_CRDS, crds_dir
 
 # Kinds with no schema available offline, and why that is acceptable; the chart's unit tests
 # assert their whole shape instead.
@@ -60,9 +60,10 @@ def _strict(schema: Any) -> Any:
 
 @functools.cache
 def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) → strict JSON Schema, for every served version of every CRD."""
+    """(apiVersion, kind) → strict JSON Schema, for every served version of every CRD (the shared
+    directory's and the repository's, xtask/crds)."""
     schemas = {}
-    for path in sorted(Path(crds_dir()).glob("*.yaml")):
+    for path in sorted(Path(crds_dir()).glob("*.yaml")) + sorted(REPO_CRDS.glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
             if not document or document.get("kind") != "CustomResourceDefinition":
                 continue
@@ -96,7 +97,7 @@ def problems(manifest: Manifest, versions: list[str]) -> list[str]:
         except kubernetes_validate.SchemaNotFoundError:
             found.append(
                 f"{manifest}: no schema for {key[0]} {key[1]}: neither Kubernetes {version} "
-                f"nor a CRD in {crds_dir()} defines it"
+                f"nor a CRD in {crds_dir()} or {REPO_CRDS} defines it"
             )
         except kubernetes_validate.ValidationError as error:
             where = "/".join(map(str, error.path)) or "<root>"

@@ -122,7 +122,7 @@ def rendered_redis(
     port = free_port()
     manifests = engine.render(engine.merge(values, {"redis": {"service": {"port": port}}}))
     (statefulset,) = [m.obj for m in manifests if m.kind == "StatefulSet"]
-    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    (container,) = [c for c in statefulset["spec"]["template"]["spec"]["containers"] if c["name"] == "redis"]
     environment = container_environment(container, secrets_of(manifests, existing_secrets))
     if secret_password is not None:
         environment["REDIS_PASSWORD"] = secret_password
@@ -141,6 +141,46 @@ def rendered_redis(
     try:
         wait_until_listening(port, process, "the rendered redis-server", log=log_path)
         yield port, {**environment, "REDISCLI_AUTH": unquote(environment["REDIS_PASSWORD"])}, manifests
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def rendered_exporter(
+    manifests: list[engine.Manifest], work_dir: Path, existing_secrets: dict[str, dict[str, str]] | None = None
+) -> Iterator[int]:
+    """Runs the rendered Redis pod's `metrics` container (redis_exporter, configured by its
+    environment) with Debian's `prometheus-redis-exporter`: its variables as the kubelet sets them
+    (`$(NAME)` expanded), the rendered ConfigMap's metrics.lua in `work_dir` standing in for the
+    mounted /etc/redis-exporter, on a free loopback port; yields that port. Redis is reached where
+    the container's REDIS_ADDR says (127.0.0.1 and the rendered Redis port)."""
+    program = shutil.which("prometheus-redis-exporter")
+    if program is None:
+        raise RuntimeError(
+            "`prometheus-redis-exporter` is needed; `cargo xtask test` installs it "
+            "(apt-get install -y prometheus-redis-exporter)"
+        )
+    (statefulset,) = [m.obj for m in manifests if m.kind == "StatefulSet"]
+    (container,) = [c for c in statefulset["spec"]["template"]["spec"]["containers"] if c["name"] == "metrics"]
+    (config_map,) = [m.obj for m in manifests if m.kind == "ConfigMap" and "metrics.lua" in m.obj.get("data", {})]
+    (mount,) = container["volumeMounts"]
+    script = work_dir / "metrics.lua"
+    script.write_text(config_map["data"]["metrics.lua"])
+    environment: dict[str, str] = {}
+    for name, value in container_environment(container, secrets_of(manifests, existing_secrets)).items():
+        environment[name] = expand(value, environment)  # the kubelet expands earlier variables only
+    port = free_port()
+    environment["REDIS_EXPORTER_SCRIPT"] = environment["REDIS_EXPORTER_SCRIPT"].replace(mount["mountPath"], str(work_dir))
+    environment["REDIS_EXPORTER_WEB_LISTEN_ADDRESS"] = f"127.0.0.1:{port}"
+    log_path = work_dir / "exporter.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [program], env={"PATH": "/usr/bin:/bin", **environment}, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_until_listening(port, process, "the rendered redis_exporter", log=log_path)
+        yield port
     finally:
         process.terminate()
         process.wait(timeout=10)

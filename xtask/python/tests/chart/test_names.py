@@ -15,7 +15,7 @@ import yaml
 from kube_names import derived, label_problems, name_problems
 
 from order_chart import engine
-from order_chart.paths import CHART, crds_dir
+from order_chart.paths import CHART, REPO_CRDS, crds_dir
 
 MODES = ["runtimeClass", "spinOperator"]
 # Every optional object on, so that every name the chart can render is checked.
@@ -25,10 +25,13 @@ EVERYTHING = {
     "fulfilmentProcessor": {"shards": 12, "podDisruptionBudget": {"enabled": True}},
     "httpRoute": {"enabled": True, "parentRefs": [{"name": "gateway"}]},
     "spinOperator": {"executor": "containerd-shim-spin"},
+    "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}},
 }
 
 
 EXTERNAL_REDIS = {"enabled": False, "external": {"host": "redis.example.internal"}}
+# The chart's metrics are its own Redis' sidecar: an external Redis refuses them.
+NO_METRICS = {"metrics": {"enabled": False}}
 
 
 def release_name(length: int) -> str:
@@ -84,7 +87,7 @@ def test_every_kind_the_chart_has_is_rendered():
         for match in re.findall(r"(?m)^kind: (\w+)$", path.read_text())
     }
     rendered = {
-        m.kind for mode in MODES for values in ({}, {"redis": EXTERNAL_REDIS}) for m in render("shop", values, mode)
+        m.kind for mode in MODES for values in ({}, {"redis": EXTERNAL_REDIS, **NO_METRICS}) for m in render("shop", values, mode)
     }
     assert rendered == templated
 
@@ -92,7 +95,7 @@ def test_every_kind_the_chart_has_is_rendered():
 @pytest.mark.parametrize("values", [{}, {"fullnameOverride": override(63)}], ids=["release53", "fullnameOverride63"])
 def test_every_name_is_valid_with_an_external_redis(values):
     """The objects only an external Redis renders (the maxmemory-policy check's hook Job)."""
-    manifests = render(release_name(53), {**values, "redis": EXTERNAL_REDIS}, "runtimeClass")
+    manifests = render(release_name(53), {**values, "redis": EXTERNAL_REDIS, **NO_METRICS}, "runtimeClass")
     assert "Job" in {m.kind for m in manifests}
     assert [problem for m in manifests for problem in name_problems(m) + label_problems(m)] == []
 
@@ -155,7 +158,7 @@ def test_references_name_objects_that_exist(case):
         m.name
         for m in manifests
         if m.kind == "Service" and m.obj["spec"]["selector"]["app.kubernetes.io/component"] == "redis"
-        and m.obj["spec"].get("clusterIP") != "None"
+        and m.obj["spec"].get("clusterIP") != "None" and m.obj["spec"]["ports"][0]["name"] == "redis"
     )
     references, redis_hosts = [], []
     for m in manifests:
@@ -212,7 +215,7 @@ def scopes() -> dict[str, bool]:
         "PodDisruptionBudget": True, "Secret": True, "Service": True, "ServiceAccount": True,
         "StatefulSet": True, "RuntimeClass": False,
     }
-    for path in Path(crds_dir()).glob("*.yaml"):
+    for path in [*Path(crds_dir()).glob("*.yaml"), *REPO_CRDS.glob("*.yaml")]:
         for document in yaml.safe_load_all(path.read_text()):
             if document and document.get("kind") == "CustomResourceDefinition":
                 known[document["spec"]["names"]["kind"]] = document["spec"]["scope"] == "Namespaced"

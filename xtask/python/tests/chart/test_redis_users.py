@@ -1,27 +1,31 @@
 """The Redis ACL users of the roles, run for real: the rendered Redis container (its ACL file from
 files/redis-acl.conf), each role's user and generated password. Each role does its job with the
 project's own Lua scripts, and is refused what it does not need: another key prefix, another
-channel, FLUSHALL, CONFIG, KEYS, writes where it only reads."""
+channel, FLUSHALL, CONFIG, KEYS, writes where it only reads. The `metrics` role (metrics.enabled) runs
+the real redis_exporter with files/metrics.lua."""
 
 import base64
 import json
 import re
 import subprocess
 import time
+import urllib.request
 import uuid
 
 import pytest
-from services import rendered_redis
+from services import rendered_exporter, rendered_redis
 
 from order_chart.paths import CHART
 
 SCRIPTS = CHART.parent.parent / "apps" / "order-model" / "src" / "scripts"
 ACCEPT, FULFIL, RECONCILE = SCRIPTS / "accept.lua", SCRIPTS / "fulfil.lua", CHART / "files" / "reconcile.lua"
+METRICS = CHART / "files" / "metrics.lua"
 # The scripts each role runs (files/redis-acl.conf says why).
 ROLE_SCRIPTS = {
     "order-processor": [ACCEPT, FULFIL],
     "fulfilment-processor": [FULFIL],
     "reconciler": [RECONCILE],
+    "metrics": [METRICS],
 }
 # Arguments that make a command touch a key under the prefix and the orders channel, for ACL DRYRUN.
 DRYRUN_ARGS = {
@@ -29,22 +33,33 @@ DRYRUN_ARGS = {
     "HSET": ["order:1", "f", "v"], "ZADD": ["order:pending", "1", "m"], "ZREM": ["order:pending", "m"],
     "ZRANGEBYSCORE": ["order:pending", "-inf", "+inf"], "PEXPIRE": ["order:1", "1000"], "PTTL": ["order:1"],
     "PUBLISH": ["neworders.3", "m"], "INFO": ["memory"], "TIME": [], "EXISTS": ["order:1"],
-    "HINCRBY": ["order:stats", "accepted", "1"],
+    "HINCRBY": ["order:stats", "accepted", "1"], "ZCARD": ["order:pending"],
+    "ZRANGE": ["order:pending", "0", "0", "WITHSCORES"], "PUBSUB": ["NUMSUB", "neworders.3"],
 }
+# Where a role's scripts use a command on other keys than DRYRUN_ARGS' (metrics.lua's HMGET reads the counters).
+ROLE_DRYRUN_ARGS = {"metrics": {"HMGET": ["order:stats", "accepted", "fulfilled"]}}
+# What redis_exporter itself sends (its INFO-based metrics) besides the script.
+EXPORTER_COMMANDS = [
+    ["CLIENT", "SETNAME", "redis_exporter"], ["INFO", "ALL"], ["SLOWLOG", "LEN"], ["SLOWLOG", "GET", "1"],
+    ["LATENCY", "LATEST"], ["LATENCY", "HISTOGRAM"], ["COMMAND", "INFO", "GET"],
+]
+ROLES = ["order-processor", "fulfilment-processor", "reconciler", "helm-test", "metrics"]
 
 
 @pytest.fixture(scope="module")
 def redis(tmp_path_factory):
-    """The rendered Redis; yields (port, admin environment, role → (user, password))."""
-    with rendered_redis({}, tmp_path_factory.mktemp("data")) as (port, environment, manifests):
+    """The rendered Redis (metrics on, so every role has its user); yields (port, admin environment,
+    role → (user, password), manifests)."""
+    with rendered_redis({"metrics": {"enabled": True}}, tmp_path_factory.mktemp("data")) as (port, environment, manifests):
         (users,) = [m.obj for m in manifests if m.kind == "Secret" and m.name.endswith("-redis-users")]
         roles = {role: (role, base64.b64decode(value).decode()) for role, value in users["data"].items()}
-        yield port, environment, roles
+        assert sorted(roles) == sorted(ROLES)
+        yield port, environment, roles, manifests
 
 
 def as_user(redis, role: str, *args: str, timeout: float = 10) -> str:
     """redis-cli's answer to `args`, sent as the role's Redis user (admin for role None)."""
-    port, admin, roles = redis
+    port, admin, roles, _ = redis
     login = ["--user", roles[role][0]] if role else []
     environment = {"REDISCLI_AUTH": roles[role][1]} if role else admin
     return subprocess.run(
@@ -54,8 +69,8 @@ def as_user(redis, role: str, *args: str, timeout: float = 10) -> str:
 
 
 def refused(answer: str) -> bool:
-    """Redis' ACL refusal: of a command (NOPERM), or of a command a script calls."""
-    return answer.startswith("NOPERM") or "can't run this command" in answer
+    """Redis' ACL refusal: of a command (NOPERM), or of a command or a key a script calls."""
+    return answer.startswith("NOPERM") or "can't run this command" in answer or "can't access at least one of the keys" in answer
 
 
 def dryrun(redis, role: str, command: str, *args: str) -> str:
@@ -74,7 +89,8 @@ def test_each_role_may_run_every_command_its_scripts_call(redis, role):
     missing = [c for c in commands - {"EVAL"} if c not in DRYRUN_ARGS]
     assert not missing, f"add arguments for {missing} to DRYRUN_ARGS"
     for command in commands - {"EVAL"}:
-        assert dryrun(redis, role, command, *DRYRUN_ARGS[command]) == "OK", (role, command)
+        arguments = ROLE_DRYRUN_ARGS.get(role, {}).get(command, DRYRUN_ARGS[command])
+        assert dryrun(redis, role, command, *arguments) == "OK", (role, command)
 
 
 def accept(redis, role: str, accepted_at_ms: int) -> str:
@@ -140,7 +156,7 @@ REFUSED_TO_EVERY_ROLE = [
 ]
 
 
-@pytest.mark.parametrize("role", ["order-processor", "fulfilment-processor", "reconciler", "helm-test"])
+@pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("command", REFUSED_TO_EVERY_ROLE, ids=lambda c: " ".join(c)[:30])
 def test_every_role_is_refused_what_no_role_needs(redis, role, command):
     answer = as_user(redis, role, *command)
@@ -161,6 +177,21 @@ def test_every_role_is_refused_what_no_role_needs(redis, role, command):
         ("helm-test", ["EVAL", "return 1", "0"]),
         ("helm-test", ["PUBLISH", "neworders", "m"]),
         ("helm-test", ["SUBSCRIBE", "neworders"]),
+        # metrics reads its prefix only, through the commands it is granted, and changes nothing.
+        ("metrics", ["HSET", "order:stats", "accepted", "0"]),
+        ("metrics", ["ZADD", "order:pending", "1", "m"]),
+        ("metrics", ["EVAL", "return redis.call('HINCRBY', 'order:stats', 'accepted', 1)", "0"]),
+        ("metrics", ["EVAL", "return redis.call('ZREM', 'order:pending', 'm')", "0"]),
+        ("metrics", ["ZCARD", "other:pending"]),
+        ("metrics", ["EVAL", "return redis.call('ZRANGE', 'other:pending', 0, -1)", "0"]),
+        ("metrics", ["HMGET", "other:stats", "accepted"]),
+        ("metrics", ["SUBSCRIBE", "neworders"]),
+        ("metrics", ["CONFIG", "GET", "*"]),
+        ("metrics", ["CLIENT", "KILL", "TYPE", "pubsub"]),
+        ("metrics", ["CLIENT", "LIST"]),
+        ("metrics", ["SLOWLOG", "RESET"]),
+        ("metrics", ["LATENCY", "RESET"]),
+        ("metrics", ["HMGET", "order:1", "details"]),
     ],
     ids=lambda value: value if isinstance(value, str) else " ".join(value)[:30],
 )
@@ -175,7 +206,7 @@ def test_the_default_user_stays_the_admin(redis):
 
 
 def test_a_wrong_password_is_refused(redis):
-    port, _, roles = redis
+    port, _, roles, _ = redis
     answer = subprocess.run(
         ["redis-cli", "-p", str(port), "--no-auth-warning", "--user", "reconciler", "PING"],
         env={"PATH": "/usr/bin:/bin", "REDISCLI_AUTH": roles["order-processor"][1]},
@@ -186,8 +217,50 @@ def test_a_wrong_password_is_refused(redis):
 
 def test_the_acl_file_holds_no_password(redis, tmp_path_factory):
     """Only SHA-256 hashes: the ACL file Redis loaded names no password in clear."""
-    port, admin, roles = redis
+    port, admin, roles, _ = redis
     listed = as_user(redis, None, "ACL", "LIST")
     for _, password in roles.values():
         assert password not in listed
-    assert len(re.findall(r" #[0-9a-f]{64}", listed)) == 5
+    assert len(re.findall(r" #[0-9a-f]{64}", listed)) == 6
+
+
+@pytest.mark.parametrize("command", EXPORTER_COMMANDS, ids=lambda c: " ".join(c))
+def test_the_metrics_role_may_send_what_redis_exporter_sends(redis, command):
+    answer = dryrun(redis, "metrics", *command)
+    assert answer == "OK", answer
+
+
+def test_the_rendered_exporter_reads_the_order_flow_as_the_metrics_user(redis, tmp_path):
+    """Debian's redis_exporter with the rendered sidecar's configuration and script, against the
+    rendered Redis: the script's figures arrive, and Redis refuses the exporter nothing it needs."""
+    port, _, _, manifests = redis
+    pending = accept(redis, "order-processor", int(time.time() * 1000) - 60_000)
+    with rendered_exporter(manifests, tmp_path) as exporter_port:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).read().decode()
+    values = {
+        match["key"]: float(match["value"])
+        for match in re.finditer(r'^redis_script_values\{key="(?P<key>[^"]+)"[^}]*\} (?P<value>\S+)$', text, re.M)
+    }
+    assert re.search(r"^redis_up 1$", text, re.M), text
+    assert values["order_system_orders_pending"] >= 1
+    assert values["order_system_oldest_pending_order_age_seconds"] >= 59
+    assert values["order_system_shard_orders_pending:0"] == values["order_system_orders_pending"]
+    assert values["order_system_orders_accepted_total"] >= 1
+    assert values["order_system_redis_noeviction"] == 1
+    assert "order_system_channel_subscribers:0" in values
+    assert re.search(r"^redis_memory_max_bytes [1-9]", text, re.M), "maxmemory comes from INFO"
+    log = (tmp_path / "exporter.log").read_text()
+    assert "NOPERM" not in log and "error" not in log.lower(), log
+    assert fulfil(redis, "order-processor", pending) == ["1"]
+
+
+def test_the_exporter_decodes_a_percent_encoded_password(tmp_path):
+    """Like every role's, the metrics user's existingSecret holds the password's URL form; the sidecar
+    passes it inside its redis:// address, whose parser decodes it."""
+    values = {"metrics": {"enabled": True}, "redis": {"users": {"metrics": {"existingSecret": "exporter"}}}}
+    existing = {"exporter": {"redis-password": "p%2Fa%40ss%3Aw%25rd"}}
+    (tmp_path / "data").mkdir()
+    with rendered_redis(values, tmp_path / "data", existing_secrets=existing) as (_, _, manifests):
+        with rendered_exporter(manifests, tmp_path, existing) as exporter_port:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).read().decode()
+    assert re.search(r"^redis_up 1$", text, re.M) and 'key="order_system_orders_pending"' in text, text
