@@ -2,14 +2,18 @@
 //! and pushes it by digest with `spin-oci` (its own crate: the registry client is heavy to
 //! compile, and only this task needs it).
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result, bail};
 use duct::cmd;
+use spin_oci::Summary;
 
 use crate::{build, project};
 
 /// Build every component, then push each app to <registry>/<app>:<tag> and print
 /// `repository@sha256:…` per app. Writes target/publish.json (repository, tag, digest, format
-/// and per-layer digests and sizes per app) for the chart install and the release workflow.
+/// and per-layer digests and sizes per app; its shape is `spin_oci::summary`) for the chart
+/// install, the bench and the release workflow.
 ///
 /// Credentials: REGISTRY_USERNAME/REGISTRY_PASSWORD, else what `docker login` stored, else
 /// anonymous. Digests repeat for the same source: times come from SOURCE_DATE_EPOCH or the
@@ -56,7 +60,7 @@ impl Publish {
 
         let root = project::root();
         let tag = self.tag.unwrap_or_else(|| env!("CARGO_PKG_VERSION").into());
-        let summary = root.join("target").join("publish.json");
+        let summary = summary_path();
         let mut args: Vec<std::ffi::OsString> = vec![
             "run".into(),
             "--quiet".into(),
@@ -104,6 +108,16 @@ impl Publish {
         eprintln!("wrote {}", summary.display());
         Ok(())
     }
+}
+
+/// Where the last `cargo xtask publish` wrote its [`Summary`].
+fn summary_path() -> PathBuf {
+    project::root().join("target").join("publish.json")
+}
+
+/// What the last `cargo xtask publish` pushed, from `target/publish.json`.
+pub fn summary() -> Result<Summary> {
+    Summary::read(&summary_path())
 }
 
 /// `SOURCE_DATE_EPOCH` when set (reproducible-builds convention), else the commit's time.

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::compose;
 use crate::locked::{self, ComponentContent, ContentPath, ContentRef};
 use crate::manifest::{AppManifest, FilesMount};
+use crate::summary::Format;
 
 /// The locked app, as a layer of a Spin registry artifact.
 pub const SPIN_APPLICATION_MEDIA_TYPE: &str = "application/vnd.fermyon.spin.application.v1+config";
@@ -26,16 +27,6 @@ pub const DATA_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.layer.v1+d
 pub const IMAGE_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// Image config label Spin sets so that two apps never share an image id.
 pub const LOCKED_APP_DIGEST_LABEL: &str = "com.fermyon.spin.lockedAppDigest";
-
-/// How an app is packed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// What `spin registry push` writes: a locked app plus one layer per wasm and per file.
-    Spin,
-    /// A plain `wasi/wasm` image whose one layer holds `/spin.toml` and the wasm it names.
-    Image,
-}
 
 /// Where and when the app was built, for the `org.opencontainers.image.*` annotations.
 #[derive(Clone, Debug)]

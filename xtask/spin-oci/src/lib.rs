@@ -3,12 +3,26 @@
 //! image holding `spin.toml` and its wasm. Component dependencies are composed in first, as
 //! `spin registry push` does. No Spin CLI or Docker involved.
 
-pub mod artifact;
-pub mod compose;
-mod locked;
-mod manifest;
-pub mod publish;
-pub mod registry;
+//!
+//! Without the `push` feature (on by default) the crate is only [`summary`], the shape of
+//! `target/publish.json`, for its readers.
 
-pub use artifact::{Artifact, Format, Provenance, pack};
-pub use publish::{AppSummary, Summary, Target, publish};
+#[cfg(feature = "push")]
+pub mod artifact;
+#[cfg(feature = "push")]
+pub mod compose;
+#[cfg(feature = "push")]
+mod locked;
+#[cfg(feature = "push")]
+mod manifest;
+#[cfg(feature = "push")]
+pub mod publish;
+#[cfg(feature = "push")]
+pub mod registry;
+pub mod summary;
+
+#[cfg(feature = "push")]
+pub use artifact::{Artifact, Provenance, pack};
+#[cfg(feature = "push")]
+pub use publish::{Target, publish};
+pub use summary::{AppSummary, Format, Summary};

@@ -51,7 +51,7 @@ struct Push {
     /// `org.opencontainers.image.created` and the image layer's file times.
     #[arg(long, env = "SOURCE_DATE_EPOCH")]
     created_epoch: i64,
-    /// Also write the machine-readable summary here (JSON).
+    /// Also write the machine-readable summary here (JSON; its shape: `spin_oci::summary`).
     #[arg(long)]
     summary: Option<PathBuf>,
     /// The apps' spin.toml files.
@@ -88,9 +88,7 @@ impl Push {
         };
         let summary = spin_oci::publish(&self.manifests, &target, &provenance)?;
         if let Some(path) = self.summary {
-            let json = serde_json::to_string_pretty(&summary)?;
-            std::fs::write(&path, json + "\n")
-                .with_context(|| format!("writing {}", path.display()))?;
+            summary.write(&path)?;
         }
         Ok(())
     }

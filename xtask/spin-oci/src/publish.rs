@@ -1,5 +1,5 @@
-//! Publishing several apps, and the machine-readable account of it (`target/publish.json`)
-//! that the chart install and the release workflow read.
+//! Publishing several apps, and the machine-readable account of it (a [`Summary`], written to
+//! `target/publish.json`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail, ensure};
 use oci_client::Reference;
 use oci_client::manifest::OciDescriptor;
-use serde::Serialize;
 
-use crate::artifact::{self, Format, Provenance};
+use crate::artifact::{self, Provenance};
 use crate::registry::{Credentials, Registry};
+use crate::summary::{AppSummary, Blob, Format, Summary};
 
 /// Where and how to publish.
 pub struct Target {
@@ -22,41 +22,6 @@ pub struct Target {
     pub insecure: bool,
     /// Pack and report digests, push nothing.
     pub dry_run: bool,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    pub registry: String,
-    pub tag: String,
-    pub format: Format,
-    pub dry_run: bool,
-    /// By app name.
-    pub apps: BTreeMap<String, AppSummary>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AppSummary {
-    pub repository: String,
-    pub tag: String,
-    pub digest: String,
-    /// `repository@digest`: what to deploy.
-    pub reference: String,
-    pub format: Format,
-    pub config: Blob,
-    pub layers: Vec<Blob>,
-    /// Blobs uploaded by this run; the rest were already there (absent on a dry run).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub blobs_pushed: Option<usize>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Blob {
-    pub media_type: String,
-    pub digest: String,
-    pub size: i64,
 }
 
 impl From<&OciDescriptor> for Blob {

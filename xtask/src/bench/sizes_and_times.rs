@@ -7,9 +7,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use duct::cmd;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::project::{self, App};
+use crate::publish;
 
 /// Bytes of each component's wasm (each pushed artifact's are in [`PublishTimes`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -77,23 +77,16 @@ impl PublishTimes {
         };
         let first_s = publish()?;
         let unchanged_s = publish()?;
-        let summary_file = project::root().join("target").join("publish.json");
-        let summary: Value = serde_json::from_str(
-            &std::fs::read_to_string(&summary_file)
-                .with_context(|| format!("reading {}", summary_file.display()))?,
-        )?;
-        let apps = summary["apps"]
-            .as_object()
-            .context("target/publish.json lists no apps")?;
+        let summary = publish::summary()?;
         let mut unchanged_blobs_pushed = 0;
         let mut artifact_bytes = Vec::new();
-        for (name, app) in apps {
-            unchanged_blobs_pushed += app["blobsPushed"].as_u64().unwrap_or(0);
-            let blob_bytes = std::iter::once(&app["config"])
-                .chain(app["layers"].as_array().into_iter().flatten())
-                .map(|blob| blob["size"].as_u64().unwrap_or(0))
+        for (name, app) in summary.apps {
+            unchanged_blobs_pushed += app.blobs_pushed.unwrap_or(0) as u64;
+            let blob_bytes = std::iter::once(&app.config)
+                .chain(&app.layers)
+                .map(|blob| u64::try_from(blob.size).unwrap_or(0))
                 .sum();
-            artifact_bytes.push((name.clone(), blob_bytes));
+            artifact_bytes.push((name, blob_bytes));
         }
         Ok(PublishTimes {
             first_s,

@@ -2,11 +2,8 @@
 //! records their digests in `target/publish.json`), then installing the chart with those digests
 //! and running its `helm test`.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use spin_oci::Summary;
 
 use super::step::Step;
 use super::{ClusterArgs, REGISTRY_NAMESPACE};
@@ -30,60 +27,33 @@ pub(super) fn publish_step(args: &ClusterArgs) -> Step {
     )
 }
 
-/// What `cargo xtask publish` wrote to `target/publish.json` (the part read here).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Published {
-    dry_run: bool,
-    /// By app name.
-    apps: BTreeMap<String, PublishedApp>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct PublishedApp {
-    repository: String,
-    digest: String,
-}
-
-impl Published {
-    pub(super) fn read(path: &Path) -> Result<Published> {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "reading {} (written by `cargo xtask publish`)",
-                path.display()
-            )
-        })?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+/// The digest of `app` as pushed to `repository`; anything else means a stale summary.
+fn digest<'a>(published: &'a Summary, app: &str, repository: &str) -> Result<&'a str> {
+    if published.dry_run {
+        bail!("target/publish.json is from a dry run: nothing was pushed");
     }
-
-    /// The digest of `app` as pushed to `repository`; anything else means a stale summary.
-    fn digest(&self, app: &str, repository: &str) -> Result<&str> {
-        if self.dry_run {
-            bail!("target/publish.json is from a dry run: nothing was pushed");
-        }
-        let published = self
-            .apps
-            .get(app)
-            .with_context(|| format!("`cargo xtask publish` recorded no digest for {app}"))?;
-        if published.repository != repository {
-            bail!(
-                "{app} was published to {}, not {repository}: target/publish.json is from another publish",
-                published.repository
-            );
-        }
-        if !published.digest.starts_with("sha256:") {
-            bail!(
-                "{app} has no sha256 digest in target/publish.json: {}",
-                published.digest
-            );
-        }
-        Ok(&published.digest)
+    let published = published
+        .apps
+        .get(app)
+        .with_context(|| format!("`cargo xtask publish` recorded no digest for {app}"))?;
+    if published.repository != repository {
+        bail!(
+            "{app} was published to {}, not {repository}: target/publish.json is from another publish",
+            published.repository
+        );
     }
+    if !published.digest.starts_with("sha256:") {
+        bail!(
+            "{app} has no sha256 digest in target/publish.json: {}",
+            published.digest
+        );
+    }
+    Ok(&published.digest)
 }
 
 /// The chart's image values: every app pulled by digest from the cluster's registry, as
 /// `<image.registry>/<image.namespace>/<app>.image.repository@<digest>`.
-fn image_values(args: &ClusterArgs, published: &Published) -> Result<Vec<String>> {
+fn image_values(args: &ClusterArgs, published: &Summary) -> Result<Vec<String>> {
     let mut values = vec![
         format!("image.registry={}", args.node_registry()),
         format!("image.namespace={REGISTRY_NAMESPACE}"),
@@ -91,7 +61,7 @@ fn image_values(args: &ClusterArgs, published: &Published) -> Result<Vec<String>
     for app in project::apps()? {
         let key = chart_key(&app.name);
         let pushed_to = format!("{}/{REGISTRY_NAMESPACE}/{}", args.host_registry(), app.name);
-        let digest = published.digest(&app.name, &pushed_to)?;
+        let digest = digest(published, &app.name, &pushed_to)?;
         values.push(format!("{key}.image.repository={}", app.name));
         values.push(format!("{key}.image.digest={digest}"));
     }
@@ -113,7 +83,7 @@ fn chart_key(app: &str) -> String {
 }
 
 /// Installs or upgrades the release with the published digests, then runs its `helm test`.
-pub(super) fn deploy_steps(args: &ClusterArgs, published: &Published) -> Result<Vec<Step>> {
+pub(super) fn deploy_steps(args: &ClusterArgs, published: &Summary) -> Result<Vec<Step>> {
     let context = args.kube_context();
     #[rustfmt::skip]
     let mut install: Vec<String> = [
@@ -157,8 +127,8 @@ mod tests {
     use crate::cluster::sample_args;
     use crate::cluster::step::argv;
 
-    /// A `target/publish.json` as `cargo xtask publish` writes it (its other fields omitted).
-    fn summary(dry_run: bool, apps: &[(&str, &str, &str)]) -> Published {
+    /// A `target/publish.json` as `cargo xtask publish` writes it (its blobs left empty).
+    fn summary(dry_run: bool, apps: &[(&str, &str, &str)]) -> Summary {
         let apps: serde_json::Map<String, serde_json::Value> = apps
             .iter()
             .map(|(name, registry, digest)| {
@@ -168,6 +138,9 @@ mod tests {
                     "tag": "0.1.0",
                     "digest": digest,
                     "reference": format!("{repository}@{digest}"),
+                    "format": "spin",
+                    "config": { "mediaType": "", "digest": "", "size": 0 },
+                    "layers": [],
                 });
                 (name.to_string(), app)
             })

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::project;
 use crate::provision::{Tool, require_tools};
+use crate::publish;
 
 mod diagnostics;
 mod e2e;
@@ -24,7 +24,7 @@ mod probe;
 mod step;
 
 use diagnostics::diagnose;
-use helm::{Published, deploy_steps, publish_step};
+use helm::{deploy_steps, publish_step};
 use k3d::{cluster_step, docker_step, k3d_cluster_exists};
 use step::Step;
 
@@ -117,7 +117,7 @@ pub fn up(kind: ClusterKind, args: &ClusterArgs) -> Result<()> {
     let exists = k3d_cluster_exists(&args.name.value)?;
     cluster_step(args, exists).run()?;
     publish_step(args).run()?;
-    let published = Published::read(&project::root().join("target").join("publish.json"))?;
+    let published = publish::summary()?;
     let deployed = deploy_steps(args, &published)?
         .iter()
         .try_for_each(Step::run)
