@@ -11,13 +11,15 @@ use duct::cmd;
 use crate::project::{self, WASM_TARGET};
 
 /// Debian packages the tests start for real: Redis (and openssl for its TLS certificates), an
-/// OCI registry, and an OCI client.
+/// OCI registry, an OCI client, and Prometheus with redis_exporter (tests/metrics.rs).
 pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("redis-server", "redis-server"),
     ("openssl", "openssl"),
     ("redis-cli", "redis-tools"),
     ("docker-registry", "docker-registry"),
     ("skopeo", "skopeo"),
+    ("prometheus", "prometheus"),
+    ("prometheus-redis-exporter", "prometheus-redis-exporter"),
 ];
 
 /// A program a task needs, why, and the one command that installs it.
