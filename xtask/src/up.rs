@@ -5,7 +5,8 @@
 //! runtime (`xtask/spin-local`) or, with `--runtime spin`, on the Spin CLI. As kubelet does, it
 //! restarts an app that exits (the Redis trigger exits when its subscription drops), with a growing
 //! back-off (`supervise`). Beside them, the chart's reconciler script re-publishes orders still
-//! unfulfilled after a few seconds, as the CronJob does in a cluster. The apps' variables
+//! unfulfilled after a few seconds, as the CronJob does in a cluster; with `--metrics`,
+//! redis_exporter runs the chart's order-flow script next to them. The apps' variables
 //! (`--variable`, `SPIN_VARIABLE_*`, `.env`) reach everything it starts: `app_variables` resolves
 //! them as the runtime does. [`start_local`] does the same for tests and returns a guard that stops
 //! everything on drop.
@@ -84,6 +85,12 @@ pub struct Up {
     /// process, which both runtimes read (docs/observability.md).
     #[arg(long, value_name = "URL", value_parser = parse_otlp_endpoint)]
     otel: Option<String>,
+    /// Also run redis_exporter (Debian's `prometheus-redis-exporter`) with the chart's
+    /// order-flow script (charts/order-system/files/metrics.lua) against the system's Redis, as
+    /// its Redis user, on a free loopback port; prints its /metrics address
+    /// (docs/observability.md, Metrics).
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// An OTLP endpoint is an `http://` or `https://` URL.
@@ -149,6 +156,7 @@ impl Up {
             log: None,
             back_off: BackOff::scaled(Duration::from_secs_f64(self.restart_backoff)),
             otel: self.otel,
+            metrics: self.metrics,
         })?;
         println!(
             "\norder-system is up: the order API is at {} (Redis at {}). Every {RECONCILE_EVERY:?} \
@@ -157,6 +165,12 @@ impl Up {
             system.base_url(),
             RedisLocation::parse(system.redis_url())?.without_password()
         );
+        if let Some(url) = system.metrics_url() {
+            println!(
+                "Metrics: redis_exporter serves the order-flow figures at {url} (raw, as \
+                 redis_script_values{{key=\"order_system_…\"}}; docs/observability.md, Metrics)."
+            );
+        }
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -25,15 +25,15 @@ fn listens(port: u16) -> bool {
 /// Runs `cargo xtask up` with `arguments` and `environment` until the system is up, orders one
 /// pizza, interrupts it and checks it stopped cleanly; returns the Redis port it announced.
 fn up_order_and_interrupt(arguments: &[&str], environment: &[(&str, &str)]) -> u16 {
-    up_order_check_and_interrupt(arguments, environment, |_| {})
+    up_order_check_and_interrupt(arguments, environment, |_, _| {})
 }
 
-/// [`up_order_and_interrupt`], running `while_up` with the announced Redis port once the order
-/// is fulfilled.
+/// [`up_order_and_interrupt`], running `while_up` with the announced Redis port and, with
+/// `--metrics`, the announced metrics address, once the order is fulfilled.
 fn up_order_check_and_interrupt(
     arguments: &[&str],
     environment: &[(&str, &str)],
-    while_up: impl FnOnce(u16),
+    while_up: impl FnOnce(u16, Option<SocketAddr>),
 ) -> u16 {
     wasm_dir();
     let port = dev_services::free_port().unwrap();
@@ -64,6 +64,19 @@ fn up_order_check_and_interrupt(
         .and_then(|(_, rest)| rest.split(')').next())
         .and_then(|port| port.parse().ok())
         .unwrap_or_else(|| panic!("no Redis address in {up:?}"));
+    // `Metrics: redis_exporter serves … at http://127.0.0.1:<port>/metrics (…`, after the apps'
+    // first log lines maybe.
+    let metrics: Option<SocketAddr> = arguments.contains(&"--metrics").then(|| {
+        let line = lines
+            .by_ref()
+            .map(Result::unwrap)
+            .find(|line| line.starts_with("Metrics:"))
+            .unwrap_or_else(|| panic!("`cargo xtask up --metrics` printed no Metrics line"));
+        line.split_once("http://")
+            .and_then(|(_, rest)| rest.split_once("/metrics"))
+            .and_then(|(address, _)| address.parse().ok())
+            .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
+    });
 
     let reply = request(
         api,
@@ -78,7 +91,7 @@ fn up_order_check_and_interrupt(
         let reply = request(api, "GET", &location, &[], b"");
         reply.body.contains(r#""status":"fulfilled""#).then_some(())
     });
-    while_up(redis_port);
+    while_up(redis_port, metrics);
 
     let interrupted = Command::new("kill")
         .args(["-INT", &xtask.id().to_string()])
@@ -90,6 +103,9 @@ fn up_order_check_and_interrupt(
     assert!(status.success(), "{status}; output after start: {rest:?}");
     assert!(rest.iter().any(|line| line == "Stopped."), "{rest:?}");
     assert!(!listens(port), "the API still listens on {port}");
+    if let Some(metrics) = metrics {
+        assert!(!listens(metrics.port()), "the exporter still listens");
+    }
     redis_port
 }
 
@@ -111,7 +127,7 @@ fn policy_of(port: u16) -> String {
 /// The redis-server it starts never evicts an order: `--maxmemory-policy noeviction`.
 #[test]
 fn starts_its_own_redis_and_stops_it_on_ctrl_c() {
-    let redis_port = up_order_check_and_interrupt(&[], &[], |redis_port| {
+    let redis_port = up_order_check_and_interrupt(&[], &[], |redis_port, _| {
         assert_eq!(policy_of(redis_port), "noeviction");
     });
     assert!(!listens(redis_port), "its redis-server still runs");
@@ -351,4 +367,53 @@ fn otel_exports_both_apps_traces_to_the_given_collector() {
         },
     )
     .unwrap();
+}
+
+/// The figure of `key` in an exporter's raw `/metrics` page.
+fn script_value(page: &str, key: &str) -> Option<f64> {
+    let prefix = format!("redis_script_values{{key=\"{key}\"}} ");
+    page.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// `--metrics` runs redis_exporter with the chart's metrics.lua filled with the run's prefix,
+/// channel and shards, against the run's Redis: its page shows the order counted, the backlog
+/// empty and every shard's subscriber; it stops with the rest. The README's quick-start command
+/// greps that page.
+#[test]
+fn metrics_runs_the_exporter_with_the_runs_settings() {
+    up_order_check_and_interrupt(
+        &[
+            "--metrics",
+            "--shards",
+            "2",
+            "--variable",
+            "key_prefix=shop4:",
+        ],
+        &[],
+        |_, metrics| {
+            let metrics = metrics.unwrap();
+            let page = dev_services::http_get(metrics, "/metrics").unwrap();
+            for (key, expected) in [
+                ("order_system_orders_pending", 0.0),
+                ("order_system_orders_accepted_total", 1.0),
+                ("order_system_orders_fulfilled_total", 1.0),
+                ("order_system_channel_subscribers:0", 1.0),
+                ("order_system_channel_subscribers:1", 1.0),
+                ("order_system_redis_noeviction", 1.0),
+            ] {
+                assert_eq!(script_value(&page, key), Some(expected), "{key}: {page}");
+            }
+            assert!(page.contains("redis_up 1"), "{page}");
+            // The README's command: `curl -s <address> | grep order_system_orders_pending`.
+            let readme =
+                std::fs::read_to_string(common::workspace_root().join("README.md")).unwrap();
+            assert!(
+                readme.contains("--metrics")
+                    && readme.contains("| grep order_system_orders_pending"),
+                "the README's quick start lacks the backlog command"
+            );
+        },
+    );
 }

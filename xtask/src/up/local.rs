@@ -1,8 +1,9 @@
 //! The local system that `cargo xtask up`, the tests and the benchmarks run: [`start_local`]
 //! builds the components, starts Redis (unless one is named), runs each app in a supervised
 //! process of its own (a Redis-triggered app once per fulfilment shard), waits until the order
-//! API listens and every trigger has subscribed, then starts the reconciler. The
-//! [`LocalSystem`] it returns stops all of it on drop.
+//! API listens and every trigger has subscribed, then starts the reconciler and, when asked,
+//! redis_exporter with the chart's `files/metrics.lua`. The [`LocalSystem`] it returns stops all
+//! of it on drop.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -38,6 +39,9 @@ pub struct LocalOptions {
     pub back_off: BackOff,
     /// An OTLP/HTTP endpoint every app exports its traces to.
     pub otel: Option<String>,
+    /// Run redis_exporter with the chart's `files/metrics.lua` against the system's Redis, on a
+    /// free loopback port (`cargo xtask up --metrics`).
+    pub metrics: bool,
 }
 
 impl Default for LocalOptions {
@@ -51,6 +55,7 @@ impl Default for LocalOptions {
             log: None,
             back_off: BackOff::scaled(Duration::from_secs(1)),
             otel: None,
+            metrics: false,
         }
     }
 }
@@ -71,6 +76,10 @@ pub struct LocalSystem {
     app_values: Vec<BTreeMap<String, String>>,
     /// Each runtime process: its name, app and variables (a fulfilment shard's differ).
     launches: Vec<Launch>,
+    /// Where redis_exporter listens, with `metrics`.
+    metrics: Option<SocketAddr>,
+    /// The private directory of its filled-in metrics.lua, removed on drop.
+    metrics_dir: Option<std::path::PathBuf>,
 }
 
 /// One runtime process of [`start_local`]: one app, as a pod, with its variables.
@@ -163,6 +172,12 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     };
     ensure_free(listen)?;
     provision::debian_packages(&[("redis-cli", "redis-tools")])?;
+    if options.metrics {
+        provision::debian_packages(&[(
+            dev_services::EXPORTER_PROGRAM,
+            dev_services::EXPORTER_PACKAGE,
+        )])?;
+    }
     // A Redis it did not start may evict keys, which loses accepted orders: refuse it before
     // anything is built or started (the apps' scripts refuse to write to it too).
     if let Some(url) = &redis_url {
@@ -215,6 +230,8 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         ),
         apps,
         listen,
+        metrics: None,
+        metrics_dir: None,
     };
     for launch in system.launches.clone() {
         let app = &system.apps[launch.app];
@@ -249,6 +266,9 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         shards,
     };
     system.reconciler = Some(Reconciler::start(reconciler, RECONCILE_EVERY)?);
+    if options.metrics {
+        system.start_exporter(settings.keys.prefix(), &settings.channel, shards, options)?;
+    }
     Ok(system)
 }
 
@@ -302,6 +322,84 @@ impl LocalSystem {
     /// The Redis the apps use.
     pub fn redis_url(&self) -> &str {
         &self.redis_url
+    }
+
+    /// redis_exporter's `/metrics`, with `metrics`.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics
+            .map(|address| format!("http://{address}/metrics"))
+    }
+
+    /// Starts redis_exporter, supervised as the apps are, with the chart's `files/metrics.lua`
+    /// filled with the run's prefix, channel and shards (in a private temporary file), against
+    /// the apps' Redis as their Redis user, configured through its environment as the chart's
+    /// sidecar is; waits until it listens.
+    fn start_exporter(
+        &mut self,
+        prefix: &str,
+        channel: &str,
+        shards: u32,
+        options: &LocalOptions,
+    ) -> Result<()> {
+        let script = dev_services::write_metrics_script(prefix, channel, shards)?;
+        self.metrics_dir = script.parent().map(std::path::Path::to_path_buf);
+        // The exporter only logs a script that fails, on every scrape: say why here, once.
+        let text = std::fs::read_to_string(&script)?;
+        let location = RedisLocation::parse(&self.redis_url)?;
+        let answer = location
+            .redis_cli(&["EVAL", &text, "0"])
+            .unchecked()
+            .stderr_to_stdout()
+            .read()
+            .unwrap_or_else(|error| error.to_string());
+        ensure!(
+            answer.contains("order_system_orders_pending"),
+            "--metrics: files/metrics.lua fails against this Redis as {}: {}. With --redis-url \
+             or `redis_user`, that user also needs the `metrics` role's rules of \
+             charts/order-system/files/redis-acl.conf",
+            location
+                .user_name()
+                .unwrap_or_else(|| "default".to_string()),
+            answer.trim()
+        );
+        let program = provision::which(dev_services::EXPORTER_PROGRAM)
+            .context("prometheus-redis-exporter is not on PATH")?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], dev_services::free_port()?));
+        let environment: std::collections::HashMap<std::ffi::OsString, std::ffi::OsString> =
+            dev_services::exporter_environment(&self.redis_url, &script, listen)
+                .into_iter()
+                .map(|(name, value)| (name.into(), value.into()))
+                .chain(std::env::var_os("PATH").map(|path| ("PATH".into(), path)))
+                .collect();
+        let log = options.log.clone();
+        let name = "redis_exporter (metrics)";
+        let starter = Box::new(move || {
+            let mut expression = cmd!(&program).full_env(&environment).unchecked();
+            if let Some(log) = &log {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .with_context(|| format!("opening {}", log.display()))?;
+                expression = expression.stderr_to_stdout().stdout_file(file);
+            }
+            expression
+                .start()
+                .with_context(|| format!("starting {name}"))
+        });
+        self.processes
+            .push(Supervised::start(name, starter, options.back_off)?);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_err() {
+            self.check_started()?;
+            ensure!(
+                Instant::now() < deadline,
+                "{name} did not listen on {listen} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.metrics = Some(listen);
+        Ok(())
     }
 
     /// An error if an app process has exited before the system was up: at start, that is a
@@ -386,6 +484,9 @@ impl Drop for LocalSystem {
     /// reconciler and the redis-server are stopped by their own drops.
     fn drop(&mut self) {
         supervise::stop_all(&mut self.processes);
+        if let Some(dir) = self.metrics_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
