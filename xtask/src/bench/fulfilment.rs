@@ -1,12 +1,15 @@
-//! Fulfilment against acceptance, in the same run: the system started with 1, then 2 fulfilment
-//! shards (`cargo xtask up --shards`); for each, `POST /order` at full load (oha, the bench's
-//! duration and connections) while the pending index (`order:pending`, the backlog) is sampled,
-//! then the time the backlog takes to drain once the load stops.
+//! Fulfilment against acceptance, in the same run, as users feel it: the system started with each
+//! fulfilment placement (`message`, `composed`: docs/nano-services.md) and 1, then 2 fulfilment
+//! shards (`cargo xtask up --placement P --shards N`); for each, `POST /order` at full load (oha,
+//! the bench's duration and connections), the order-flow counters the atomic scripts keep
+//! (`order:stats`, the same ones `order_system_orders_*_total` export) read before and after, then
+//! the time the backlog (`order:pending`) takes to drain once the load stops.
 //!
-//! Figures per shard count: accepted orders/s; fulfilled orders/s under that load (accepted minus
-//! the backlog left, over the load's duration); backlog growth in orders/s; drain time and
-//! fulfilled orders/s while draining (a backlog present throughout). The goal (issue 13.5):
-//! fulfilment ≥ 1.0× acceptance with 2 shards, i.e. the backlog does not grow at full load.
+//! Figures per placement and shard count: accepted orders/s (oha's 202s); sustained fulfilled
+//! orders/s under that load (the `fulfilled` counter's delta over the load window); what is left
+//! pending at the end; backlog growth in orders/s; drain time and fulfilled orders/s while
+//! draining. Goals: fulfilment ≥ 1.0× acceptance with 2 shards (issue 13.5, `message`), and the
+//! composed placement's fulfilled orders/s against `message`'s in the same run (issue 22.7).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,10 +20,15 @@ use serde::{Deserialize, Serialize};
 
 use super::ORDER_BODY;
 use super::load::{Figures, Load, Request};
+use super::targets::{Goal, Target};
 use crate::up::{self, AppRuntime, LocalOptions};
 
+/// The placements compared: the default, then fulfilment composed into the receiver.
+pub const PLACEMENTS: [&str; 2] = ["message", "composed"];
 /// The shard counts compared.
 pub const SHARD_COUNTS: [u32; 2] = [1, 2];
+/// The apps' default key prefix: the bench runs with it.
+const PREFIX: &str = "order:";
 /// The longest a backlog may take to drain before the run fails.
 const DRAIN_LIMIT: Duration = Duration::from_secs(300);
 /// Orders accepted this shortly before the load stops are still in flight (published, not yet
@@ -30,14 +38,20 @@ const IN_FLIGHT: Duration = Duration::from_millis(50);
 /// less time than one poll of the backlog.
 const MIN_DRAINED: u64 = 100;
 
-/// One shard count's figures.
+/// One placement's and shard count's figures.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ShardRun {
+    /// `message` or `composed`.
+    pub placement: String,
     pub shards: u32,
     /// `POST /order` answered 202 per second at full load.
     pub accepted_per_second: f64,
-    /// Orders fulfilled per second during that load.
+    /// Orders fulfilled per second during that load: the `fulfilled` counter's delta over it.
     pub fulfilled_per_second: f64,
+    /// The `accepted` counter's delta over the load (oha's 202s, counted by Redis).
+    pub accepted_counted: u64,
+    /// The `fulfilled` counter's delta over the load.
+    pub fulfilled_counted: u64,
     /// Orders the backlog grew by per second during that load.
     pub backlog_growth_per_second: f64,
     /// The backlog when the load stopped, in orders.
@@ -61,41 +75,76 @@ impl ShardRun {
     }
 }
 
-/// Every shard count's figures, in [`SHARD_COUNTS`] order.
+/// Every placement's and shard count's figures, [`PLACEMENTS`] × [`SHARD_COUNTS`] in order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Fulfilment {
     pub runs: Vec<ShardRun>,
 }
 
 impl Fulfilment {
-    /// Measures each shard count on a freshly started system.
+    /// Measures each placement and shard count on a freshly started system.
     pub fn measure(load: &Load, runtime: AppRuntime, log: &Path) -> Result<Fulfilment> {
-        let runs = SHARD_COUNTS
-            .iter()
-            .map(|&shards| measure_one(load, runtime, shards, log))
-            .collect::<Result<_>>()?;
+        let mut runs = Vec::new();
+        for placement in PLACEMENTS {
+            for shards in SHARD_COUNTS {
+                runs.push(measure_one(load, runtime, placement, shards, log)?);
+            }
+        }
         Ok(Fulfilment { runs })
     }
 
-    /// Drain throughput with the most shards over that with one: how fulfilment scales out;
-    /// `None` unless both left a backlog of at least [`MIN_DRAINED`] orders to time.
+    fn run(&self, placement: &str, shards: u32) -> Option<&ShardRun> {
+        self.runs
+            .iter()
+            .find(|run| run.placement == placement && run.shards == shards)
+    }
+
+    /// The `message` placement's drain throughput with the most shards over that with one: how
+    /// fulfilment scales out; `None` unless both left a backlog of at least [`MIN_DRAINED`]
+    /// orders to time.
     pub fn scaling(&self) -> Option<f64> {
-        let first = self.runs.first()?;
-        let last = self.runs.last()?;
-        (self.runs.len() > 1 && first.backlog >= MIN_DRAINED && last.backlog >= MIN_DRAINED)
+        let first = self.run("message", SHARD_COUNTS[0])?;
+        let last = self.run("message", SHARD_COUNTS[SHARD_COUNTS.len() - 1])?;
+        (first.backlog >= MIN_DRAINED && last.backlog >= MIN_DRAINED)
             .then(|| last.drain_per_second / first.drain_per_second)
+    }
+
+    /// `composed` over `message` with `shards`: (POST accepted/s, sustained fulfilled/s).
+    pub fn placement_ratios(&self, shards: u32) -> Option<(f64, f64)> {
+        let message = self.run("message", shards)?;
+        let composed = self.run("composed", shards)?;
+        let ratio = |a: f64, b: f64| (b > 0.0).then(|| a / b);
+        Some((
+            ratio(composed.accepted_per_second, message.accepted_per_second)?,
+            ratio(composed.fulfilled_per_second, message.fulfilled_per_second)?,
+        ))
+    }
+
+    /// What users feel: the composed placement's sustained fulfilled orders/s against the
+    /// `message` placement's, with one shard (the default system), measured in the same run.
+    pub fn targets(&self) -> Vec<Target> {
+        vec![Target::new(
+            "composed vs message: sustained fulfilled orders/s at full POST load (1 shard)",
+            Goal::AtLeast(1.5),
+            "×",
+            self.placement_ratios(1).map(|(_, fulfilled)| fulfilled),
+        )]
     }
 
     pub fn markdown(&self) -> String {
         let mut md = String::from(
             "\n## Fulfilment against acceptance\n\n\
-             | shards | POST /order accepted/s | fulfilled/s under that load | fulfilment ÷ acceptance | \
-             backlog growth/s | backlog at end | drain time | fulfilled/s draining |\n\
-             |---|---|---|---|---|---|---|---|\n",
+             Sustained fulfilled orders/s: the `fulfilled` counter (`order:stats`, the metric \
+             `order_system_orders_fulfilled_total`) over the load; pending: `ZCARD order:pending` \
+             when the load stopped.\n\n\
+             | placement | shards | POST /order accepted/s | fulfilled/s under that load | fulfilment ÷ acceptance | \
+             backlog growth/s | pending at end | drain time | fulfilled/s draining |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
         );
         for run in &self.runs {
             md += &format!(
-                "| {} | {:.0} | {:.0} | {:.2}× | {:.0} | {} | {:.1} s | {:.0} |\n",
+                "| {} | {} | {:.0} | {:.0} | {:.2}× | {:.0} | {} | {:.1} s | {:.0} |\n",
+                run.placement,
                 run.shards,
                 run.accepted_per_second,
                 run.fulfilled_per_second,
@@ -106,15 +155,23 @@ impl Fulfilment {
                 run.drain_per_second
             );
         }
+        for shards in SHARD_COUNTS {
+            if let Some((post, fulfilled)) = self.placement_ratios(shards) {
+                md += &format!(
+                    "\ncomposed vs message, {shards} shard(s): {fulfilled:.2}× the sustained \
+                     fulfilled orders/s ({post:.2}× the POST /order accepted/s).\n",
+                );
+            }
+        }
         if let Some(scaling) = self.scaling() {
             md += &format!(
-                "\nDraining with {} shards: {scaling:.2}× the rate with 1.\n",
+                "\nDraining (`message`) with {} shards: {scaling:.2}× the rate with 1.\n",
                 SHARD_COUNTS[SHARD_COUNTS.len() - 1],
             );
         }
-        if let Some(run) = self.runs.last() {
+        if let Some(run) = self.run("message", SHARD_COUNTS[SHARD_COUNTS.len() - 1]) {
             md += &format!(
-                "\nGoal: fulfilment ≥ 1.0× acceptance with {} shards — {}.\n",
+                "\nGoal: fulfilment ≥ 1.0× acceptance with {} shards (`message`) — {}.\n",
                 run.shards,
                 if run.keeps_up() && run.backlog == 0 {
                     format!(
@@ -138,12 +195,19 @@ impl Fulfilment {
     }
 }
 
-fn measure_one(load: &Load, runtime: AppRuntime, shards: u32, log: &Path) -> Result<ShardRun> {
-    eprintln!("bench: fulfilment with {shards} shard(s)");
+fn measure_one(
+    load: &Load,
+    runtime: AppRuntime,
+    placement: &str,
+    shards: u32,
+    log: &Path,
+) -> Result<ShardRun> {
+    eprintln!("bench: fulfilment, placement {placement}, {shards} shard(s)");
     let system = up::start_local(&LocalOptions {
         runtime,
         shards,
         log: Some(log.to_path_buf()),
+        variables: vec![up::placement_variable(placement)],
         ..LocalOptions::default()
     })?;
     let redis = system.redis_url().to_string();
@@ -157,21 +221,33 @@ fn measure_one(load: &Load, runtime: AppRuntime, shards: u32, log: &Path) -> Res
     // The warm-up's orders may still be pending: wait for them (an error past DRAIN_LIMIT).
     drain(&redis).context("draining the warm-up's orders")?;
 
+    let before = counters(&redis)?;
     let started = Instant::now();
     let json = load
         .oha_command(&post, load.duration)
         .read()
         .context("oha (POST /order for fulfilment) failed")?;
     let elapsed = started.elapsed().as_secs_f64();
+    let after = counters(&redis)?;
     let backlog = pending(&redis)?;
     let accepted = Figures::from_oha("POST /order (fulfilment)", &json, 202)?;
     let (_, drain_time) = drain(&redis)?;
     let drain_seconds = drain_time.as_secs_f64();
-    let fulfilled = accepted.requests.saturating_sub(backlog);
+    let accepted_counted = after.accepted.saturating_sub(before.accepted);
+    let fulfilled = after.fulfilled.saturating_sub(before.fulfilled);
+    // Every 202 oha saw was counted; a request oha gave up on at the deadline may be too.
+    ensure!(
+        accepted_counted >= accepted.requests,
+        "oha saw {} orders accepted, Redis' `accepted` counter only {accepted_counted}",
+        accepted.requests
+    );
     Ok(ShardRun {
+        placement: placement.to_string(),
         shards,
         accepted_per_second: accepted.requests as f64 / elapsed,
         fulfilled_per_second: fulfilled as f64 / elapsed,
+        accepted_counted,
+        fulfilled_counted: fulfilled,
         backlog_growth_per_second: backlog as f64 / elapsed,
         backlog,
         drain_seconds,
@@ -183,9 +259,44 @@ fn measure_one(load: &Load, runtime: AppRuntime, shards: u32, log: &Path) -> Res
     })
 }
 
+/// The order-flow counters the atomic scripts keep (`HMGET order:stats accepted fulfilled`).
+#[derive(Clone, Copy, Debug)]
+struct Counters {
+    accepted: u64,
+    fulfilled: u64,
+}
+
+fn counters(redis_url: &str) -> Result<Counters> {
+    let stats = format!("{PREFIX}stats");
+    let reply = cmd!(
+        "redis-cli",
+        "-u",
+        redis_url,
+        "HMGET",
+        &stats,
+        "accepted",
+        "fulfilled"
+    )
+    .read()
+    .context("redis-cli HMGET")?;
+    // A field never incremented is absent: 0.
+    let values: Vec<u64> = reply
+        .lines()
+        .map(|line| line.trim().parse().unwrap_or(0))
+        .collect();
+    match values.as_slice() {
+        [accepted, fulfilled] => Ok(Counters {
+            accepted: *accepted,
+            fulfilled: *fulfilled,
+        }),
+        _ => anyhow::bail!("redis-cli answered {reply:?} to HMGET {stats}"),
+    }
+}
+
 /// The backlog: orders accepted but not yet fulfilled (`ZCARD order:pending`).
 fn pending(redis_url: &str) -> Result<u64> {
-    let reply = cmd!("redis-cli", "-u", redis_url, "ZCARD", "order:pending")
+    let pending = format!("{PREFIX}pending");
+    let reply = cmd!("redis-cli", "-u", redis_url, "ZCARD", &pending)
         .read()
         .context("redis-cli ZCARD")?;
     reply
@@ -215,7 +326,14 @@ mod tests {
     use super::*;
 
     fn run(shards: u32, accepted: f64, fulfilled: f64, drain: f64) -> ShardRun {
+        placed("message", shards, accepted, fulfilled, drain)
+    }
+
+    fn placed(placement: &str, shards: u32, accepted: f64, fulfilled: f64, drain: f64) -> ShardRun {
         ShardRun {
+            placement: placement.to_string(),
+            accepted_counted: accepted as u64,
+            fulfilled_counted: fulfilled as u64,
             shards,
             accepted_per_second: accepted,
             fulfilled_per_second: fulfilled,
@@ -235,7 +353,7 @@ mod tests {
         assert_eq!(figures.scaling(), Some(1.8));
         let md = figures.markdown();
         assert!(
-            md.contains("| 2 | 400 | 380 | 0.95× | 20 | 100 | 0.2 s | 450 |"),
+            md.contains("| message | 2 | 400 | 380 | 0.95× | 20 | 100 | 0.2 s | 450 |"),
             "{md}"
         );
         assert!(
@@ -253,5 +371,29 @@ mod tests {
         let md = met.markdown();
         assert!(md.contains("met (1.00×; the 3 orders left"), "{md}");
         assert!(!md.contains("the rate with 1"), "{md}");
+    }
+
+    #[test]
+    fn composed_is_compared_with_message_on_fulfilled_orders() {
+        let figures = Fulfilment {
+            runs: vec![
+                placed("message", 1, 1400.0, 760.0, 800.0),
+                placed("message", 2, 1300.0, 1290.0, 900.0),
+                placed("composed", 1, 1250.0, 1250.0, 0.0),
+                placed("composed", 2, 1200.0, 1200.0, 0.0),
+            ],
+        };
+        let (post, fulfilled) = figures.placement_ratios(1).unwrap();
+        assert!((post - 1250.0 / 1400.0).abs() < 1e-9);
+        assert!((fulfilled - 1250.0 / 760.0).abs() < 1e-9);
+        let [target] = figures.targets().try_into().ok().unwrap();
+        assert_eq!(target.measured, Some(fulfilled));
+        let md = figures.markdown();
+        assert!(
+            md.contains("composed vs message, 1 shard(s): 1.64× the sustained fulfilled orders/s (0.89× the POST /order accepted/s)"),
+            "{md}"
+        );
+        assert!(md.contains("| composed | 2 | 1200 | 1200 |"), "{md}");
+        assert!(md.contains("with 2 shards (`message`)"), "{md}");
     }
 }

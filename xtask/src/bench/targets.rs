@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::report::{MIB, Report};
-use super::{capacity, nano};
+use super::{capacity, fulfilment, nano};
 
 #[derive(Clone, Copy, Debug, Serialize)]
 pub(super) struct Ratios {
@@ -165,6 +165,11 @@ impl Report {
             self.nano_services
                 .iter()
                 .flat_map(nano::NanoServices::targets),
+        )
+        .chain(
+            self.fulfilment
+                .iter()
+                .flat_map(fulfilment::Fulfilment::targets),
         )
         .collect()
     }
