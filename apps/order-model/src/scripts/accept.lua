@@ -41,7 +41,8 @@ end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 if KEYS[3] then
   redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[6])
-  -- Fulfilment shortens the key's life to the order's retention: it never outlives the order.
+  -- Fulfilment shortens the key's life to the order's retention, so that it never outlives the
+  -- order, and then deletes this field.
   redis.call('HSET', KEYS[1], 'idempotency_key', KEYS[3])
 end
 if ARGV[4] ~= '' then

@@ -3,9 +3,14 @@
 -- pending index, and it (with its idempotency key) expires after the retention period — all in
 -- the same step. Repeats and unknown ids change nothing.
 --
+-- The hash's `idempotency_key` field (written by accept.lua) exists only so that this step can cap
+-- the key's life at the retention; once it has, nothing reads the field, so the same step deletes
+-- it (HDEL) rather than keep ~90 bytes per order for the whole retention.
+--
 -- `allow-oom` (Redis >= 7.0): Redis runs this script even when it is over `maxmemory`, where it
--- refuses new orders. Fulfilling adds a field and an expiry but drops the pending entry, and the
--- expiry is what frees memory later: without the flag a full Redis could never drain.
+-- refuses new orders. Fulfilling adds a field and an expiry but drops the pending entry (and the
+-- `idempotency_key` field), and the expiry is what frees memory later: without the flag a full
+-- Redis could never drain.
 --
 -- KEYS[1] order hash   KEYS[2] pending sorted set   KEYS[3] counters hash (`<prefix>stats`:
 --         field `fulfilled` counts the orders fulfilled, for the order-flow metrics)
@@ -35,6 +40,7 @@ if idempotency_key then
   if left == -1 or left > retention then
     redis.call('PEXPIRE', idempotency_key, retention)
   end
+  redis.call('HDEL', KEYS[1], 'idempotency_key')
 end
 redis.call('HINCRBY', KEYS[3], 'fulfilled', 1)
 return 1

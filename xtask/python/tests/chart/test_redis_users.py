@@ -30,7 +30,8 @@ ROLE_SCRIPTS = {
 # Arguments that make a command touch a key under the prefix and the orders channel, for ACL DRYRUN.
 DRYRUN_ARGS = {
     "GET": ["order:1"], "SET": ["order:1", "v"], "HGET": ["order:1", "f"], "HMGET": ["order:1", "f"],
-    "HSET": ["order:1", "f", "v"], "ZADD": ["order:pending", "1", "m"], "ZREM": ["order:pending", "m"],
+    "HSET": ["order:1", "f", "v"], "HDEL": ["order:1", "f"], "ZADD": ["order:pending", "1", "m"],
+    "ZREM": ["order:pending", "m"],
     "ZRANGEBYSCORE": ["order:pending", "-inf", "+inf"], "PEXPIRE": ["order:1", "1000"], "PTTL": ["order:1"],
     "PUBLISH": ["neworders.3", "m"], "INFO": ["memory"], "TIME": [], "EXISTS": ["order:1"],
     "HINCRBY": ["order:stats", "accepted", "1"], "ZCARD": ["order:pending"],
