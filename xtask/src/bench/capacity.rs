@@ -5,8 +5,9 @@
 //!
 //! For each kind of order: `FLUSHALL`, `INFO memory`'s `used_memory`, accept `orders` of them
 //! (pending: hash, pending-index entry, idempotency key if any), `used_memory` again, fulfil them
-//! all (the hash gains `fulfilled_at` and an expiry, the index entry goes), `used_memory` again,
-//! and once more after deleting the idempotency keys (what their 24-hour expiry does).
+//! all (the hash gains `fulfilled_at` and an expiry and loses its `idempotency_key` field, the
+//! index entry goes), `used_memory` again, and once more after deleting the idempotency keys (what
+//! their 24-hour expiry does).
 //! The differences over the count are the figures; `MEMORY USAGE` of one order's hash (and of
 //! its idempotency key) is the cross-check, without the keyspace's own per-key entries.
 
@@ -177,13 +178,16 @@ impl Capacity {
         ensure!(!self.kinds.is_empty(), "no kind of order was measured");
         for kind in &self.kinds {
             let key_expired = kind.key_expired_bytes_per_order;
-            for (what, value) in [
-                ("pending", Some(kind.pending_bytes_per_order)),
-                ("fulfilled", Some(kind.fulfilled_bytes_per_order)),
-                ("fulfilled, key expired,", key_expired),
+            // Each figure against its own state's hash: fulfilment adds `fulfilled_at` but
+            // deletes the `idempotency_key` field, so either hash may be the larger.
+            let (pending, fulfilled) = (kind.hash_usage_pending, kind.hash_usage_fulfilled);
+            for (what, value, hash) in [
+                ("pending", Some(kind.pending_bytes_per_order), pending),
+                ("fulfilled", Some(kind.fulfilled_bytes_per_order), fulfilled),
+                ("fulfilled, key expired,", key_expired, fulfilled),
             ]
             .into_iter()
-            .filter_map(|(what, value)| Some((what, value?)))
+            .filter_map(|(what, value, hash)| Some((what, value?, hash)))
             {
                 ensure!(
                     value.is_finite() && value > 0.0,
@@ -192,7 +196,7 @@ impl Capacity {
                 );
                 // used_memory counts the hash and the keyspace's entries for it: never less
                 // than the hash alone, and never more than a few hundred bytes besides.
-                let hash = kind.hash_usage_fulfilled.min(kind.hash_usage_pending) as f64;
+                let hash = hash as f64;
                 ensure!(
                     value >= hash * 0.9
                         && value <= hash + kind.key_usage.unwrap_or(0) as f64 + 400.0,
@@ -532,6 +536,35 @@ mod tests {
         for wrong in [0.0, f64::NAN, 50.0, 5_000.0] {
             assert!(capacity(wrong).check_sane().is_err(), "{wrong}");
         }
+    }
+
+    #[test]
+    fn each_figure_is_checked_against_its_own_states_hash() {
+        // Measured: fulfilment deletes the `idempotency_key` field, so the fulfilled hash is the
+        // smaller one; the pending figure is still sane against the pending hash.
+        let worst = KindFigures {
+            details_chars: 1024,
+            details_bytes: 4096,
+            pending_bytes_per_order: 6448.0,
+            fulfilled_bytes_per_order: 6148.0,
+            key_expired_bytes_per_order: Some(5860.0),
+            hash_usage_pending: 5904,
+            hash_usage_fulfilled: 5712,
+            key_usage: Some(248),
+            hash_encoding: "hashtable".into(),
+            ..figures("1024 × 4-byte UTF-8", Some(128), 0.0, 0.0)
+        };
+        let capacity = |kind: KindFigures| Capacity {
+            redis_version: "7.0.15".into(),
+            orders: 10_000,
+            kinds: vec![figures("typical", Some(36), 400.0, 384.0), kind],
+        };
+        capacity(worst.clone()).check_sane().unwrap();
+        let fulfilled_far_below_its_hash = KindFigures {
+            fulfilled_bytes_per_order: 4_000.0,
+            ..worst
+        };
+        assert!(capacity(fulfilled_far_below_its_hash).check_sane().is_err());
     }
 
     #[test]
