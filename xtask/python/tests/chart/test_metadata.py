@@ -24,7 +24,9 @@ def test_artifacthub_images_are_the_ones_the_defaults_deploy():
     deployed = set()
     for manifest in engine.render():
         if pod := manifest.pod_spec:
-            deployed |= {container["image"] for container in pod.get("initContainers", []) + pod["containers"]}
+            deployed |= {
+                container["image"] for container in pod.get("initContainers", []) + pod["containers"]
+            }
     assert listed == deployed
 
 

@@ -71,8 +71,20 @@ def accept(port: int, environment: dict[str, str], accepted_at_ms: int) -> str:
     order_id = str(uuid.uuid4())
     message = json.dumps({"id": order_id, "details": f"order {order_id}", "status": "created"})
     answer = cli(
-        port, environment, "--eval", str(ACCEPT_SCRIPT), f"order:{order_id}", "order:pending", ",",
-        order_id, f"order {order_id}", str(accepted_at_ms), CHANNEL, message, "86400", "order:",
+        port,
+        environment,
+        "--eval",
+        str(ACCEPT_SCRIPT),
+        f"order:{order_id}",
+        "order:pending",
+        ",",
+        order_id,
+        f"order {order_id}",
+        str(accepted_at_ms),
+        CHANNEL,
+        message,
+        "86400",
+        "order:",
     )
     assert answer == ["1", order_id]
     return order_id
@@ -156,9 +168,15 @@ def test_decodes_a_password_with_url_special_characters(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "scripts").mkdir()
     encoded = quote("Ab1/cD+e=@:%#?& x", safe="")
-    values = {"redis": {"users": {"reconciler": {"existingSecret": "mine", "existingSecretPasswordKey": "pw"}}}}
+    values = {
+        "redis": {"users": {"reconciler": {"existingSecret": "mine", "existingSecretPasswordKey": "pw"}}}
+    }
     existing = {"mine": {"pw": encoded}}
-    with rendered_redis(values, tmp_path / "data", existing_secrets=existing) as (port, environment, manifests):
+    with rendered_redis(values, tmp_path / "data", existing_secrets=existing) as (
+        port,
+        environment,
+        manifests,
+    ):
         reconciler = Reconciler(manifests, port, tmp_path / "scripts")
         accept(port, environment, int(time.time() * 1000) - 120_000)
         result = reconciler.run({"REDIS_PASSWORD": encoded})

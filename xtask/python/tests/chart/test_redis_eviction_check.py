@@ -20,7 +20,13 @@ def render(port: int, **external) -> list[engine.Manifest]:
             "external": {
                 "host": "127.0.0.1",
                 "port": port,
-                "users": {"reconciler": {"name": USER, "existingSecret": "reconciler", "existingSecretPasswordKey": "pw"}},
+                "users": {
+                    "reconciler": {
+                        "name": USER,
+                        "existingSecret": "reconciler",
+                        "existingSecretPasswordKey": "pw",
+                    }
+                },
                 **external,
             },
         }

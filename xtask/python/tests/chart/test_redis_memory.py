@@ -57,7 +57,11 @@ def test_a_full_redis_refuses_writes_and_evicts_nothing(tmp_path):
         stored = answers.count("OK")
         assert 0 < stored < 5000 and any(answer.startswith("OOM") for answer in answers), answers[-1]
         dbsize = subprocess.run(
-            ["redis-cli", "-p", str(port), "DBSIZE"], env=environment, capture_output=True, text=True, timeout=10
+            ["redis-cli", "-p", str(port), "DBSIZE"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout.strip()
         assert int(dbsize) == stored
 

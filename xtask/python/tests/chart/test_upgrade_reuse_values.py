@@ -160,7 +160,11 @@ def test_the_fixtures_are_the_releases_they_name():
     assert "0.1.0" in releases.versions()
     for version in releases.versions():
         directory = releases.FIXTURES / version
-        assert (directory / "values.yaml").read_text().startswith(f"# order-system chart {version}'s values.yaml")
+        assert (
+            (directory / "values.yaml")
+            .read_text()
+            .startswith(f"# order-system chart {version}'s values.yaml")
+        )
         assert set(releases.frozen_immutable_fields(version)) == set(releases.installs(version))
 
 

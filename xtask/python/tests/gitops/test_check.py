@@ -23,7 +23,9 @@ def test_a_kustomization_that_does_not_build(repo):
 
 def test_a_generator_file_outside_the_repository(repo):
     (repo.root.parent / "secrets.yaml").write_text("password: x\n")
-    repo.edit("gitops/values/common/kustomization.yaml", "- values.yaml", "- values.yaml=../../../../secrets.yaml")
+    repo.edit(
+        "gitops/values/common/kustomization.yaml", "- values.yaml", "- values.yaml=../../../../secrets.yaml"
+    )
     assert_problem(repo.problems(), "../../../../secrets.yaml is outside the repository")
 
 
@@ -308,7 +310,9 @@ def test_a_chart_from_another_owner(repo):
 
 
 def test_an_existing_secret_nothing_declares(repo):
-    repo.edit("gitops/values/common/values.yaml", "existingSecret: redis-auth", "existingSecret: redis-password")
+    repo.edit(
+        "gitops/values/common/values.yaml", "existingSecret: redis-auth", "existingSecret: redis-password"
+    )
     assert_problem(repo.problems(), "values.redis.auth.existingSecret names Secret shop/redis-password")
 
 
