@@ -13,7 +13,6 @@ import yaml
 
 from .problems import CheckError
 
-
 # The chart every HelmRelease and Application deploys, from OCI or from this path in Git.
 CHART = "charts/order-system"
 

@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from services import free_port, wait_until_listening
 
 from order_chart import engine
 from order_chart.paths import SCENARIOS
+from services import free_port, wait_until_listening
 
 SCENARIO_FILES = sorted(SCENARIOS.glob("*-values.yaml"))
 

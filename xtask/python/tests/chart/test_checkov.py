@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SCENARIO_FILES
 
+from conftest import SCENARIO_FILES
 from order_chart import engine
 from order_chart.paths import CHART
 

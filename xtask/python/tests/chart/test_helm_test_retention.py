@@ -6,6 +6,7 @@ import subprocess
 import uuid
 
 import pytest
+
 from services import container_environment, rendered_redis, secrets_of
 
 

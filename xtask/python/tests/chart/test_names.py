@@ -12,8 +12,8 @@ from pathlib import Path
 import helm_python as helm
 import pytest
 import yaml
-from kube_names import derived, label_problems, name_problems
 
+from kube_names import derived, label_problems, name_problems
 from order_chart import engine
 from order_chart.paths import CHART, REPO_CRDS, crds_dir
 

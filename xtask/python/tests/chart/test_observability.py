@@ -12,8 +12,8 @@ from pathlib import Path
 import helm_python as helm
 import pytest
 import yaml
-from conftest import SCENARIO_FILES
 
+from conftest import SCENARIO_FILES
 from order_chart import engine
 from order_chart.paths import crds_dir
 

@@ -7,10 +7,10 @@ import copy
 
 import pytest
 import yaml
-from pod_security import violations
 
 from order_chart import engine
 from order_chart.paths import crds_dir
+from pod_security import violations
 
 
 def pod_templates(manifests: list[engine.Manifest]):

@@ -11,9 +11,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from services import container_environment, expand, rendered_redis, secrets_of
 
 from order_chart.paths import CHART
+from services import container_environment, expand, rendered_redis, secrets_of
 
 ACCEPT_SCRIPT = CHART.parent.parent / "apps" / "order-model" / "src" / "scripts" / "accept.lua"
 CHANNEL = "neworders"

@@ -6,9 +6,9 @@ import subprocess
 from urllib.parse import quote
 
 import pytest
-from services import free_port, rendered_redis
 
 from order_chart import engine
+from services import free_port, rendered_redis
 
 
 @pytest.fixture(params=[True, False], ids=["persistent", "in-memory"])

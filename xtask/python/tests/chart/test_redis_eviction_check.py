@@ -6,9 +6,9 @@ import subprocess
 from urllib.parse import quote
 
 import pytest
-from services import expand, free_port, role_credentials, wait_until_listening
 
 from order_chart import engine
+from services import expand, free_port, role_credentials, wait_until_listening
 
 USER, PASSWORD = "order-reconciler", "Rec0n/ciler:pw"  # an existing Secret holds the URL form
 

@@ -5,9 +5,9 @@ whose maxmemory is the configured share of that limit and whose policy never evi
 import subprocess
 
 import pytest
-from services import rendered_redis
 
 from order_chart import engine
+from services import rendered_redis
 
 
 def config(port: int, environment: dict[str, str], name: str) -> str:

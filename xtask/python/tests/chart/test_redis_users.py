@@ -13,9 +13,9 @@ import urllib.request
 import uuid
 
 import pytest
-from services import rendered_exporter, rendered_redis
 
 from order_chart.paths import CHART
+from services import rendered_exporter, rendered_redis
 
 SCRIPTS = CHART.parent.parent / "apps" / "order-model" / "src" / "scripts"
 ACCEPT, FULFIL, RECONCILE = SCRIPTS / "accept.lua", SCRIPTS / "fulfil.lua", CHART / "files" / "reconcile.lua"

@@ -5,8 +5,8 @@ import base64
 
 import helm_python as helm
 import pytest
-from kube_api import KubeApi
 
+from kube_api import KubeApi
 from order_chart import engine
 
 SECRET = f"{engine.RELEASE}-order-system-redis"

@@ -9,8 +9,8 @@ import json
 from typing import Any
 
 import pytest
-from chart_copies import copy_chart, set_versions
 
+from chart_copies import copy_chart, set_versions
 from order_chart import engine
 
 # Kinds that run pods; the helm test Pod is made anew by each `helm test`, whatever its labels.

@@ -15,10 +15,10 @@ from typing import Any
 
 import helm_python as helm
 import pytest
-import releases
 import yaml
-from chart_copies import copy_chart, render_reuse_values_upgrade
 
+import releases
+from chart_copies import copy_chart, render_reuse_values_upgrade
 from order_chart import engine, validate
 from order_chart.paths import CHART
 
