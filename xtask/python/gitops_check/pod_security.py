@@ -38,7 +38,10 @@ def check(scope: Scope, releases: list[ChartValues]) -> list[str]:
             declared is None or "managedNamespaceMetadata" in sync
         ):
             labels = (sync.get("managedNamespaceMetadata") or {}).get("labels") or {}
-            where = f"{release.manifest.origin}: {describe(release.manifest.obj)}: syncPolicy.managedNamespaceMetadata"
+            where = (
+                f"{release.manifest.origin}: {describe(release.manifest.obj)}:"
+                " syncPolicy.managedNamespaceMetadata"
+            )
             labelled.append((where, labels))
         if not labelled:
             where = f"{release.manifest.origin}: {describe(release.manifest.obj)}"

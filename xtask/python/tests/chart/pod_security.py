@@ -28,7 +28,8 @@ SAFE_SYSCTLS = {
 SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 # restricted "Volume Types": the only volume sources allowed.
 RESTRICTED_VOLUMES = {
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
+    "configMap", "csi", "downwardAPI", "emptyDir",
+    "ephemeral", "persistentVolumeClaim", "projected", "secret",
 }  # fmt: skip
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 

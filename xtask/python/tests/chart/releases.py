@@ -98,7 +98,8 @@ def freeze(fixtures: Path = FIXTURES) -> Path:
     )
     for scenario in sorted(SCENARIOS.glob("*-values.yaml")):
         (directory / "ci" / scenario.name).write_text(
-            f"# charts/order-system/ci/{scenario.name} of chart {version} (git {commit}): one install's user\n"
+            f"# charts/order-system/ci/{scenario.name} of chart {version} (git {commit}):"
+            " one install's user\n"
             "# values. A record of a published release (releases.py): never edit it.\n" + scenario.read_text()
         )
     fields = {

@@ -131,9 +131,9 @@ def rendered_redis(
     """Renders the chart with `values` (Redis on a free port) and runs the rendered Redis container's
     command line with its environment, `data_dir` standing in for its /data volume (and a directory
     beside it for /tmp); yields (port, the container's environment plus the decoded password as
-    redis-cli's REDISCLI_AUTH, every rendered manifest). `secret_password` stands in for what an existing Secret holds instead of
-    the generated password (the password's URL form); `existing_secrets` (name → key → value) for
-    Secrets the values name that the chart does not make."""
+    redis-cli's REDISCLI_AUTH, every rendered manifest). `secret_password` stands in for what an
+    existing Secret holds instead of the generated password (the password's URL form);
+    `existing_secrets` (name → key → value) for Secrets the values name that the chart does not make."""
     if shutil.which("redis-server") is None:
         raise RuntimeError(
             "`redis-server` is needed; `cargo xtask test` installs it (apt-get install -y redis-server)"

@@ -29,8 +29,11 @@ ALL_ON = {
 }
 # The thresholds the alert tests below are written for, set explicitly so values.yaml's defaults may change.
 THRESHOLDS = {
-    "oldestPendingAgeSeconds": 300, "oldestPendingFor": "2m", "backlogPendingOrders": 1000, "backlogFor": "15m",
-    "noSubscriberFor": "5m", "redisMemoryRatio": 0.85, "redisMemoryFor": "10m", "reconcilerFailedJobs": 1,
+    "oldestPendingAgeSeconds": 300, "oldestPendingFor": "2m",
+    "backlogPendingOrders": 1000, "backlogFor": "15m",
+    "noSubscriberFor": "5m",
+    "redisMemoryRatio": 0.85, "redisMemoryFor": "10m",
+    "reconcilerFailedJobs": 1,
 }  # fmt: skip
 # The labels prometheus-operator gives the exporter's series (release `shop`, namespace `orders`).
 SCRAPED = 'job="shop-order-system-metrics",namespace="orders",instance="10.0.0.7:9121"'
@@ -169,6 +172,18 @@ def series(name: str, values: str, **labels: str) -> dict:
     }
 
 
+def job_series(status: str, job: str, values: str, **labels: str) -> dict:
+    """kube-state-metrics' `kube_job_status_<status>` of Job `job` in namespace orders."""
+    all_labels = {"namespace": "orders", "job_name": job, **labels}
+    return {
+        "series": f"kube_job_status_{status}"
+        + "{"
+        + ",".join(f'{k}="{v}"' for k, v in all_labels.items())
+        + "}",
+        "values": values,
+    }
+
+
 def alert(name: str, at: str, *fired: dict) -> dict:
     """At `at`, exactly the alerts `fired` (their labels beyond alertname) are firing."""
     return {"eval_time": at, "alertname": name, "exp_alerts": [{"exp_labels": labels} for labels in fired]}
@@ -247,36 +262,18 @@ ALERT_TESTS = {
                 "8m",
                 {"job": "shop-order-system-metrics", "namespace": "orders", "severity": "warning"},
             ),
-        ],  # fmt: skip
+        ],
     ),
     "OrderSystemReconcilerJobsFailing": (
         [
             # A reconciler Job that failed, started at 300 s; one of another CronJob; one that succeeded.
-            {
-                "series": 'kube_job_status_failed{namespace="orders",job_name="shop-order-system-reconciler-29001",reason="BackoffLimitExceeded"}',
-                "values": "1x40",
-            },
-            {
-                "series": 'kube_job_status_start_time{namespace="orders",job_name="shop-order-system-reconciler-29001"}',
-                "values": "300x40",
-            },
-            {
-                "series": 'kube_job_status_failed{namespace="orders",job_name="shop-other-29001"}',
-                "values": "1x40",
-            },
-            {
-                "series": 'kube_job_status_start_time{namespace="orders",job_name="shop-other-29001"}',
-                "values": "300x40",
-            },
-            {
-                "series": 'kube_job_status_failed{namespace="orders",job_name="shop-order-system-reconciler-29002"}',
-                "values": "0x40",
-            },
-            {
-                "series": 'kube_job_status_start_time{namespace="orders",job_name="shop-order-system-reconciler-29002"}',
-                "values": "400x40",
-            },
-        ],  # fmt: skip
+            job_series("failed", "shop-order-system-reconciler-29001", "1x40", reason="BackoffLimitExceeded"),
+            job_series("start_time", "shop-order-system-reconciler-29001", "300x40"),
+            job_series("failed", "shop-other-29001", "1x40"),
+            job_series("start_time", "shop-other-29001", "300x40"),
+            job_series("failed", "shop-order-system-reconciler-29002", "0x40"),
+            job_series("start_time", "shop-order-system-reconciler-29002", "400x40"),
+        ],
         [
             alert("OrderSystemReconcilerJobsFailing", "10m", {"namespace": "orders", "severity": "warning"}),
             alert("OrderSystemReconcilerJobsFailing", "25m"),  # that failure is over 15 minutes old
@@ -398,7 +395,8 @@ def test_the_dashboard_configmap_is_what_grafanas_sidecar_loads():
 
 
 def test_every_dashboard_query_parses_with_prometheus(tmp_path):
-    """Each `expr`, its Grafana variables given sample values, as a recording rule for `promtool check rules`."""
+    """Each `expr`, its Grafana variables given sample values, as a recording rule for
+    `promtool check rules`."""
     queries = dashboard_queries()
     assert len(queries) >= 10
     rules = []

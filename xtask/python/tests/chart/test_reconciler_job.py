@@ -187,7 +187,7 @@ def test_decodes_a_password_with_url_special_characters(tmp_path):
 
 
 def test_runs_as_the_reconciler_user_not_the_admin(system):
-    port, environment, reconciler = system
+    _, environment, reconciler = system
     assert reconciler.container["args"][reconciler.container["args"].index("--user") + 1] == "reconciler"
     # The admin password is not the reconciler user's: the run is refused.
     refused = reconciler.run({"REDIS_PASSWORD": environment["REDIS_PASSWORD"]})

@@ -70,7 +70,7 @@ def test_a_secret_not_in_url_form_stops_redis_with_the_reason(tmp_path):
 
 
 def test_readiness_probe_passes_only_with_the_password(redis):
-    port, environment, probe, _ = redis
+    _, environment, probe, _ = redis
     assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin", **environment}).returncode == 0
     assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin"}).returncode != 0
 

@@ -85,7 +85,8 @@ def test_fails_an_evicting_redis_naming_the_setting(external_redis, policy):
 
 
 def test_fails_saying_so_when_info_cannot_be_read(external_redis):
-    """A Redis that denies INFO (as some managed services may): the check cannot tell, and says how to skip it."""
+    """A Redis that denies INFO (as some managed services may): the check cannot tell, and says how to
+    skip it."""
     result = run_check(render(external_redis("noeviction", rules="+ping")))
     assert result.returncode != 0
     assert "cannot read maxmemory_policy" in result.stderr and "NOPERM" in result.stderr

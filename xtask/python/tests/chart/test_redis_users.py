@@ -48,7 +48,8 @@ DRYRUN_ARGS = {
     "ZRANGE": ["order:pending", "0", "0", "WITHSCORES"],
     "PUBSUB": ["NUMSUB", "neworders.3"],
 }
-# Where a role's scripts use a command on other keys than DRYRUN_ARGS' (metrics.lua's HMGET reads the counters).
+# Where a role's scripts use a command on other keys than DRYRUN_ARGS' (metrics.lua's HMGET reads the
+# counters).
 ROLE_DRYRUN_ARGS = {"metrics": {"HMGET": ["order:stats", "accepted", "fulfilled"]}}
 # What redis_exporter itself sends (its INFO-based metrics) besides the script.
 EXPORTER_COMMANDS = [
@@ -170,8 +171,8 @@ def test_the_roles_do_their_jobs_with_the_real_scripts(redis):
     assert counts == ["1", "0"], counts
     # A fulfilment shard subscribes to its channel and fulfils it; order-processor does too (composed).
     subscribed = subprocess.run(
-        ["timeout", "1", "redis-cli", "-p", str(redis[0]), "--no-auth-warning", "--user", "fulfilment-processor",
-         "SUBSCRIBE", "neworders.3"],
+        ["timeout", "1", "redis-cli", "-p", str(redis[0]), "--no-auth-warning",
+         "--user", "fulfilment-processor", "SUBSCRIBE", "neworders.3"],
         env={"PATH": "/usr/bin:/bin", "REDISCLI_AUTH": redis[2]["fulfilment-processor"][1]},
         capture_output=True, text=True,
     ).stdout.split()  # fmt: skip
@@ -268,7 +269,7 @@ def test_a_wrong_password_is_refused(redis):
 
 def test_the_acl_file_holds_no_password(redis, tmp_path_factory):
     """Only SHA-256 hashes: the ACL file Redis loaded names no password in clear."""
-    port, admin, roles, _ = redis
+    _, _, roles, _ = redis
     listed = as_user(redis, None, "ACL", "LIST")
     for _, password in roles.values():
         assert password not in listed
@@ -284,7 +285,7 @@ def test_the_metrics_role_may_send_what_redis_exporter_sends(redis, command):
 def test_the_rendered_exporter_reads_the_order_flow_as_the_metrics_user(redis, tmp_path):
     """Debian's redis_exporter with the rendered sidecar's configuration and script, against the
     rendered Redis: the script's figures arrive, and Redis refuses the exporter nothing it needs."""
-    port, _, _, manifests = redis
+    _, _, _, manifests = redis
     pending = accept(redis, "order-processor", int(time.time() * 1000) - 60_000)
     with rendered_exporter(manifests, tmp_path) as exporter_port:
         text = urllib.request.urlopen(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).read().decode()
@@ -313,11 +314,9 @@ def test_the_exporter_decodes_a_percent_encoded_password(tmp_path):
     values = {"metrics": {"enabled": True}, "redis": {"users": {"metrics": {"existingSecret": "exporter"}}}}
     existing = {"exporter": {"redis-password": "p%2Fa%40ss%3Aw%25rd"}}
     (tmp_path / "data").mkdir()
-    with rendered_redis(values, tmp_path / "data", existing_secrets=existing) as (_, _, manifests):
-        with rendered_exporter(manifests, tmp_path, existing) as exporter_port:
-            text = (
-                urllib.request.urlopen(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10)
-                .read()
-                .decode()
-            )
+    with (
+        rendered_redis(values, tmp_path / "data", existing_secrets=existing) as (_, _, manifests),
+        rendered_exporter(manifests, tmp_path, existing) as exporter_port,
+    ):
+        text = urllib.request.urlopen(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).read().decode()
     assert re.search(r"^redis_up 1$", text, re.M) and 'key="order_system_orders_pending"' in text, text

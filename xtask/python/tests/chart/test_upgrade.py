@@ -23,11 +23,13 @@ def kube_api():
 
 def render_upgrade(api: KubeApi, values=None) -> dict[str, dict]:
     """Kind/name → object, rendered against the API server as an upgrade."""
-    with helm.Config(kubeconfig_content=api.kubeconfig, namespace=engine.NAMESPACE) as config:
-        with helm.Chart.load(engine.CHART) as chart:
-            rendered = config.render(
-                chart, values or {}, name=engine.RELEASE, namespace=engine.NAMESPACE, is_upgrade=True
-            )
+    with (
+        helm.Config(kubeconfig_content=api.kubeconfig, namespace=engine.NAMESPACE) as config,
+        helm.Chart.load(engine.CHART) as chart,
+    ):
+        rendered = config.render(
+            chart, values or {}, name=engine.RELEASE, namespace=engine.NAMESPACE, is_upgrade=True
+        )
     return {f"{m.kind}/{m.name}": m.obj for m in engine.manifests(rendered)}
 
 

@@ -34,7 +34,8 @@ def test_a_generator_file_outside_its_kustomization_directory(repo):
     repo.edit(
         "gitops/flux/apps/base/shop/kustomization.yaml",
         "  - ../../../../values/common\n",
-        "configMapGenerator:\n  - name: shop-values\n    files:\n      - values.yaml=../../../../values/common/values.yaml\n",
+        "configMapGenerator:\n  - name: shop-values\n    files:\n"
+        "      - values.yaml=../../../../values/common/values.yaml\n",
     )
     assert_problem(
         repo.problems(),
@@ -363,7 +364,8 @@ def test_an_argocd_created_namespace_without_managed_metadata(repo):
     repo.write("gitops/argocd/apps/shop-dev.yaml", text[: text.index("    managedNamespaceMetadata:")])
     assert_problem(
         repo.problems(),
-        "syncPolicy.managedNamespaceMetadata: namespace shop needs pod-security.kubernetes.io/enforce: restricted",
+        "syncPolicy.managedNamespaceMetadata: namespace shop needs"
+        " pod-security.kubernetes.io/enforce: restricted",
     )
 
 
