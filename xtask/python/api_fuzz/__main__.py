@@ -30,9 +30,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def har_statuses(report_dir: Path) -> Counter:
+def har_statuses(report_dir: Path) -> Counter[int]:
     """Response status codes of every request in the HAR report schemathesis wrote."""
-    statuses: Counter = Counter()
+    statuses: Counter[int] = Counter()
     for report in report_dir.glob("*.json"):
         for entry in json.loads(report.read_text())["log"]["entries"]:
             statuses[entry["response"]["status"]] += 1

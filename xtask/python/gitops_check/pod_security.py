@@ -5,6 +5,8 @@ set on the Namespace the scope declares or, for an Argo CD Application that crea
 
 from __future__ import annotations
 
+from typing import Any
+
 from .problems import describe
 from .scopes import Scope
 from .values import ChartValues
@@ -14,7 +16,7 @@ LEVEL = "restricted"
 MODES = ("enforce", "audit", "warn")
 
 
-def label_problems(labels: dict, where: str, namespace: str) -> list[str]:
+def label_problems(labels: dict[str, Any], where: str, namespace: str) -> list[str]:
     return [
         f"{where}: namespace {namespace} needs pod-security.kubernetes.io/{mode}: {LEVEL}"
         f" (has {labels.get(key, 'none')!r})"

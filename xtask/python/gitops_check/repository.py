@@ -7,6 +7,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import yaml
@@ -58,8 +59,8 @@ class ArgoVariant:
 class Chart:
     directory: Path
     name: str
-    defaults: dict
-    schema: dict
+    defaults: dict[str, Any]
+    schema: dict[str, Any]
 
     @staticmethod
     def load(directory: Path) -> Chart:
