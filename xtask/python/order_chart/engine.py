@@ -11,7 +11,7 @@ from typing import Any
 import helm_python as helm
 import yaml
 
-from .paths import CHART
+from .paths import CHART as CHART  # re-exported: the chart the engine renders (engine.CHART)
 
 # A release name and namespace that differ from the chart name, so that naming bugs show.
 RELEASE = "shop"

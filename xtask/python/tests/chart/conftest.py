@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def rendered(scenario) -> list[engine.Manifest]:
 
 
 @pytest.fixture(scope="session")
-def oci_registry(tmp_path_factory) -> str:
+def oci_registry(tmp_path_factory) -> Iterator[str]:
     """A Debian `docker-registry` (distribution) on a free loopback port; yields `host:port`."""
     program = shutil.which("docker-registry")
     if program is None:

@@ -45,7 +45,7 @@ def expand(argument: str, environment: dict[str, str]) -> str:
     )
 
 
-_SUFFIXES = {
+_SUFFIXES: dict[str, int | Fraction] = {
     "Ki": 2**10,
     "Mi": 2**20,
     "Gi": 2**30,

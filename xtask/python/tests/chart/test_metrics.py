@@ -116,6 +116,7 @@ def test_the_service_monitor_scrapes_the_metrics_service_with_the_relabelling_fi
 
 def test_the_sidecar_exposes_only_the_metrics_port_and_only_to_the_scraper():
     (statefulset,) = rendered({}, "StatefulSet")
+    assert statefulset.pod_spec is not None
     (exporter,) = [c for c in statefulset.pod_spec["containers"] if c["name"] == "metrics"]
     assert exporter["ports"] == [{"name": "metrics", "containerPort": 9121, "protocol": "TCP"}]
     assert "readinessProbe" not in exporter  # an exporter problem must not take Redis out of its Service

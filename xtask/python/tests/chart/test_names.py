@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import helm_python as helm
 import pytest
@@ -19,7 +20,7 @@ from order_chart.paths import CHART, REPO_CRDS, crds_dir
 
 MODES = ["runtimeClass", "spinOperator"]
 # Every optional object on, so that every name the chart can render is checked.
-EVERYTHING = {
+EVERYTHING: dict[str, Any] = {
     "orderProcessor": {"autoscaling": {"enabled": True}, "podDisruptionBudget": {"enabled": True}},
     # Shards up to two digits: the longest shard suffix, `-11`, must fit too.
     "fulfilmentProcessor": {"shards": 12, "podDisruptionBudget": {"enabled": True}},
@@ -52,7 +53,7 @@ def override(length: int) -> str:
 # (release, extra values): release names of 1, around the 52-character limits of CronJobs,
 # StatefulSets and SpinApps (release + "-order-system-reconciler" / "-redis"), and Helm's 53;
 # fullnameOverride at 62 and 63; a 63-character nameOverride; a release that contains the chart name.
-CASES = [(release_name(n), {}) for n in (1, 28, 29, 33, 34, 35, 52, 53)] + [
+CASES: list[tuple[str, dict[str, Any]]] = [(release_name(n), {}) for n in (1, 28, 29, 33, 34, 35, 52, 53)] + [
     ("shop", {"fullnameOverride": override(62)}),
     ("shop", {"fullnameOverride": override(63)}),
     (release_name(53), {"nameOverride": override(63)}),
@@ -204,9 +205,9 @@ def test_references_name_objects_that_exist(case):
                     if variable["name"] == "SPIN_VARIABLE_REDIS_HOST":
                         redis_hosts.append(variable["value"])
                     if variable["name"] == "API":  # the helm test pod
-                        references.append(
-                            ("Service", re.fullmatch(r"http://([^:]+):\d+", variable["value"])[1])
-                        )
+                        service = re.fullmatch(r"http://([^:]+):\d+", variable["value"])
+                        assert service, variable
+                        references.append(("Service", service[1]))
                 if container["name"] == "reconciler":
                     redis_hosts.append(container["args"][container["args"].index("-h") + 1])
     assert references and [ref for ref in references if ref not in existing] == []

@@ -29,12 +29,13 @@ def without_otel(values: dict) -> dict:
 
 
 def env_of(manifest: engine.Manifest) -> list[dict]:
+    assert manifest.pod_spec is not None
     (container,) = manifest.pod_spec["containers"]
     return container["env"]
 
 
 def spin_deployments(manifests: list[engine.Manifest]) -> list[engine.Manifest]:
-    return [m for m in manifests if m.kind == "Deployment" and "runtimeClassName" in m.pod_spec]
+    return [m for m in manifests if m.kind == "Deployment" and "runtimeClassName" in (m.pod_spec or {})]
 
 
 def resource_attributes(value: str) -> dict[str, str]:

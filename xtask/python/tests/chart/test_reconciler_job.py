@@ -128,6 +128,7 @@ def test_republishes_old_pending_orders_and_drops_stale_entries(system):
         lines = []
 
         def read():
+            assert subscriber.stdout is not None
             for line in subscriber.stdout:
                 lines.append(line.rstrip("\n"))
 

@@ -79,7 +79,7 @@ def redis(tmp_path_factory):
         yield port, environment, roles, manifests
 
 
-def as_user(redis, role: str, *args: str, timeout: float = 10) -> str:
+def as_user(redis, role: str | None, *args: str, timeout: float = 10) -> str:
     """redis-cli's answer to `args`, sent as the role's Redis user (admin for role None)."""
     port, admin, roles, _ = redis
     login = ["--user", roles[role][0]] if role else []

@@ -59,6 +59,7 @@ def placement(manifests: list[engine.Manifest]) -> str:
             variables = {v["name"]: v.get("value") for v in manifest.obj["spec"]["variables"]}
             return variables["fulfilment_placement"]
         if manifest.name.endswith("-order-processor") and manifest.kind == "Deployment":
+            assert manifest.pod_spec is not None
             variables = {v["name"]: v.get("value") for v in manifest.pod_spec["containers"][0]["env"]}
             return variables["SPIN_VARIABLE_FULFILMENT_PLACEMENT"]
     raise AssertionError("no order-processor")
@@ -98,7 +99,7 @@ def required_but_absent(schema: dict[str, Any], values: Any, path: str = "") -> 
     """Keys values.schema.json requires where `values` (an earlier release's defaults) has no such
     key, walking `properties` (and `$ref`s into `definitions`) wherever `values` has the enclosing map."""
     root = schema
-    found = []
+    found: list[str] = []
 
     def walk(node: dict[str, Any], value: Any, where: str) -> None:
         while "$ref" in node:
