@@ -9,6 +9,7 @@ mod gitops;
 mod project;
 mod provision;
 mod publish;
+mod python_lint;
 mod test;
 mod up;
 mod workflows;

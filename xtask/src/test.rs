@@ -4,10 +4,11 @@
 use anyhow::{Context, Result};
 use duct::cmd;
 
-use crate::{bench, build, chart, gitops, project, provision, up, workflows};
+use crate::{bench, build, chart, gitops, project, provision, python_lint, up, workflows};
 
-/// Provision tools, build the wasm components, and run every test suite: Rust (with the fault
-/// tests), API fuzzing, the chart's, the GitOps checks, then a smoke run of the benchmark.
+/// Provision tools, build the wasm components, check formatting and lint (Rust, workflows, Python),
+/// and run every test suite: Rust (with the fault tests), API fuzzing, the chart's, the GitOps
+/// checks, then a smoke run of the benchmark.
 #[derive(clap::Args)]
 pub struct Test {}
 
@@ -20,6 +21,7 @@ impl Test {
             .run()
             .context("`cargo fmt --all --check` found unformatted code: run `cargo fmt --all`")?;
         workflows::lint()?;
+        python_lint::check()?;
         cmd!(project::cargo(), "test", "--workspace", "--locked")
             .dir(project::root())
             .run()

@@ -22,15 +22,17 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="api_fuzz", description=__doc__)
     parser.add_argument("--url", required=True, help="the order API, e.g. http://127.0.0.1:3000")
     parser.add_argument("--min-requests", type=int, default=1000, help="fail with fewer requests than this")
-    parser.add_argument("--max-examples", type=int, default=300, help="generated cases per operation and phase")
+    parser.add_argument(
+        "--max-examples", type=int, default=300, help="generated cases per operation and phase"
+    )
     # A fixed seed keeps CI repeatable; pass another to explore further.
     parser.add_argument("--seed", type=int, default=20261124)
     return parser.parse_args(argv)
 
 
-def har_statuses(report_dir: Path) -> Counter:
+def har_statuses(report_dir: Path) -> Counter[int]:
     """Response status codes of every request in the HAR report schemathesis wrote."""
-    statuses: Counter = Counter()
+    statuses: Counter[int] = Counter()
     for report in report_dir.glob("*.json"):
         for entry in json.loads(report.read_text())["log"]["entries"]:
             statuses[entry["response"]["status"]] += 1
@@ -42,16 +44,27 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="api-fuzz-") as report_dir:
         run = subprocess.run(
             [
-                sys.executable, "-m", "schemathesis.cli", "run", str(SPEC),
-                "--url", arguments.url,
-                "--checks", "all",
-                "--max-examples", str(arguments.max_examples),
-                "--seed", str(arguments.seed),
-                "--report", "har",
-                "--report-dir", report_dir,
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "run",
+                str(SPEC),
+                "--url",
+                arguments.url,
+                "--checks",
+                "all",
+                "--max-examples",
+                str(arguments.max_examples),
+                "--seed",
+                str(arguments.seed),
+                "--report",
+                "har",
+                "--report-dir",
+                report_dir,
                 "--no-color",
                 # Repeatable from the seed alone; nothing stored between runs.
-                "--generation-database", "none",
+                "--generation-database",
+                "none",
             ],
             env={**os.environ, "SCHEMATHESIS_HOOKS": "api_fuzz.hooks"},
             # schemathesis keeps caches in its working directory: not in the repository.

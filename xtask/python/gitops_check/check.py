@@ -82,11 +82,11 @@ def variant_problems(repo: Repository, scopes: list[Scope]) -> list[str]:
                 f"gitops/check.toml: flux_variant {variant.name!r}: cluster {variant.environment}"
                 f" never applies {relative(repo.root, variant.kustomization)}"
             )
-    for variant in repo.argocd_variants:
-        if relative(repo.root, variant.with_) not in origins:
+    for argocd_variant in repo.argocd_variants:
+        if relative(repo.root, argocd_variant.with_) not in origins:
             problems.append(
-                f"gitops/check.toml: argocd_variant {variant.name!r}:"
-                f" no root Application syncs {relative(repo.root, variant.replace)}"
+                f"gitops/check.toml: argocd_variant {argocd_variant.name!r}:"
+                f" no root Application syncs {relative(repo.root, argocd_variant.replace)}"
             )
     return problems
 
@@ -110,7 +110,9 @@ def unchecked_files(repo: Repository, scopes: list[Scope]) -> list[str]:
         )
     used = {c.resolve() for v in repo.flux_variants for c in v.components}
     for directory in built_dirs:
-        kustomization = yaml.safe_load(kustomization_file(directory).read_text()) or {}
+        file = kustomization_file(directory)
+        assert file is not None, "kustomization_dirs() returns directories with a kustomization file"
+        kustomization = yaml.safe_load(file.read_text()) or {}
         used |= {(directory / c).resolve() for c in kustomization.get("components", [])}
     for component in component_dirs(repo.gitops):
         if component.resolve() not in used:

@@ -9,6 +9,7 @@ import tomllib
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -87,7 +88,7 @@ def fetch(pins: list[Pin], dest: Path, base_url: str = RAW_GITHUB) -> None:
         (dest / pin.file).write_bytes(data)
 
 
-def structural_to_json_schema(node: dict) -> dict:
+def structural_to_json_schema(node: dict[str, Any]) -> dict[str, Any]:
     """A JSON Schema that accepts what the API server keeps: objects reject fields their schema does
     not list unless `x-kubernetes-preserve-unknown-fields`; `x-kubernetes-int-or-string` is an integer
     or a string; `nullable` admits null."""
@@ -119,7 +120,7 @@ def structural_to_json_schema(node: dict) -> dict:
 
 @dataclass(frozen=True)
 class CrdVersion:
-    schema: dict
+    schema: dict[str, Any]
     served: bool
     storage: bool
     deprecated: bool

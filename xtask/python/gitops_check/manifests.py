@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -21,7 +22,7 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 
 @dataclass
 class Manifest:
-    obj: dict
+    obj: dict[str, Any]
     # The file that declares it, or the directory kustomize built it from (repo-relative).
     origin: str
 
@@ -78,6 +79,7 @@ def build_with_components(directory: Path, components: tuple[Path, ...], origin:
     try:
         shutil.copytree(directory, copy, dirs_exist_ok=True)
         file = kustomization_file(copy)
+        assert file is not None, f"{directory} has no kustomization file"
         kustomization = yaml.safe_load(file.read_text()) or {}
         kustomization["components"] = [
             *kustomization.get("components", []),
@@ -133,7 +135,7 @@ def relative(root: Path, path: Path) -> str:
         return str(path)
 
 
-def referenced_paths(kustomization: dict) -> list[str]:
+def referenced_paths(kustomization: dict[str, Any]) -> list[str]:
     """The local paths a kustomization.yaml names: resources, components, patches, generator files."""
     paths = [*kustomization.get("resources", []), *kustomization.get("components", [])]
     paths += kustomization.get("configurations", [])

@@ -5,6 +5,8 @@ set on the Namespace the scope declares or, for an Argo CD Application that crea
 
 from __future__ import annotations
 
+from typing import Any
+
 from .problems import describe
 from .scopes import Scope
 from .values import ChartValues
@@ -14,7 +16,7 @@ LEVEL = "restricted"
 MODES = ("enforce", "audit", "warn")
 
 
-def label_problems(labels: dict, where: str, namespace: str) -> list[str]:
+def label_problems(labels: dict[str, Any], where: str, namespace: str) -> list[str]:
     return [
         f"{where}: namespace {namespace} needs pod-security.kubernetes.io/{mode}: {LEVEL}"
         f" (has {labels.get(key, 'none')!r})"
@@ -38,7 +40,10 @@ def check(scope: Scope, releases: list[ChartValues]) -> list[str]:
             declared is None or "managedNamespaceMetadata" in sync
         ):
             labels = (sync.get("managedNamespaceMetadata") or {}).get("labels") or {}
-            where = f"{release.manifest.origin}: {describe(release.manifest.obj)}: syncPolicy.managedNamespaceMetadata"
+            where = (
+                f"{release.manifest.origin}: {describe(release.manifest.obj)}:"
+                " syncPolicy.managedNamespaceMetadata"
+            )
             labelled.append((where, labels))
         if not labelled:
             where = f"{release.manifest.origin}: {describe(release.manifest.obj)}"

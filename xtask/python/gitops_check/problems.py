@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CheckError(Exception):
     """A problem that stops the check (a tool failing, a file that cannot be read)."""
 
 
-def describe(obj: dict) -> str:
+def describe(obj: dict[str, Any]) -> str:
     """`Kind namespace/name`, the way kubectl names an object."""
     metadata = obj.get("metadata") or {}
     name = metadata.get("name", "<no name>")

@@ -5,6 +5,7 @@ file in the repository."""
 from __future__ import annotations
 
 import fnmatch
+from typing import Any
 
 from .problems import describe
 from .repository import Repository
@@ -34,7 +35,7 @@ def missing(kind: str, namespace: str, name: str, field: str) -> str:
 
 
 def check_ref(
-    repo: Repository, scope: Scope, ref: dict, default_kind: str, own_namespace: str, field: str
+    repo: Repository, scope: Scope, ref: dict[str, Any], default_kind: str, own_namespace: str, field: str
 ) -> list[str]:
     kind = ref.get("kind", default_kind)
     namespace = ref.get("namespace") or own_namespace
@@ -51,7 +52,7 @@ def in_repository(repo: Repository, path: str, field: str, want_dir: bool) -> li
     return []
 
 
-def flux_kustomization(repo: Repository, scope: Scope, obj: dict) -> list[str]:
+def flux_kustomization(repo: Repository, scope: Scope, obj: dict[str, Any]) -> list[str]:
     spec = obj.get("spec") or {}
     own = namespace_of(obj)
     source = spec.get("sourceRef") or {}
@@ -67,7 +68,7 @@ def flux_kustomization(repo: Repository, scope: Scope, obj: dict) -> list[str]:
     return problems
 
 
-def helm_release(repo: Repository, scope: Scope, obj: dict) -> list[str]:
+def helm_release(repo: Repository, scope: Scope, obj: dict[str, Any]) -> list[str]:
     spec = obj.get("spec") or {}
     own = namespace_of(obj)
     problems = []
@@ -88,7 +89,9 @@ def helm_release(repo: Repository, scope: Scope, obj: dict) -> list[str]:
     return problems
 
 
-def values_reference(repo: Repository, scope: Scope, ref: dict, namespace: str, field: str) -> list[str]:
+def values_reference(
+    repo: Repository, scope: Scope, ref: dict[str, Any], namespace: str, field: str
+) -> list[str]:
     kind, name = ref.get("kind", ""), ref.get("name", "")
     declared = scope.find(kind, namespace, name)
     if declared is None:
@@ -100,7 +103,7 @@ def values_reference(repo: Repository, scope: Scope, ref: dict, namespace: str, 
     return [] if key in data else [f"{field}: {kind} {namespace}/{name} has no key {key}"]
 
 
-def argocd_application(repo: Repository, scope: Scope, obj: dict) -> list[str]:
+def argocd_application(repo: Repository, scope: Scope, obj: dict[str, Any]) -> list[str]:
     spec = obj.get("spec") or {}
     project = spec.get("project", "")
     problems = []
@@ -129,7 +132,9 @@ def argocd_application(repo: Repository, scope: Scope, obj: dict) -> list[str]:
     return problems
 
 
-def project_permits(project: dict, sources: list[dict], destination: dict) -> list[str]:
+def project_permits(
+    project: dict[str, Any], sources: list[dict[str, Any]], destination: dict[str, Any]
+) -> list[str]:
     """Argo CD refuses to sync a source or destination its AppProject does not allow."""
     spec = project.get("spec") or {}
     name = (project.get("metadata") or {}).get("name")
@@ -153,7 +158,7 @@ def project_permits(project: dict, sources: list[dict], destination: dict) -> li
 
 
 def value_file_reference(
-    repo: Repository, refs: dict, source: dict, value_file: str, field: str
+    repo: Repository, refs: dict[str, Any], source: dict[str, Any], value_file: str, field: str
 ) -> list[str]:
     if value_file.startswith("$"):
         ref, _, path = value_file[1:].partition("/")

@@ -7,12 +7,12 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import yaml
 
 from .problems import CheckError
-
 
 # The chart every HelmRelease and Application deploys, from OCI or from this path in Git.
 CHART = "charts/order-system"
@@ -59,8 +59,8 @@ class ArgoVariant:
 class Chart:
     directory: Path
     name: str
-    defaults: dict
-    schema: dict
+    defaults: dict[str, Any]
+    schema: dict[str, Any]
 
     @staticmethod
     def load(directory: Path) -> Chart:

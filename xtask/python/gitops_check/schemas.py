@@ -3,6 +3,8 @@ Flux or Argo CD kind against its CRD (metadata against Kubernetes' ObjectMeta)."
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsonschema
 import kubernetes_validate
 from kubernetes_validate.utils import schema_contents
@@ -41,7 +43,7 @@ class Validator:
         self.registry = Resource.from_contents(definitions) @ Registry()
         self._validators: dict[tuple[str, str, str], jsonschema.protocols.Validator] = {}
 
-    def validate(self, obj: dict) -> list[str]:
+    def validate(self, obj: dict[str, Any]) -> list[str]:
         """Every problem with `obj`'s shape, as `path: message` lines."""
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if not isinstance(api_version, str) or not isinstance(kind, str):
@@ -60,7 +62,7 @@ class Validator:
             ]
         return []
 
-    def _validate_custom(self, obj: dict, group: str, version: str, kind: str) -> list[str]:
+    def _validate_custom(self, obj: dict[str, Any], group: str, version: str, kind: str) -> list[str]:
         versions = self.crd_kinds.get((group, kind))
         if versions is None:
             return [f"<object>: the pinned CRDs define no kind {kind} in {group}"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .manifests import Manifest, kustomize_build, load_directory, load_file, relative
 from .problems import CheckError
@@ -16,16 +17,17 @@ FLUX_KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io", "Kustomization")
 ARGO_APPLICATION = ("argoproj.io", "Application")
 
 
-def group_kind(obj: dict) -> tuple[str, str]:
+def group_kind(obj: dict[str, Any]) -> tuple[str, str]:
     return str(obj.get("apiVersion", "")).rpartition("/")[0], str(obj.get("kind", ""))
 
 
-def namespace_of(obj: dict, default: str = "") -> str:
+def namespace_of(obj: dict[str, Any], default: str = "") -> str:
     return (obj.get("metadata") or {}).get("namespace") or default
 
 
-def name_of(obj: dict) -> str:
-    return (obj.get("metadata") or {}).get("name", "")
+def name_of(obj: dict[str, Any]) -> str:
+    name: str = (obj.get("metadata") or {}).get("name", "")
+    return name
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Scope:
     # Directories that did not build (the same failure is reported once for the whole check).
     problems: list[str] = field(default_factory=list)
 
-    def add(self, load: Callable[..., list[Manifest]], *args) -> None:
+    def add(self, load: Callable[..., list[Manifest]], *args: Any) -> None:
         """Adds what `load(*args)` returns, or records why it failed."""
         try:
             self.manifests += load(*args)
@@ -59,7 +61,9 @@ def repo_path(repo: Repository, path: str) -> Path:
     return (repo.root / path.removeprefix("./")).resolve()
 
 
-def is_this_repository_source(repo: Repository, scope: Scope, source_ref: dict, own_namespace: str) -> bool:
+def is_this_repository_source(
+    repo: Repository, scope: Scope, source_ref: dict[str, Any], own_namespace: str
+) -> bool:
     """Whether a Flux `sourceRef` is this repository: a GitRepository whose URL is this repository's,
     or one made on the cluster (`flux bootstrap`'s, listed in check.toml)."""
     if source_ref.get("kind") != "GitRepository":
@@ -72,7 +76,7 @@ def is_this_repository_source(repo: Repository, scope: Scope, source_ref: dict, 
     return repo.external("GitRepository", namespace, name) is not None
 
 
-def flux_follows(repo: Repository, kustomization: dict, scope: Scope) -> Path | None:
+def flux_follows(repo: Repository, kustomization: dict[str, Any], scope: Scope) -> Path | None:
     """The repository directory a Flux Kustomization applies, when its source is this repository."""
     spec = kustomization.get("spec") or {}
     if not is_this_repository_source(repo, scope, spec.get("sourceRef") or {}, namespace_of(kustomization)):
@@ -83,7 +87,7 @@ def flux_follows(repo: Repository, kustomization: dict, scope: Scope) -> Path | 
 def follow(
     scope: Scope,
     kind: tuple[str, str],
-    targets: Callable[[dict], list[Path]],
+    targets: Callable[[dict[str, Any]], list[Path]],
     load: Callable[[Path], list[Manifest]],
 ) -> None:
     """Adds what every `kind` object in the scope applies from this repository (each directory once),
@@ -106,7 +110,7 @@ def flux_scope(repo: Repository, cluster_dir: Path, variant: FluxVariant | None 
     scope = Scope(f"Flux {environment}" + (f" ({variant.name})" if variant else ""), "flux", environment)
     scope.add(load_directory, repo.root, cluster_dir, True)
 
-    def targets(kustomization: dict) -> list[Path]:
+    def targets(kustomization: dict[str, Any]) -> list[Path]:
         directory = flux_follows(repo, kustomization, scope)
         return [directory] if directory and directory != cluster_dir.resolve() else []
 
@@ -119,7 +123,7 @@ def flux_scope(repo: Repository, cluster_dir: Path, variant: FluxVariant | None 
     return scope
 
 
-def argocd_sources(application: dict) -> list[dict]:
+def argocd_sources(application: dict[str, Any]) -> list[dict[str, Any]]:
     spec = application.get("spec") or {}
     return list(spec.get("sources") or ([spec["source"]] if spec.get("source") else []))
 
@@ -129,7 +133,7 @@ def argocd_scope(repo: Repository, roots: list[Path], variant: ArgoVariant | Non
     for root_file in roots:
         scope.add(load_file, repo.root, root_file)
 
-    def targets(application: dict) -> list[Path]:
+    def targets(application: dict[str, Any]) -> list[Path]:
         """Directories synced as plain manifests or kustomize; a chart is the values check's."""
         directories = [
             repo_path(repo, source["path"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import jsonschema
 import yaml
@@ -25,7 +26,7 @@ from .scopes import (
 )
 
 
-def merge(base: dict, override: dict) -> dict:
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Helm's coalescing: maps merge key by key, anything else replaces, null deletes."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
@@ -38,9 +39,9 @@ def merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def set_path(values: dict, dotted: str, value) -> dict:
+def set_path(values: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     """`--set`-style `a.b.c=value` (helm-controller's targetPath, Argo CD's parameters)."""
-    override: dict = {}
+    override: dict[str, Any] = {}
     node = override
     *parents, leaf = dotted.split(".")
     for part in parents:
@@ -49,7 +50,7 @@ def set_path(values: dict, dotted: str, value) -> dict:
     return merge(values, override)
 
 
-def parse_values(text: str, where: str) -> tuple[dict, list[str]]:
+def parse_values(text: str, where: str) -> tuple[dict[str, Any], list[str]]:
     try:
         parsed = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
@@ -63,7 +64,7 @@ class ChartValues:
 
     manifest: Manifest
     namespace: str
-    values: dict
+    values: dict[str, Any]
     # (url, version) of the chart when it comes from OCI, else None (Git: the version is the commit).
     oci: tuple[str, str] | None
 
@@ -74,7 +75,7 @@ def flux_values(repo: Repository, scope: Scope, release: Manifest) -> tuple[Char
     oci, problems = flux_chart_source(repo, scope, spec, namespace)
     if problems:
         return None, problems
-    values: dict = {}
+    values: dict[str, Any] = {}
     for i, ref in enumerate(spec.get("valuesFrom") or []):
         kind, name = ref.get("kind", ""), ref.get("name", "")
         declared = scope.find(kind, namespace, name)
@@ -101,7 +102,7 @@ def flux_values(repo: Repository, scope: Scope, release: Manifest) -> tuple[Char
 
 
 def flux_chart_source(
-    repo: Repository, scope: Scope, spec: dict, namespace: str
+    repo: Repository, scope: Scope, spec: dict[str, Any], namespace: str
 ) -> tuple[tuple[str, str] | None, list[str]]:
     """The chart a HelmRelease deploys must be this repository's, from OCI or from Git."""
     if "chartRef" in spec:
@@ -147,10 +148,12 @@ def argocd_values(repo: Repository, application: Manifest) -> tuple[ChartValues 
     return None, []
 
 
-def argocd_source_values(repo: Repository, refs: dict, source: dict) -> tuple[dict, list[str]]:
+def argocd_source_values(
+    repo: Repository, refs: dict[str, Any], source: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
     """Argo CD's precedence: valueFiles < values < valuesObject < parameters."""
     helm = source.get("helm") or {}
-    values: dict = {}
+    values: dict[str, Any] = {}
     problems: list[str] = []
     for value_file in helm.get("valueFiles") or []:
         if value_file.startswith("$"):
@@ -175,7 +178,7 @@ def argocd_source_values(repo: Repository, refs: dict, source: dict) -> tuple[di
     return values, problems
 
 
-def schema_problems(repo: Repository, values: dict) -> list[str]:
+def schema_problems(repo: Repository, values: dict[str, Any]) -> list[str]:
     """The chart's schema over its defaults merged with `values`, every error."""
     schema = repo.chart.schema
     validator = jsonschema.validators.validator_for(schema)(schema)
@@ -186,7 +189,7 @@ def schema_problems(repo: Repository, values: dict) -> list[str]:
     )
 
 
-def secret_names(values, path: str = "") -> list[tuple[str, str]]:
+def secret_names(values: Any, path: str = "") -> list[tuple[str, str]]:
     """Every non-empty `existingSecret` in the values: (dotted path, Secret name)."""
     found = []
     if isinstance(values, dict):
@@ -222,7 +225,7 @@ def chart_values(repo: Repository, scope: Scope) -> tuple[list[ChartValues], lis
     return results, problems
 
 
-def differences(left, right, path: str = "") -> list[str]:
+def differences(left: Any, right: Any, path: str = "") -> list[str]:
     if isinstance(left, dict) and isinstance(right, dict):
         found = []
         for key in sorted(set(left) | set(right), key=str):

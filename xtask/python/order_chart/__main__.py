@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -19,7 +20,7 @@ def _values_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], help="a --set expression (repeatable)")
 
 
-def _scenarios(args: argparse.Namespace) -> dict[str, dict]:
+def _scenarios(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The values to check: those given, else every ci/*-values.yaml scenario."""
     if args.values or args.set:
         return {"given values": engine.user_values(args.values, args.set)}
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        code: int = args.run(args)
+        return code
     except Exception as error:  # every failure ends as one readable line, not a traceback
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from typing import Any
 import helm_python as helm
 import yaml
 
-from .paths import CHART
+from .paths import CHART as CHART  # re-exported: the chart the engine renders (engine.CHART)
 
 # A release name and namespace that differ from the chart name, so that naming bugs show.
 RELEASE = "shop"
@@ -27,20 +27,25 @@ class Manifest:
 
     @property
     def kind(self) -> str:
-        return self.obj.get("kind", "")
+        kind: str = self.obj.get("kind", "")
+        return kind
 
     @property
     def name(self) -> str:
-        return self.obj.get("metadata", {}).get("name", "")
+        name: str = self.obj.get("metadata", {}).get("name", "")
+        return name
 
     @property
     def pod_spec(self) -> dict[str, Any] | None:
         """The spec of the pods this object runs (Deployment, StatefulSet, CronJob, Pod); else None."""
-        spec = self.obj.get("spec", {})
+        spec: dict[str, Any] = self.obj.get("spec", {})
+        pod_spec: dict[str, Any]
         if self.kind in {"Deployment", "StatefulSet"}:
-            return spec["template"]["spec"]
+            pod_spec = spec["template"]["spec"]
+            return pod_spec
         if self.kind == "CronJob":
-            return spec["jobTemplate"]["spec"]["template"]["spec"]
+            pod_spec = spec["jobTemplate"]["spec"]["template"]["spec"]
+            return pod_spec
         if self.kind == "Pod":
             return spec
         return None

@@ -96,7 +96,7 @@ def _documents(rendered: Rendered, template: str) -> list[Any]:
     return rendered.documents[template]
 
 
-def _values_at(documents, params) -> list[Any]:
+def _values_at(documents: list[Any], params: dict[str, Any]) -> list[Any]:
     return [lookup(document, params["path"]) for document in documents]
 
 
@@ -106,7 +106,7 @@ def _decoded(value: Any, params: dict[str, Any]) -> Any:
     return value
 
 
-def _equal(documents, params, negate) -> list[str]:
+def _equal(documents: list[Any], params: dict[str, Any], negate: bool) -> list[str]:
     failures = []
     for actual in _values_at(documents, params):
         if actual is MISSING and not negate:
@@ -118,7 +118,7 @@ def _equal(documents, params, negate) -> list[str]:
     return failures
 
 
-def _exists(documents, params, negate) -> list[str]:
+def _exists(documents: list[Any], params: dict[str, Any], negate: bool) -> list[str]:
     return [
         f"{params['path']} {'exists' if negate else 'does not exist'}"
         for actual in _values_at(documents, params)
@@ -126,7 +126,7 @@ def _exists(documents, params, negate) -> list[str]:
     ]
 
 
-def _match_regex(documents, params, negate) -> list[str]:
+def _match_regex(documents: list[Any], params: dict[str, Any], negate: bool) -> list[str]:
     failures = []
     for actual in _values_at(documents, params):
         if not isinstance(actual, str):
@@ -137,7 +137,7 @@ def _match_regex(documents, params, negate) -> list[str]:
     return failures
 
 
-def _contains(documents, params, negate) -> list[str]:
+def _contains(documents: list[Any], params: dict[str, Any], negate: bool) -> list[str]:
     failures = []
     for actual in _values_at(documents, params):
         if not isinstance(actual, list):
@@ -153,13 +153,14 @@ def _contains(documents, params, negate) -> list[str]:
     return failures
 
 
-def _is_subset(documents, params, negate) -> list[str]:
+def _is_subset(documents: list[Any], params: dict[str, Any], negate: bool) -> list[str]:
     def subset(content: Any, actual: Any) -> bool:
         if isinstance(content, dict):
             return isinstance(actual, dict) and all(
                 key in actual and subset(value, actual[key]) for key, value in content.items()
             )
-        return content == actual
+        same: bool = content == actual
+        return same
 
     return [
         f"{params['path']} = {actual!r} {'contains' if negate else 'does not contain'} {params['content']!r}"
@@ -168,7 +169,7 @@ def _is_subset(documents, params, negate) -> list[str]:
     ]
 
 
-def _length_equal(documents, params, negate) -> list[str]:
+def _length_equal(documents: list[Any], params: dict[str, Any], negate: bool) -> list[str]:
     return [
         f"{params['path']} has {len(actual) if isinstance(actual, list) else actual!r} items, "
         f"expected {'not ' if negate else ''}{params['count']}"
@@ -177,17 +178,17 @@ def _length_equal(documents, params, negate) -> list[str]:
     ]
 
 
-def _is_kind(documents, params, negate) -> list[str]:
+def _is_kind(documents: list[Any], params: dict[str, Any], negate: bool) -> list[str]:
     return _equal(documents, {"path": "kind", "value": params["of"]}, negate)
 
 
-def _has_documents(documents, params, negate) -> list[str]:
+def _has_documents(documents: list[Any], params: dict[str, Any], negate: bool) -> list[str]:
     if (len(documents) == params["count"]) == negate:
         return [f"{len(documents)} documents rendered, expected {'not ' if negate else ''}{params['count']}"]
     return []
 
 
-def _match_regex_raw(notes: str, params, negate) -> list[str]:
+def _match_regex_raw(notes: str, params: dict[str, Any], negate: bool) -> list[str]:
     if bool(re.search(params["pattern"], notes)) == negate:
         return [f"NOTES.txt {'matches' if negate else 'does not match'} /{params['pattern']}/:\n{notes}"]
     return []

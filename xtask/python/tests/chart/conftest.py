@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import free_port, wait_until_listening
 
 from order_chart import engine
 from order_chart.paths import SCENARIOS
+from services import free_port, wait_until_listening
 
 SCENARIO_FILES = sorted(SCENARIOS.glob("*-values.yaml"))
 
@@ -26,7 +27,7 @@ def rendered(scenario) -> list[engine.Manifest]:
 
 
 @pytest.fixture(scope="session")
-def oci_registry(tmp_path_factory) -> str:
+def oci_registry(tmp_path_factory) -> Iterator[str]:
     """A Debian `docker-registry` (distribution) on a free loopback port; yields `host:port`."""
     program = shutil.which("docker-registry")
     if program is None:

@@ -63,11 +63,11 @@ class KubeApi:
 
     @property
     def kubeconfig(self) -> str:
-        host, port = self._server.server_address
+        host, port = self._server.server_address[:2]
         context = f"{{cluster: test, user: test, namespace: {self.namespace}}}"
         return (
             "apiVersion: v1\nkind: Config\n"
-            f"clusters: [{{name: test, cluster: {{server: 'http://{host}:{port}'}}}}]\n"
+            f"clusters: [{{name: test, cluster: {{server: 'http://{host!s}:{port}'}}}}]\n"
             "users: [{name: test, user: {token: test}}]\n"
             f"contexts: [{{name: test, context: {context}}}]\n"
             "current-context: test\n"

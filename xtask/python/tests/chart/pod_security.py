@@ -28,7 +28,8 @@ SAFE_SYSCTLS = {
 SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 # restricted "Volume Types": the only volume sources allowed.
 RESTRICTED_VOLUMES = {
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
+    "configMap", "csi", "downwardAPI", "emptyDir",
+    "ephemeral", "persistentVolumeClaim", "projected", "secret",
 }  # fmt: skip
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 
@@ -81,7 +82,11 @@ def baseline_violations(metadata: dict[str, Any], spec: dict[str, Any]) -> list[
             if port.get("hostPort"):
                 found.append(f"Host Ports: {path} uses hostPort {port['hostPort']}")
     for name, value in ((metadata or {}).get("annotations") or {}).items():
-        if name.startswith(APPARMOR_ANNOTATION) and value != "runtime/default" and not value.startswith("localhost/"):
+        if (
+            name.startswith(APPARMOR_ANNOTATION)
+            and value != "runtime/default"
+            and not value.startswith("localhost/")
+        ):
             found.append(f"AppArmor: annotation {name} is {value!r}")
     for sysctl in pod_context.get("sysctls") or []:
         if sysctl.get("name") not in SAFE_SYSCTLS:
@@ -103,7 +108,9 @@ def restricted_violations(spec: dict[str, Any]) -> list[str]:
     for path, container in containers(spec):
         context = container.get("securityContext") or {}
         if context.get("allowPrivilegeEscalation") is not False:
-            found.append(f"Privilege Escalation: {path}.securityContext.allowPrivilegeEscalation is not false")
+            found.append(
+                f"Privilege Escalation: {path}.securityContext.allowPrivilegeEscalation is not false"
+            )
         non_root = context.get("runAsNonRoot")
         if non_root is False or (non_root is None and not pod_non_root):
             found.append(

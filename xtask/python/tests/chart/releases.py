@@ -93,11 +93,13 @@ def freeze(fixtures: Path = FIXTURES) -> Path:
         "# charts/order-system/values.yaml). `helm upgrade --reuse-values` from a release of it renders\n"
         "# a newer chart with THESE defaults instead of its own (Helm pkg/action/upgrade.go, reuseValues:\n"
         "# `chart.Values = oldVals`); test_upgrade_reuse_values.py does the same.\n"
-        "# A record of a published release (releases.py): never edit it.\n" + (CHART / "values.yaml").read_text()
+        "# A record of a published release (releases.py): never edit it.\n"
+        + (CHART / "values.yaml").read_text()
     )
     for scenario in sorted(SCENARIOS.glob("*-values.yaml")):
         (directory / "ci" / scenario.name).write_text(
-            f"# charts/order-system/ci/{scenario.name} of chart {version} (git {commit}): one install's user\n"
+            f"# charts/order-system/ci/{scenario.name} of chart {version} (git {commit}):"
+            " one install's user\n"
             "# values. A record of a published release (releases.py): never edit it.\n" + scenario.read_text()
         )
     fields = {

@@ -45,16 +45,31 @@ def expand(argument: str, environment: dict[str, str]) -> str:
     )
 
 
-_SUFFIXES = {
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
-    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+_SUFFIXES: dict[str, int | Fraction] = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 1000),
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
 }
 
 
 def quantity(text: str | int | float) -> Fraction:
     """A Kubernetes quantity (`256Mi`, `0.5Gi`, `1e9`, `1G`) as an exact number."""
-    match = re.fullmatch(r"([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?)", str(text))
+    match = re.fullmatch(
+        r"([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?)", str(text)
+    )
     assert match, f"not a quantity: {text}"
     number = Fraction(match[1])
     if match[2]:
@@ -82,12 +97,16 @@ def container_environment(container: dict, secrets: dict[str, dict]) -> dict[str
     return environment
 
 
-def secrets_of(manifests: list[engine.Manifest], existing: dict[str, dict[str, str]] | None = None) -> dict[str, dict]:
+def secrets_of(
+    manifests: list[engine.Manifest], existing: dict[str, dict[str, str]] | None = None
+) -> dict[str, dict]:
     """The rendered Secrets by name, plus `existing` ones (name → key → value) standing in for
     Secrets made outside the chart."""
     secrets = {m.name: m.obj for m in manifests if m.kind == "Secret"}
     for name, data in (existing or {}).items():
-        secrets[name] = {"data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}}
+        secrets[name] = {
+            "data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
+        }
     return secrets
 
 
@@ -112,9 +131,9 @@ def rendered_redis(
     """Renders the chart with `values` (Redis on a free port) and runs the rendered Redis container's
     command line with its environment, `data_dir` standing in for its /data volume (and a directory
     beside it for /tmp); yields (port, the container's environment plus the decoded password as
-    redis-cli's REDISCLI_AUTH, every rendered manifest). `secret_password` stands in for what an existing Secret holds instead of
-    the generated password (the password's URL form); `existing_secrets` (name → key → value) for
-    Secrets the values name that the chart does not make."""
+    redis-cli's REDISCLI_AUTH, every rendered manifest). `secret_password` stands in for what an
+    existing Secret holds instead of the generated password (the password's URL form);
+    `existing_secrets` (name → key → value) for Secrets the values name that the chart does not make."""
     if shutil.which("redis-server") is None:
         raise RuntimeError(
             "`redis-server` is needed; `cargo xtask test` installs it (apt-get install -y redis-server)"
@@ -130,7 +149,11 @@ def rendered_redis(
     tmp_dir = data_dir.with_name(f"{data_dir.name}-tmp")
     tmp_dir.mkdir(exist_ok=True)
     command = [
-        re.sub("/tmp/|/data", lambda m: f"{tmp_dir}/" if m[0] == "/tmp/" else str(data_dir), expand(part, environment))
+        re.sub(
+            "/tmp/|/data",
+            lambda m: f"{tmp_dir}/" if m[0] == "/tmp/" else str(data_dir),
+            expand(part, environment),
+        )
         for part in container["command"] + container["args"]
     ]
     log_path = tmp_dir / "redis.log"
@@ -148,7 +171,9 @@ def rendered_redis(
 
 @contextmanager
 def rendered_exporter(
-    manifests: list[engine.Manifest], work_dir: Path, existing_secrets: dict[str, dict[str, str]] | None = None
+    manifests: list[engine.Manifest],
+    work_dir: Path,
+    existing_secrets: dict[str, dict[str, str]] | None = None,
 ) -> Iterator[int]:
     """Runs the rendered Redis pod's `metrics` container (redis_exporter, configured by its
     environment) with Debian's `prometheus-redis-exporter`: its variables as the kubelet sets them
@@ -162,8 +187,12 @@ def rendered_exporter(
             "(apt-get install -y prometheus-redis-exporter)"
         )
     (statefulset,) = [m.obj for m in manifests if m.kind == "StatefulSet"]
-    (container,) = [c for c in statefulset["spec"]["template"]["spec"]["containers"] if c["name"] == "metrics"]
-    (config_map,) = [m.obj for m in manifests if m.kind == "ConfigMap" and "metrics.lua" in m.obj.get("data", {})]
+    (container,) = [
+        c for c in statefulset["spec"]["template"]["spec"]["containers"] if c["name"] == "metrics"
+    ]
+    (config_map,) = [
+        m.obj for m in manifests if m.kind == "ConfigMap" and "metrics.lua" in m.obj.get("data", {})
+    ]
     (mount,) = container["volumeMounts"]
     script = work_dir / "metrics.lua"
     script.write_text(config_map["data"]["metrics.lua"])
@@ -171,7 +200,9 @@ def rendered_exporter(
     for name, value in container_environment(container, secrets_of(manifests, existing_secrets)).items():
         environment[name] = expand(value, environment)  # the kubelet expands earlier variables only
     port = free_port()
-    environment["REDIS_EXPORTER_SCRIPT"] = environment["REDIS_EXPORTER_SCRIPT"].replace(mount["mountPath"], str(work_dir))
+    environment["REDIS_EXPORTER_SCRIPT"] = environment["REDIS_EXPORTER_SCRIPT"].replace(
+        mount["mountPath"], str(work_dir)
+    )
     environment["REDIS_EXPORTER_WEB_LISTEN_ADDRESS"] = f"127.0.0.1:{port}"
     log_path = work_dir / "exporter.log"
     with log_path.open("w") as log:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SCENARIO_FILES
 
+from conftest import SCENARIO_FILES
 from order_chart import engine
 from order_chart.paths import CHART
 
@@ -116,7 +116,9 @@ def test_every_explanation_is_still_needed(findings):
         for kind, component in objects
         if (check, (kind, component)) not in used
     ]
-    assert not stale, "the README's checkov table explains findings checkov no longer reports:\n" + "\n".join(stale)
+    assert not stale, "the README's checkov table explains findings checkov no longer reports:\n" + "\n".join(
+        stale
+    )
 
 
 def test_digests_pin_every_image(findings):
@@ -133,7 +135,9 @@ def test_checkov_reports_what_it_finds(tmp_path):
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": {"name": "bad", "namespace": "orders"},
-                "spec": {"containers": [{"name": "c", "image": "x:1", "securityContext": {"privileged": True}}]},
+                "spec": {
+                    "containers": [{"name": "c", "image": "x:1", "securityContext": {"privileged": True}}]
+                },
             }
         )
     )

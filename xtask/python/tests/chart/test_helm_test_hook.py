@@ -83,7 +83,8 @@ def hook(tmp_path):
 def run_hook(
     script: str, timeout_seconds: int, **api_options
 ) -> tuple[subprocess.CompletedProcess, OrderApi]:
-    """Runs the hook's order round trip against a fresh OrderApi(**api_options); returns its result and the API."""
+    """Runs the hook's order round trip against a fresh OrderApi(**api_options); returns its result and
+    the API."""
     if shutil.which("curl") is None:
         raise RuntimeError("`curl` is needed to run the helm test hook's script (apt-get install -y curl)")
     api = OrderApi(**api_options)
@@ -108,22 +109,22 @@ def test_passes_once_the_order_is_fulfilled(hook, compact, tmp_path):
     assert "accepted:" in result.stdout and "fulfilled: {" in result.stdout
     assert list(api.orders.values()) == [3]  # polled until fulfilled, then stopped
     # The id, for the Redis check of the next container.
-    assert (tmp_path / "order-id").read_text().strip() == list(api.orders)[0]
+    assert (tmp_path / "order-id").read_text().strip() == next(iter(api.orders))
 
 
 def test_rides_out_a_store_blip_while_polling(hook):
-    result, api = run_hook(hook, timeout_seconds=30, created_polls=1, unavailable_reads=2)
+    result, _ = run_hook(hook, timeout_seconds=30, created_polls=1, unavailable_reads=2)
     assert result.returncode == 0, result.stderr
     assert "503" in result.stderr  # curl reported the failed reads
 
 
 def test_fails_clearly_when_the_order_stays_created(hook):
-    result, api = run_hook(hook, timeout_seconds=3, created_polls=10**6)
+    result, _ = run_hook(hook, timeout_seconds=3, created_polls=10**6)
     assert result.returncode == 1
     assert "was not fulfilled within 3s" in result.stderr and "fulfilment-processor" in result.stderr
 
 
 def test_fails_clearly_when_orders_are_refused(hook):
-    result, api = run_hook(hook, timeout_seconds=3, created_polls=0, accept=False)
+    result, _ = run_hook(hook, timeout_seconds=3, created_polls=0, accept=False)
     assert result.returncode == 1
     assert "was not accepted within 3s" in result.stderr and "store-unavailable" in result.stderr

@@ -6,6 +6,7 @@ import subprocess
 import uuid
 
 import pytest
+
 from services import container_environment, rendered_redis, secrets_of
 
 
@@ -30,10 +31,16 @@ def check(tmp_path):
                 flat = [item for pair in fields.items() for item in pair]
                 subprocess.run([*admin_cli, "HSET", f"order:{order_id}", *flat], env=admin, check=True)
                 if pttl_ms:
-                    subprocess.run([*admin_cli, "PEXPIRE", f"order:{order_id}", str(pttl_ms)], env=admin, check=True)
+                    subprocess.run(
+                        [*admin_cli, "PEXPIRE", f"order:{order_id}", str(pttl_ms)], env=admin, check=True
+                    )
             script = container["command"][2].replace("/shared/", f"{tmp_path}/")
             return subprocess.run(
-                ["sh", "-c", script, "retention", *arguments], env=environment, capture_output=True, text=True, timeout=30
+                ["sh", "-c", script, "retention", *arguments],
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=30,
             )
 
         yield run

@@ -24,7 +24,9 @@ def test_artifacthub_images_are_the_ones_the_defaults_deploy():
     deployed = set()
     for manifest in engine.render():
         if pod := manifest.pod_spec:
-            deployed |= {container["image"] for container in pod.get("initContainers", []) + pod["containers"]}
+            deployed |= {
+                container["image"] for container in pod.get("initContainers", []) + pod["containers"]
+            }
     assert listed == deployed
 
 
@@ -59,7 +61,9 @@ def test_readme_has_the_exact_k3d_commands():
     assert "--image ghcr.io/spinframework/containerd-shim-spin/k3d:v0.24.0" in readme
     assert "helm install order-system charts/order-system" in readme
     assert "helm test order-system" in readme
-    port = re.search(r'--port "(\d+):80@loadbalancer"', readme).group(1)
+    published = re.search(r'--port "(\d+):80@loadbalancer"', readme)
+    assert published, "the README's k3d cluster publishes no port 80"
+    port = published.group(1)
     assert f"http://localhost:{port}/order" in readme
 
 

@@ -29,8 +29,11 @@ ALL_ON = {
 }
 # The thresholds the alert tests below are written for, set explicitly so values.yaml's defaults may change.
 THRESHOLDS = {
-    "oldestPendingAgeSeconds": 300, "oldestPendingFor": "2m", "backlogPendingOrders": 1000, "backlogFor": "15m",
-    "noSubscriberFor": "5m", "redisMemoryRatio": 0.85, "redisMemoryFor": "10m", "reconcilerFailedJobs": 1,
+    "oldestPendingAgeSeconds": 300, "oldestPendingFor": "2m",
+    "backlogPendingOrders": 1000, "backlogFor": "15m",
+    "noSubscriberFor": "5m",
+    "redisMemoryRatio": 0.85, "redisMemoryFor": "10m",
+    "reconcilerFailedJobs": 1,
 }  # fmt: skip
 # The labels prometheus-operator gives the exporter's series (release `shop`, namespace `orders`).
 SCRAPED = 'job="shop-order-system-metrics",namespace="orders",instance="10.0.0.7:9121"'
@@ -40,7 +43,9 @@ LABELS = {"job": "shop-order-system-metrics", "namespace": "orders", "instance":
 def promtool() -> str:
     program = shutil.which("promtool")
     if program is None:
-        raise RuntimeError("`promtool` is needed; `cargo xtask test` installs it (apt-get install -y prometheus)")
+        raise RuntimeError(
+            "`promtool` is needed; `cargo xtask test` installs it (apt-get install -y prometheus)"
+        )
     return program
 
 
@@ -77,14 +82,18 @@ def test_every_metrics_object_validates_and_is_redis_side(mode):
 
 def test_metrics_off_renders_no_metrics_object_and_no_metrics_user():
     files = engine.render_files({"metrics": {"enabled": False, "serviceMonitor": {"enabled": True}}})
-    assert not [name for name, text in files.items() if name.startswith("templates/metrics-") and text.strip()]
+    assert not [
+        name for name, text in files.items() if name.startswith("templates/metrics-") and text.strip()
+    ]
     assert "metrics" not in files["templates/redis-users-secret.yaml"]
     assert "redis_exporter" not in files["templates/redis-statefulset.yaml"]
 
 
 def test_an_external_redis_refuses_metrics_and_says_what_to_do():
     with pytest.raises(helm.HelmRenderError) as failure:
-        engine.render({"metrics": {"enabled": True}, "redis": {"enabled": False, "external": {"host": "r.example"}}})
+        engine.render(
+            {"metrics": {"enabled": True}, "redis": {"enabled": False, "external": {"host": "r.example"}}}
+        )
     assert "metrics.enabled: the chart's redis_exporter runs as a sidecar" in str(failure.value)
 
 
@@ -96,12 +105,18 @@ def test_the_service_monitor_scrapes_the_metrics_service_with_the_relabelling_fi
     assert all(service.obj["metadata"]["labels"][k] == v for k, v in spec["selector"]["matchLabels"].items())
     assert [port["name"] for port in service.obj["spec"]["ports"]] == ["metrics"]
     (endpoint,) = spec["endpoints"]
-    assert endpoint["port"] == "metrics" and monitor.obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert endpoint["metricRelabelings"] == yaml.safe_load((CHART / "files" / "metric-relabelings.yaml").read_text())
+    assert (
+        endpoint["port"] == "metrics"
+        and monitor.obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    )
+    assert endpoint["metricRelabelings"] == yaml.safe_load(
+        (CHART / "files" / "metric-relabelings.yaml").read_text()
+    )
 
 
 def test_the_sidecar_exposes_only_the_metrics_port_and_only_to_the_scraper():
     (statefulset,) = rendered({}, "StatefulSet")
+    assert statefulset.pod_spec is not None
     (exporter,) = [c for c in statefulset.pod_spec["containers"] if c["name"] == "metrics"]
     assert exporter["ports"] == [{"name": "metrics", "containerPort": 9121, "protocol": "TCP"}]
     assert "readinessProbe" not in exporter  # an exporter problem must not take Redis out of its Service
@@ -114,7 +129,10 @@ def test_the_sidecar_exposes_only_the_metrics_port_and_only_to_the_scraper():
 
 
 def test_the_script_is_rendered_with_the_release_settings():
-    values = {"config": {"keyPrefix": "eu:orders:", "orderChannel": "orders-eu"}, "fulfilmentProcessor": {"shards": 4}}
+    values = {
+        "config": {"keyPrefix": "eu:orders:", "orderChannel": "orders-eu"},
+        "fulfilmentProcessor": {"shards": 4},
+    }
     (config_map,) = [m for m in rendered(values, "ConfigMap") if "metrics.lua" in m.obj["data"]]
     script = config_map.obj["data"]["metrics.lua"]
     assert "local prefix = [==[eu:orders:]==]" in script
@@ -149,7 +167,22 @@ def test_the_rendered_rules_pass_promtool_check(tmp_path):
 
 def series(name: str, values: str, **labels: str) -> dict:
     all_labels = {**LABELS, **labels}
-    return {"series": name + "{" + ",".join(f'{k}="{v}"' for k, v in all_labels.items()) + "}", "values": values}
+    return {
+        "series": name + "{" + ",".join(f'{k}="{v}"' for k, v in all_labels.items()) + "}",
+        "values": values,
+    }
+
+
+def job_series(status: str, job: str, values: str, **labels: str) -> dict:
+    """kube-state-metrics' `kube_job_status_<status>` of Job `job` in namespace orders."""
+    all_labels = {"namespace": "orders", "job_name": job, **labels}
+    return {
+        "series": f"kube_job_status_{status}"
+        + "{"
+        + ",".join(f'{k}="{v}"' for k, v in all_labels.items())
+        + "}",
+        "values": values,
+    }
 
 
 def alert(name: str, at: str, *fired: dict) -> dict:
@@ -226,21 +259,22 @@ ALERT_TESTS = {
         [
             alert("OrderSystemMetricsAbsent", "3m"),
             alert(
-                "OrderSystemMetricsAbsent", "8m",
+                "OrderSystemMetricsAbsent",
+                "8m",
                 {"job": "shop-order-system-metrics", "namespace": "orders", "severity": "warning"},
             ),
-        ],  # fmt: skip
+        ],
     ),
     "OrderSystemReconcilerJobsFailing": (
         [
             # A reconciler Job that failed, started at 300 s; one of another CronJob; one that succeeded.
-            {"series": 'kube_job_status_failed{namespace="orders",job_name="shop-order-system-reconciler-29001",reason="BackoffLimitExceeded"}', "values": "1x40"},
-            {"series": 'kube_job_status_start_time{namespace="orders",job_name="shop-order-system-reconciler-29001"}', "values": "300x40"},
-            {"series": 'kube_job_status_failed{namespace="orders",job_name="shop-other-29001"}', "values": "1x40"},
-            {"series": 'kube_job_status_start_time{namespace="orders",job_name="shop-other-29001"}', "values": "300x40"},
-            {"series": 'kube_job_status_failed{namespace="orders",job_name="shop-order-system-reconciler-29002"}', "values": "0x40"},
-            {"series": 'kube_job_status_start_time{namespace="orders",job_name="shop-order-system-reconciler-29002"}', "values": "400x40"},
-        ],  # fmt: skip
+            job_series("failed", "shop-order-system-reconciler-29001", "1x40", reason="BackoffLimitExceeded"),
+            job_series("start_time", "shop-order-system-reconciler-29001", "300x40"),
+            job_series("failed", "shop-other-29001", "1x40"),
+            job_series("start_time", "shop-other-29001", "300x40"),
+            job_series("failed", "shop-order-system-reconciler-29002", "0x40"),
+            job_series("start_time", "shop-order-system-reconciler-29002", "400x40"),
+        ],
         [
             alert("OrderSystemReconcilerJobsFailing", "10m", {"namespace": "orders", "severity": "warning"}),
             alert("OrderSystemReconcilerJobsFailing", "25m"),  # that failure is over 15 minutes old
@@ -274,7 +308,11 @@ def test_each_alert_fires_on_its_series_and_on_no_others(name, tmp_path):
     # (OrderSystemMetricsAbsent aside: most of these inputs lack the pending series it looks for.)
     last = max((a["eval_time"] for a in alerts), key=lambda at: int(at.removesuffix("m")))
     others = [alert(other, last) for other in ALERT_TESTS if other not in (name, "OrderSystemMetricsAbsent")]
-    result = promtool_test(tmp_path, rule_groups(), [{"interval": "1m", "input_series": inputs, "alert_rule_test": alerts + others}])
+    result = promtool_test(
+        tmp_path,
+        rule_groups(),
+        [{"interval": "1m", "input_series": inputs, "alert_rule_test": alerts + others}],
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -292,10 +330,19 @@ def test_the_tests_fail_when_an_alert_does_not_fire(tmp_path):
 def test_thresholds_come_from_the_values(tmp_path):
     """A longer noSubscriberFor: the 10-minute gap of shard 0 no longer fires at 15m."""
     inputs, _ = ALERT_TESTS["OrderSystemNoSubscriber"]
-    test = {"interval": "1m", "input_series": inputs, "alert_rule_test": [alert("OrderSystemNoSubscriber", "15m")]}
+    test = {
+        "interval": "1m",
+        "input_series": inputs,
+        "alert_rule_test": [alert("OrderSystemNoSubscriber", "15m")],
+    }
     result = promtool_test(tmp_path, rule_groups({**THRESHOLDS, "noSubscriberFor": "30m"}), [test])
     assert result.returncode == 0, result.stdout + result.stderr
-    (rule,) = [r for g in rule_groups({**THRESHOLDS, "redisMemoryRatio": 0.5}) for r in g["rules"] if r["alert"] == "OrderSystemRedisMemoryNearMax"]
+    (rule,) = [
+        r
+        for g in rule_groups({**THRESHOLDS, "redisMemoryRatio": 0.5})
+        for r in g["rules"]
+        if r["alert"] == "OrderSystemRedisMemoryNearMax"
+    ]
     assert "> 0.5" in rule["expr"]
 
 
@@ -349,7 +396,8 @@ def test_the_dashboard_configmap_is_what_grafanas_sidecar_loads():
 
 
 def test_every_dashboard_query_parses_with_prometheus(tmp_path):
-    """Each `expr`, its Grafana variables given sample values, as a recording rule for `promtool check rules`."""
+    """Each `expr`, its Grafana variables given sample values, as a recording rule for
+    `promtool check rules`."""
     queries = dashboard_queries()
     assert len(queries) >= 10
     rules = []
@@ -358,11 +406,15 @@ def test_every_dashboard_query_parses_with_prometheus(tmp_path):
             query = query.replace(variable, value)
         assert "$" not in query, f"a Grafana variable without a sample value in GRAFANA_VARIABLES: {query}"
         rules.append({"record": f"dashboard:query_{number}", "expr": query})
-    (tmp_path / "dashboard.yaml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    (tmp_path / "dashboard.yaml").write_text(
+        yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]})
+    )
     checked = run_promtool("check", "rules", str(tmp_path / "dashboard.yaml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # The check has teeth: a broken query fails it.
-    (tmp_path / "broken.yaml").write_text(yaml.safe_dump({"groups": [{"name": "d", "rules": [{"record": "r", "expr": "rate(x[5m]"}]}]}))
+    (tmp_path / "broken.yaml").write_text(
+        yaml.safe_dump({"groups": [{"name": "d", "rules": [{"record": "r", "expr": "rate(x[5m]"}]}]})
+    )
     assert run_promtool("check", "rules", str(tmp_path / "broken.yaml")).returncode != 0
 
 
@@ -373,4 +425,6 @@ def test_the_dashboard_and_the_alerts_name_only_documented_metrics():
     for expression in expressions:
         named = set(re.findall(r"\b([a-z_:][a-z0-9_:]*)\s*\{", expression))
         assert named, expression
-        assert named <= documented, f"{sorted(named - documented)} not in docs/observability.md's Metrics table"
+        assert named <= documented, (
+            f"{sorted(named - documented)} not in docs/observability.md's Metrics table"
+        )

@@ -8,24 +8,30 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import helm_python as helm
 import pytest
 import yaml
-from kube_names import derived, label_problems, name_problems
 
+from kube_names import derived, label_problems, name_problems
 from order_chart import engine
 from order_chart.paths import CHART, REPO_CRDS, crds_dir
 
 MODES = ["runtimeClass", "spinOperator"]
 # Every optional object on, so that every name the chart can render is checked.
-EVERYTHING = {
+EVERYTHING: dict[str, Any] = {
     "orderProcessor": {"autoscaling": {"enabled": True}, "podDisruptionBudget": {"enabled": True}},
     # Shards up to two digits: the longest shard suffix, `-11`, must fit too.
     "fulfilmentProcessor": {"shards": 12, "podDisruptionBudget": {"enabled": True}},
     "httpRoute": {"enabled": True, "parentRefs": [{"name": "gateway"}]},
     "spinOperator": {"executor": "containerd-shim-spin"},
-    "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}},
+    "metrics": {
+        "enabled": True,
+        "serviceMonitor": {"enabled": True},
+        "prometheusRule": {"enabled": True},
+        "dashboard": {"enabled": True},
+    },
 }
 
 
@@ -47,7 +53,7 @@ def override(length: int) -> str:
 # (release, extra values): release names of 1, around the 52-character limits of CronJobs,
 # StatefulSets and SpinApps (release + "-order-system-reconciler" / "-redis"), and Helm's 53;
 # fullnameOverride at 62 and 63; a 63-character nameOverride; a release that contains the chart name.
-CASES = [(release_name(n), {}) for n in (1, 28, 29, 33, 34, 35, 52, 53)] + [
+CASES: list[tuple[str, dict[str, Any]]] = [(release_name(n), {}) for n in (1, 28, 29, 33, 34, 35, 52, 53)] + [
     ("shop", {"fullnameOverride": override(62)}),
     ("shop", {"fullnameOverride": override(63)}),
     (release_name(53), {"nameOverride": override(63)}),
@@ -71,8 +77,11 @@ def objects(manifests: list[engine.Manifest]) -> list[tuple[str, str]]:
     return [(m.kind, m.name) for m in manifests] + [pair for m in manifests for pair in derived(m)]
 
 
-@pytest.fixture(scope="module", params=[(case, mode) for case in CASES for mode in MODES],
-                ids=lambda param: f"{ids(param[0])}-{param[1]}")
+@pytest.fixture(
+    scope="module",
+    params=[(case, mode) for case in CASES for mode in MODES],
+    ids=lambda param: f"{ids(param[0])}-{param[1]}",
+)
 def case(request):
     (release, values), mode = request.param
     return release, values, mode, render(release, values, mode)
@@ -87,12 +96,17 @@ def test_every_kind_the_chart_has_is_rendered():
         for match in re.findall(r"(?m)^kind: (\w+)$", path.read_text())
     }
     rendered = {
-        m.kind for mode in MODES for values in ({}, {"redis": EXTERNAL_REDIS, **NO_METRICS}) for m in render("shop", values, mode)
+        m.kind
+        for mode in MODES
+        for values in ({}, {"redis": EXTERNAL_REDIS, **NO_METRICS})
+        for m in render("shop", values, mode)
     }
     assert rendered == templated
 
 
-@pytest.mark.parametrize("values", [{}, {"fullnameOverride": override(63)}], ids=["release53", "fullnameOverride63"])
+@pytest.mark.parametrize(
+    "values", [{}, {"fullnameOverride": override(63)}], ids=["release53", "fullnameOverride63"]
+)
 def test_every_name_is_valid_with_an_external_redis(values):
     """The objects only an external Redis renders (the maxmemory-policy check's hook Job)."""
     manifests = render(release_name(53), {**values, "redis": EXTERNAL_REDIS, **NO_METRICS}, "runtimeClass")
@@ -157,8 +171,10 @@ def test_references_name_objects_that_exist(case):
     redis = next(
         m.name
         for m in manifests
-        if m.kind == "Service" and m.obj["spec"]["selector"]["app.kubernetes.io/component"] == "redis"
-        and m.obj["spec"].get("clusterIP") != "None" and m.obj["spec"]["ports"][0]["name"] == "redis"
+        if m.kind == "Service"
+        and m.obj["spec"]["selector"]["app.kubernetes.io/component"] == "redis"
+        and m.obj["spec"].get("clusterIP") != "None"
+        and m.obj["spec"]["ports"][0]["name"] == "redis"
     )
     references, redis_hosts = [], []
     for m in manifests:
@@ -189,7 +205,9 @@ def test_references_name_objects_that_exist(case):
                     if variable["name"] == "SPIN_VARIABLE_REDIS_HOST":
                         redis_hosts.append(variable["value"])
                     if variable["name"] == "API":  # the helm test pod
-                        references.append(("Service", re.fullmatch(r"http://([^:]+):\d+", variable["value"])[1]))
+                        service = re.fullmatch(r"http://([^:]+):\d+", variable["value"])
+                        assert service, variable
+                        references.append(("Service", service[1]))
                 if container["name"] == "reconciler":
                     redis_hosts.append(container["args"][container["args"].index("-h") + 1])
     assert references and [ref for ref in references if ref not in existing] == []
@@ -210,10 +228,20 @@ def test_a_release_name_no_service_can_carry_fails_the_render(release):
 def scopes() -> dict[str, bool]:
     """kind → namespaced: Kubernetes' own kinds the chart renders, and each CRD's `spec.scope`."""
     known = {
-        "ConfigMap": True, "CronJob": True, "Deployment": True, "HorizontalPodAutoscaler": True,
-        "HTTPRoute": True, "Ingress": True, "NetworkPolicy": True, "Pod": True,
-        "PodDisruptionBudget": True, "Secret": True, "Service": True, "ServiceAccount": True,
-        "StatefulSet": True, "RuntimeClass": False,
+        "ConfigMap": True,
+        "CronJob": True,
+        "Deployment": True,
+        "HorizontalPodAutoscaler": True,
+        "HTTPRoute": True,
+        "Ingress": True,
+        "NetworkPolicy": True,
+        "Pod": True,
+        "PodDisruptionBudget": True,
+        "Secret": True,
+        "Service": True,
+        "ServiceAccount": True,
+        "StatefulSet": True,
+        "RuntimeClass": False,
     }
     for path in [*Path(crds_dir()).glob("*.yaml"), *REPO_CRDS.glob("*.yaml")]:
         for document in yaml.safe_load_all(path.read_text()):

@@ -12,8 +12,8 @@ from pathlib import Path
 import helm_python as helm
 import pytest
 import yaml
-from conftest import SCENARIO_FILES
 
+from conftest import SCENARIO_FILES
 from order_chart import engine
 from order_chart.paths import crds_dir
 
@@ -29,12 +29,13 @@ def without_otel(values: dict) -> dict:
 
 
 def env_of(manifest: engine.Manifest) -> list[dict]:
+    assert manifest.pod_spec is not None
     (container,) = manifest.pod_spec["containers"]
     return container["env"]
 
 
 def spin_deployments(manifests: list[engine.Manifest]) -> list[engine.Manifest]:
-    return [m for m in manifests if m.kind == "Deployment" and "runtimeClassName" in m.pod_spec]
+    return [m for m in manifests if m.kind == "Deployment" and "runtimeClassName" in (m.pod_spec or {})]
 
 
 def resource_attributes(value: str) -> dict[str, str]:
@@ -43,7 +44,9 @@ def resource_attributes(value: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("scenario_file", SCENARIO_FILES, ids=lambda path: path.name.removesuffix("-values.yaml"))
+@pytest.mark.parametrize(
+    "scenario_file", SCENARIO_FILES, ids=lambda path: path.name.removesuffix("-values.yaml")
+)
 def test_no_otel_environment_anywhere_without_an_endpoint(scenario_file: Path, mode: str):
     """Every scenario, in both modes, with the OTel values left at their defaults: no template
     (hooks and NOTES included) mentions OTEL_ or the pod-name variable the resource attributes use."""
@@ -80,7 +83,9 @@ def test_every_spin_app_exports_and_nothing_else_does():
     others = [m for m in manifests if m.pod_spec is not None and m not in spin]
     assert {m.kind for m in others} == {"StatefulSet", "CronJob", "Pod"}
     for manifest in others:
-        assert "OTEL_" not in yaml.safe_dump(manifest.obj) and "K8S_POD_NAME" not in yaml.safe_dump(manifest.obj)
+        assert "OTEL_" not in yaml.safe_dump(manifest.obj) and "K8S_POD_NAME" not in yaml.safe_dump(
+            manifest.obj
+        )
 
 
 def test_resource_attributes_name_the_pod_namespace_and_deployment():
@@ -113,7 +118,9 @@ def test_sampling_ratio_reaches_the_sampler_as_a_number(ratio):
 
 def test_service_names_follow_the_fullname_or_the_prefix():
     named = engine.render(engine.merge(ENDPOINT, {"fullnameOverride": "orders-eu"}))
-    prefixed = engine.render(engine.merge(ENDPOINT, {"observability": {"otlp": {"serviceNamePrefix": "acme/"}}}))
+    prefixed = engine.render(
+        engine.merge(ENDPOINT, {"observability": {"otlp": {"serviceNamePrefix": "acme/"}}})
+    )
     for manifests, prefix in [(named, "orders-eu-"), (prefixed, "acme/")]:
         names = {
             variable["value"]

@@ -7,10 +7,10 @@ import copy
 
 import pytest
 import yaml
-from pod_security import violations
 
 from order_chart import engine
 from order_chart.paths import crds_dir
+from pod_security import violations
 
 
 def pod_templates(manifests: list[engine.Manifest]):
@@ -60,6 +60,7 @@ def test_spin_pods_without_the_pod_context_are_refused(key):
     # The chart before this check: no runAsNonRoot and no seccompProfile on the Spin pods.
     manifests = engine.render({key: {"podSecurityContext": {"runAsNonRoot": None, "seccompProfile": None}}})
     (deployment,) = [m for m in manifests if m.kind == "Deployment" and key_component(key) in m.name]
+    assert deployment.pod_spec is not None
     found = violations(deployment.obj["spec"]["template"]["metadata"], deployment.pod_spec)
     assert any(v.startswith("Running as Non-root:") for v in found), found
     assert any(v.startswith("Seccomp:") for v in found), found

@@ -11,9 +11,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from services import container_environment, expand, rendered_redis, secrets_of
 
 from order_chart.paths import CHART
+from services import container_environment, expand, rendered_redis, secrets_of
 
 ACCEPT_SCRIPT = CHART.parent.parent / "apps" / "order-model" / "src" / "scripts" / "accept.lua"
 CHANNEL = "neworders"
@@ -71,8 +71,20 @@ def accept(port: int, environment: dict[str, str], accepted_at_ms: int) -> str:
     order_id = str(uuid.uuid4())
     message = json.dumps({"id": order_id, "details": f"order {order_id}", "status": "created"})
     answer = cli(
-        port, environment, "--eval", str(ACCEPT_SCRIPT), f"order:{order_id}", "order:pending", ",",
-        order_id, f"order {order_id}", str(accepted_at_ms), CHANNEL, message, "86400", "order:",
+        port,
+        environment,
+        "--eval",
+        str(ACCEPT_SCRIPT),
+        f"order:{order_id}",
+        "order:pending",
+        ",",
+        order_id,
+        f"order {order_id}",
+        str(accepted_at_ms),
+        CHANNEL,
+        message,
+        "86400",
+        "order:",
     )
     assert answer == ["1", order_id]
     return order_id
@@ -116,6 +128,7 @@ def test_republishes_old_pending_orders_and_drops_stale_entries(system):
         lines = []
 
         def read():
+            assert subscriber.stdout is not None
             for line in subscriber.stdout:
                 lines.append(line.rstrip("\n"))
 
@@ -156,9 +169,15 @@ def test_decodes_a_password_with_url_special_characters(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "scripts").mkdir()
     encoded = quote("Ab1/cD+e=@:%#?& x", safe="")
-    values = {"redis": {"users": {"reconciler": {"existingSecret": "mine", "existingSecretPasswordKey": "pw"}}}}
+    values = {
+        "redis": {"users": {"reconciler": {"existingSecret": "mine", "existingSecretPasswordKey": "pw"}}}
+    }
     existing = {"mine": {"pw": encoded}}
-    with rendered_redis(values, tmp_path / "data", existing_secrets=existing) as (port, environment, manifests):
+    with rendered_redis(values, tmp_path / "data", existing_secrets=existing) as (
+        port,
+        environment,
+        manifests,
+    ):
         reconciler = Reconciler(manifests, port, tmp_path / "scripts")
         accept(port, environment, int(time.time() * 1000) - 120_000)
         result = reconciler.run({"REDIS_PASSWORD": encoded})
@@ -169,7 +188,7 @@ def test_decodes_a_password_with_url_special_characters(tmp_path):
 
 
 def test_runs_as_the_reconciler_user_not_the_admin(system):
-    port, environment, reconciler = system
+    _, environment, reconciler = system
     assert reconciler.container["args"][reconciler.container["args"].index("--user") + 1] == "reconciler"
     # The admin password is not the reconciler user's: the run is refused.
     refused = reconciler.run({"REDIS_PASSWORD": environment["REDIS_PASSWORD"]})

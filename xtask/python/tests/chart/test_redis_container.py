@@ -6,9 +6,9 @@ import subprocess
 from urllib.parse import quote
 
 import pytest
-from services import free_port, rendered_redis
 
 from order_chart import engine
+from services import free_port, rendered_redis
 
 
 @pytest.fixture(params=[True, False], ids=["persistent", "in-memory"])
@@ -47,7 +47,10 @@ def test_an_existing_secret_holds_the_url_form_and_redis_requires_the_password(t
         (statefulset,) = [m.obj for m in manifests if m.kind == "StatefulSet"]
         probe = statefulset["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["exec"]["command"]
         assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": encoded}).returncode == 0
-        assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": quote(encoded)}).returncode != 0
+        assert (
+            subprocess.run(probe, env={"PATH": "/usr/bin:/bin", "REDIS_PASSWORD": quote(encoded)}).returncode
+            != 0
+        )
 
 
 def test_a_secret_not_in_url_form_stops_redis_with_the_reason(tmp_path):
@@ -67,7 +70,7 @@ def test_a_secret_not_in_url_form_stops_redis_with_the_reason(tmp_path):
 
 
 def test_readiness_probe_passes_only_with_the_password(redis):
-    port, environment, probe, _ = redis
+    _, environment, probe, _ = redis
     assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin", **environment}).returncode == 0
     assert subprocess.run(probe, env={"PATH": "/usr/bin:/bin"}).returncode != 0
 
@@ -85,7 +88,11 @@ def test_append_only_file_follows_persistence(redis):
 
 
 def test_append_only_file_can_be_fsynced_before_every_answer(tmp_path):
-    with rendered_redis({"redis": {"persistence": {"appendFsync": "always"}}}, tmp_path) as (port, environment, _):
+    with rendered_redis({"redis": {"persistence": {"appendFsync": "always"}}}, tmp_path) as (
+        port,
+        environment,
+        _,
+    ):
         assert cli(port, environment, "CONFIG", "GET", "appendfsync") == ["appendfsync", "always"]
 
 

@@ -6,9 +6,9 @@ import subprocess
 from urllib.parse import quote
 
 import pytest
-from services import expand, free_port, role_credentials, wait_until_listening
 
 from order_chart import engine
+from services import expand, free_port, role_credentials, wait_until_listening
 
 USER, PASSWORD = "order-reconciler", "Rec0n/ciler:pw"  # an existing Secret holds the URL form
 
@@ -20,7 +20,13 @@ def render(port: int, **external) -> list[engine.Manifest]:
             "external": {
                 "host": "127.0.0.1",
                 "port": port,
-                "users": {"reconciler": {"name": USER, "existingSecret": "reconciler", "existingSecretPasswordKey": "pw"}},
+                "users": {
+                    "reconciler": {
+                        "name": USER,
+                        "existingSecret": "reconciler",
+                        "existingSecretPasswordKey": "pw",
+                    }
+                },
                 **external,
             },
         }
@@ -79,7 +85,8 @@ def test_fails_an_evicting_redis_naming_the_setting(external_redis, policy):
 
 
 def test_fails_saying_so_when_info_cannot_be_read(external_redis):
-    """A Redis that denies INFO (as some managed services may): the check cannot tell, and says how to skip it."""
+    """A Redis that denies INFO (as some managed services may): the check cannot tell, and says how to
+    skip it."""
     result = run_check(render(external_redis("noeviction", rules="+ping")))
     assert result.returncode != 0
     assert "cannot read maxmemory_policy" in result.stderr and "NOPERM" in result.stderr

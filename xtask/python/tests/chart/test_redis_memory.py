@@ -5,9 +5,9 @@ whose maxmemory is the configured share of that limit and whose policy never evi
 import subprocess
 
 import pytest
-from services import rendered_redis
 
 from order_chart import engine
+from services import rendered_redis
 
 
 def config(port: int, environment: dict[str, str], name: str) -> str:
@@ -57,7 +57,11 @@ def test_a_full_redis_refuses_writes_and_evicts_nothing(tmp_path):
         stored = answers.count("OK")
         assert 0 < stored < 5000 and any(answer.startswith("OOM") for answer in answers), answers[-1]
         dbsize = subprocess.run(
-            ["redis-cli", "-p", str(port), "DBSIZE"], env=environment, capture_output=True, text=True, timeout=10
+            ["redis-cli", "-p", str(port), "DBSIZE"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout.strip()
         assert int(dbsize) == stored
 

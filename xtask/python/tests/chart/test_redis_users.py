@@ -13,9 +13,9 @@ import urllib.request
 import uuid
 
 import pytest
-from services import rendered_exporter, rendered_redis
 
 from order_chart.paths import CHART
+from services import rendered_exporter, rendered_redis
 
 SCRIPTS = CHART.parent.parent / "apps" / "order-model" / "src" / "scripts"
 ACCEPT, FULFIL, RECONCILE = SCRIPTS / "accept.lua", SCRIPTS / "fulfil.lua", CHART / "files" / "reconcile.lua"
@@ -29,20 +29,38 @@ ROLE_SCRIPTS = {
 }
 # Arguments that make a command touch a key under the prefix and the orders channel, for ACL DRYRUN.
 DRYRUN_ARGS = {
-    "GET": ["order:1"], "SET": ["order:1", "v"], "HGET": ["order:1", "f"], "HMGET": ["order:1", "f"],
-    "HSET": ["order:1", "f", "v"], "HDEL": ["order:1", "f"], "ZADD": ["order:pending", "1", "m"],
+    "GET": ["order:1"],
+    "SET": ["order:1", "v"],
+    "HGET": ["order:1", "f"],
+    "HMGET": ["order:1", "f"],
+    "HSET": ["order:1", "f", "v"],
+    "HDEL": ["order:1", "f"],
+    "ZADD": ["order:pending", "1", "m"],
     "ZREM": ["order:pending", "m"],
-    "ZRANGEBYSCORE": ["order:pending", "-inf", "+inf"], "PEXPIRE": ["order:1", "1000"], "PTTL": ["order:1"],
-    "PUBLISH": ["neworders.3", "m"], "INFO": ["memory"], "TIME": [], "EXISTS": ["order:1"],
-    "HINCRBY": ["order:stats", "accepted", "1"], "ZCARD": ["order:pending"],
-    "ZRANGE": ["order:pending", "0", "0", "WITHSCORES"], "PUBSUB": ["NUMSUB", "neworders.3"],
+    "ZRANGEBYSCORE": ["order:pending", "-inf", "+inf"],
+    "PEXPIRE": ["order:1", "1000"],
+    "PTTL": ["order:1"],
+    "PUBLISH": ["neworders.3", "m"],
+    "INFO": ["memory"],
+    "TIME": [],
+    "EXISTS": ["order:1"],
+    "HINCRBY": ["order:stats", "accepted", "1"],
+    "ZCARD": ["order:pending"],
+    "ZRANGE": ["order:pending", "0", "0", "WITHSCORES"],
+    "PUBSUB": ["NUMSUB", "neworders.3"],
 }
-# Where a role's scripts use a command on other keys than DRYRUN_ARGS' (metrics.lua's HMGET reads the counters).
+# Where a role's scripts use a command on other keys than DRYRUN_ARGS' (metrics.lua's HMGET reads the
+# counters).
 ROLE_DRYRUN_ARGS = {"metrics": {"HMGET": ["order:stats", "accepted", "fulfilled"]}}
 # What redis_exporter itself sends (its INFO-based metrics) besides the script.
 EXPORTER_COMMANDS = [
-    ["CLIENT", "SETNAME", "redis_exporter"], ["INFO", "ALL"], ["SLOWLOG", "LEN"], ["SLOWLOG", "GET", "1"],
-    ["LATENCY", "LATEST"], ["LATENCY", "HISTOGRAM"], ["COMMAND", "INFO", "GET"],
+    ["CLIENT", "SETNAME", "redis_exporter"],
+    ["INFO", "ALL"],
+    ["SLOWLOG", "LEN"],
+    ["SLOWLOG", "GET", "1"],
+    ["LATENCY", "LATEST"],
+    ["LATENCY", "HISTOGRAM"],
+    ["COMMAND", "INFO", "GET"],
 ]
 ROLES = ["order-processor", "fulfilment-processor", "reconciler", "helm-test", "metrics"]
 
@@ -51,14 +69,18 @@ ROLES = ["order-processor", "fulfilment-processor", "reconciler", "helm-test", "
 def redis(tmp_path_factory):
     """The rendered Redis (metrics on, so every role has its user); yields (port, admin environment,
     role → (user, password), manifests)."""
-    with rendered_redis({"metrics": {"enabled": True}}, tmp_path_factory.mktemp("data")) as (port, environment, manifests):
+    with rendered_redis({"metrics": {"enabled": True}}, tmp_path_factory.mktemp("data")) as (
+        port,
+        environment,
+        manifests,
+    ):
         (users,) = [m.obj for m in manifests if m.kind == "Secret" and m.name.endswith("-redis-users")]
         roles = {role: (role, base64.b64decode(value).decode()) for role, value in users["data"].items()}
         assert sorted(roles) == sorted(ROLES)
         yield port, environment, roles, manifests
 
 
-def as_user(redis, role: str, *args: str, timeout: float = 10) -> str:
+def as_user(redis, role: str | None, *args: str, timeout: float = 10) -> str:
     """redis-cli's answer to `args`, sent as the role's Redis user (admin for role None)."""
     port, admin, roles, _ = redis
     login = ["--user", roles[role][0]] if role else []
@@ -71,7 +93,11 @@ def as_user(redis, role: str, *args: str, timeout: float = 10) -> str:
 
 def refused(answer: str) -> bool:
     """Redis' ACL refusal: of a command (NOPERM), or of a command or a key a script calls."""
-    return answer.startswith("NOPERM") or "can't run this command" in answer or "can't access at least one of the keys" in answer
+    return (
+        answer.startswith("NOPERM")
+        or "can't run this command" in answer
+        or "can't access at least one of the keys" in answer
+    )
 
 
 def dryrun(redis, role: str, command: str, *args: str) -> str:
@@ -108,7 +134,17 @@ def accept(redis, role: str, accepted_at_ms: int) -> str:
 def fulfil(redis, role: str, order_id: str) -> list[str]:
     now_ms = str(int(time.time() * 1000))
     return as_user(
-        redis, role, "--eval", str(FULFIL), f"order:{order_id}", "order:pending", "order:stats", ",", order_id, now_ms, "60000"
+        redis,
+        role,
+        "--eval",
+        str(FULFIL),
+        f"order:{order_id}",
+        "order:pending",
+        "order:stats",
+        ",",
+        order_id,
+        now_ms,
+        "60000",
     ).splitlines()
 
 
@@ -116,23 +152,36 @@ def test_the_roles_do_their_jobs_with_the_real_scripts(redis):
     # order-processor accepts and reads back (GET /order/{id} is an HMGET).
     old = accept(redis, "order-processor", int(time.time() * 1000) - 120_000)
     assert as_user(redis, "order-processor", "HMGET", f"order:{old}", "status", "details").splitlines() == [
-        "created", "d",
+        "created",
+        "d",
     ]
     # The reconciler re-publishes it.
     counts = as_user(
-        redis, "reconciler", "--eval", str(RECONCILE), "order:pending", ",", "neworders", "order:", "30000", "500", "4"
+        redis,
+        "reconciler",
+        "--eval",
+        str(RECONCILE),
+        "order:pending",
+        ",",
+        "neworders",
+        "order:",
+        "30000",
+        "500",
+        "4",
     ).splitlines()
     assert counts == ["1", "0"], counts
     # A fulfilment shard subscribes to its channel and fulfils it; order-processor does too (composed).
     subscribed = subprocess.run(
-        ["timeout", "1", "redis-cli", "-p", str(redis[0]), "--no-auth-warning", "--user", "fulfilment-processor",
-         "SUBSCRIBE", "neworders.3"],
+        ["timeout", "1", "redis-cli", "-p", str(redis[0]), "--no-auth-warning",
+         "--user", "fulfilment-processor", "SUBSCRIBE", "neworders.3"],
         env={"PATH": "/usr/bin:/bin", "REDISCLI_AUTH": redis[2]["fulfilment-processor"][1]},
         capture_output=True, text=True,
     ).stdout.split()  # fmt: skip
     assert subscribed[:3] == ["subscribe", "neworders.3", "1"], subscribed
     assert fulfil(redis, "fulfilment-processor", old) == ["1"]
-    assert fulfil(redis, "order-processor", accept(redis, "order-processor", int(time.time() * 1000))) == ["1"]
+    assert fulfil(redis, "order-processor", accept(redis, "order-processor", int(time.time() * 1000))) == [
+        "1"
+    ]
     # helm test reads the fulfilled order and its expiry.
     assert as_user(redis, "helm-test", "HGET", f"order:{old}", "status") == "fulfilled"
     assert re.fullmatch(r"-?[0-9]+", as_user(redis, "helm-test", "PTTL", f"order:{old}"))
@@ -202,7 +251,10 @@ def test_each_role_is_refused_what_only_another_role_needs(redis, role, command)
 
 
 def test_the_default_user_stays_the_admin(redis):
-    assert as_user(redis, None, "CONFIG", "GET", "maxmemory-policy").splitlines() == ["maxmemory-policy", "noeviction"]
+    assert as_user(redis, None, "CONFIG", "GET", "maxmemory-policy").splitlines() == [
+        "maxmemory-policy",
+        "noeviction",
+    ]
     assert as_user(redis, None, "ACL", "WHOAMI") == "default"
 
 
@@ -218,7 +270,7 @@ def test_a_wrong_password_is_refused(redis):
 
 def test_the_acl_file_holds_no_password(redis, tmp_path_factory):
     """Only SHA-256 hashes: the ACL file Redis loaded names no password in clear."""
-    port, admin, roles, _ = redis
+    _, _, roles, _ = redis
     listed = as_user(redis, None, "ACL", "LIST")
     for _, password in roles.values():
         assert password not in listed
@@ -234,13 +286,15 @@ def test_the_metrics_role_may_send_what_redis_exporter_sends(redis, command):
 def test_the_rendered_exporter_reads_the_order_flow_as_the_metrics_user(redis, tmp_path):
     """Debian's redis_exporter with the rendered sidecar's configuration and script, against the
     rendered Redis: the script's figures arrive, and Redis refuses the exporter nothing it needs."""
-    port, _, _, manifests = redis
+    _, _, _, manifests = redis
     pending = accept(redis, "order-processor", int(time.time() * 1000) - 60_000)
     with rendered_exporter(manifests, tmp_path) as exporter_port:
         text = urllib.request.urlopen(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).read().decode()
     values = {
         match["key"]: float(match["value"])
-        for match in re.finditer(r'^redis_script_values\{key="(?P<key>[^"]+)"[^}]*\} (?P<value>\S+)$', text, re.M)
+        for match in re.finditer(
+            r'^redis_script_values\{key="(?P<key>[^"]+)"[^}]*\} (?P<value>\S+)$', text, re.M
+        )
     }
     assert re.search(r"^redis_up 1$", text, re.M), text
     assert values["order_system_orders_pending"] >= 1
@@ -261,7 +315,9 @@ def test_the_exporter_decodes_a_percent_encoded_password(tmp_path):
     values = {"metrics": {"enabled": True}, "redis": {"users": {"metrics": {"existingSecret": "exporter"}}}}
     existing = {"exporter": {"redis-password": "p%2Fa%40ss%3Aw%25rd"}}
     (tmp_path / "data").mkdir()
-    with rendered_redis(values, tmp_path / "data", existing_secrets=existing) as (_, _, manifests):
-        with rendered_exporter(manifests, tmp_path, existing) as exporter_port:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).read().decode()
+    with (
+        rendered_redis(values, tmp_path / "data", existing_secrets=existing) as (_, _, manifests),
+        rendered_exporter(manifests, tmp_path, existing) as exporter_port,
+    ):
+        text = urllib.request.urlopen(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).read().decode()
     assert re.search(r"^redis_up 1$", text, re.M) and 'key="order_system_orders_pending"' in text, text

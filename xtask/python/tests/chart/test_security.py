@@ -65,7 +65,9 @@ def test_redis_password_only_through_secret_key_refs(rendered):
 def test_generated_passwords_appear_nowhere_but_their_secrets(release):
     manifests = engine.render(release=release)
     secrets = [m for m in manifests if m.kind == "Secret"]
-    passwords = [base64.b64decode(value).decode() for secret in secrets for value in secret.obj["data"].values()]
+    passwords = [
+        base64.b64decode(value).decode() for secret in secrets for value in secret.obj["data"].values()
+    ]
     assert len(passwords) == 5  # the admin's and one per role's Redis user
     assert len(set(passwords)) == 5
     notes = engine.render_files(release=release)["templates/NOTES.txt"]

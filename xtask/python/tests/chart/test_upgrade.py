@@ -5,8 +5,8 @@ import base64
 
 import helm_python as helm
 import pytest
-from kube_api import KubeApi
 
+from kube_api import KubeApi
 from order_chart import engine
 
 SECRET = f"{engine.RELEASE}-order-system-redis"
@@ -23,11 +23,13 @@ def kube_api():
 
 def render_upgrade(api: KubeApi, values=None) -> dict[str, dict]:
     """Kind/name → object, rendered against the API server as an upgrade."""
-    with helm.Config(kubeconfig_content=api.kubeconfig, namespace=engine.NAMESPACE) as config:
-        with helm.Chart.load(engine.CHART) as chart:
-            rendered = config.render(
-                chart, values or {}, name=engine.RELEASE, namespace=engine.NAMESPACE, is_upgrade=True
-            )
+    with (
+        helm.Config(kubeconfig_content=api.kubeconfig, namespace=engine.NAMESPACE) as config,
+        helm.Chart.load(engine.CHART) as chart,
+    ):
+        rendered = config.render(
+            chart, values or {}, name=engine.RELEASE, namespace=engine.NAMESPACE, is_upgrade=True
+        )
     return {f"{m.kind}/{m.name}": m.obj for m in engine.manifests(rendered)}
 
 
@@ -54,11 +56,17 @@ def test_an_existing_secret_needs_no_lookup(kube_api):
 
 
 def user_passwords(objects) -> dict[str, str]:
-    return {role: base64.b64decode(value).decode() for role, value in objects[f"Secret/{USERS_SECRET}"]["data"].items()}
+    return {
+        role: base64.b64decode(value).decode()
+        for role, value in objects[f"Secret/{USERS_SECRET}"]["data"].items()
+    }
 
 
 def test_upgrade_keeps_the_user_passwords_it_finds_and_generates_a_missing_one(kube_api):
-    kept = {role: f"Kept{i}PasswordOf{role.replace('-', '')}" for i, role in enumerate(sorted(ROLES - {"helm-test"}))}
+    kept = {
+        role: f"Kept{i}PasswordOf{role.replace('-', '')}"
+        for i, role in enumerate(sorted(ROLES - {"helm-test"}))
+    }
     kube_api.secrets[USERS_SECRET] = {role: base64.b64encode(p.encode()).decode() for role, p in kept.items()}
     passwords = user_passwords(render_upgrade(kube_api))
     assert set(passwords) == ROLES
@@ -67,6 +75,9 @@ def test_upgrade_keeps_the_user_passwords_it_finds_and_generates_a_missing_one(k
 
 
 def test_users_with_existing_secrets_need_no_generated_secret(kube_api):
-    users = {role: {"existingSecret": f"{role.lower()}-pw"} for role in ("orderProcessor", "fulfilmentProcessor", "reconciler", "helmTest")}
+    users = {
+        role: {"existingSecret": f"{role.lower()}-pw"}
+        for role in ("orderProcessor", "fulfilmentProcessor", "reconciler", "helmTest")
+    }
     objects = render_upgrade(kube_api, {"redis": {"users": users}})
     assert f"Secret/{USERS_SECRET}" not in objects

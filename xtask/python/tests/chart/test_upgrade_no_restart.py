@@ -9,8 +9,8 @@ import json
 from typing import Any
 
 import pytest
-from chart_copies import copy_chart, set_versions
 
+from chart_copies import copy_chart, set_versions
 from order_chart import engine
 
 # Kinds that run pods; the helm test Pod is made anew by each `helm test`, whatever its labels.
@@ -38,7 +38,9 @@ def render(tmp_path, values: dict[str, Any], **versions: str) -> list[engine.Man
 def workload_specs(manifests: list[engine.Manifest]) -> dict[str, str]:
     """Kind/name → the workload's whole spec (pod template, claim templates, selector) as JSON."""
     return {
-        f"{m.kind}/{m.name}": json.dumps(m.obj["spec"], sort_keys=True) for m in manifests if m.kind in WORKLOADS
+        f"{m.kind}/{m.name}": json.dumps(m.obj["spec"], sort_keys=True)
+        for m in manifests
+        if m.kind in WORKLOADS
     }
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import helm_python as helm
 import pytest
-import releases
 import yaml
-from chart_copies import copy_chart, render_reuse_values_upgrade
 
+import releases
+from chart_copies import copy_chart, render_reuse_values_upgrade
 from order_chart import engine, validate
 from order_chart.paths import CHART
 
@@ -59,6 +59,7 @@ def placement(manifests: list[engine.Manifest]) -> str:
             variables = {v["name"]: v.get("value") for v in manifest.obj["spec"]["variables"]}
             return variables["fulfilment_placement"]
         if manifest.name.endswith("-order-processor") and manifest.kind == "Deployment":
+            assert manifest.pod_spec is not None
             variables = {v["name"]: v.get("value") for v in manifest.pod_spec["containers"][0]["env"]}
             return variables["SPIN_VARIABLE_FULFILMENT_PLACEMENT"]
     raise AssertionError("no order-processor")
@@ -98,7 +99,7 @@ def required_but_absent(schema: dict[str, Any], values: Any, path: str = "") -> 
     """Keys values.schema.json requires where `values` (an earlier release's defaults) has no such
     key, walking `properties` (and `$ref`s into `definitions`) wherever `values` has the enclosing map."""
     root = schema
-    found = []
+    found: list[str] = []
 
     def walk(node: dict[str, Any], value: Any, where: str) -> None:
         while "$ref" in node:
@@ -160,7 +161,11 @@ def test_the_fixtures_are_the_releases_they_name():
     assert "0.1.0" in releases.versions()
     for version in releases.versions():
         directory = releases.FIXTURES / version
-        assert (directory / "values.yaml").read_text().startswith(f"# order-system chart {version}'s values.yaml")
+        assert (
+            (directory / "values.yaml")
+            .read_text()
+            .startswith(f"# order-system chart {version}'s values.yaml")
+        )
         assert set(releases.frozen_immutable_fields(version)) == set(releases.installs(version))
 
 

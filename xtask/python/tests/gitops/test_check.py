@@ -23,7 +23,9 @@ def test_a_kustomization_that_does_not_build(repo):
 
 def test_a_generator_file_outside_the_repository(repo):
     (repo.root.parent / "secrets.yaml").write_text("password: x\n")
-    repo.edit("gitops/values/common/kustomization.yaml", "- values.yaml", "- values.yaml=../../../../secrets.yaml")
+    repo.edit(
+        "gitops/values/common/kustomization.yaml", "- values.yaml", "- values.yaml=../../../../secrets.yaml"
+    )
     assert_problem(repo.problems(), "../../../../secrets.yaml is outside the repository")
 
 
@@ -32,7 +34,8 @@ def test_a_generator_file_outside_its_kustomization_directory(repo):
     repo.edit(
         "gitops/flux/apps/base/shop/kustomization.yaml",
         "  - ../../../../values/common\n",
-        "configMapGenerator:\n  - name: shop-values\n    files:\n      - values.yaml=../../../../values/common/values.yaml\n",
+        "configMapGenerator:\n  - name: shop-values\n    files:\n"
+        "      - values.yaml=../../../../values/common/values.yaml\n",
     )
     assert_problem(
         repo.problems(),
@@ -308,7 +311,9 @@ def test_a_chart_from_another_owner(repo):
 
 
 def test_an_existing_secret_nothing_declares(repo):
-    repo.edit("gitops/values/common/values.yaml", "existingSecret: redis-auth", "existingSecret: redis-password")
+    repo.edit(
+        "gitops/values/common/values.yaml", "existingSecret: redis-auth", "existingSecret: redis-password"
+    )
     assert_problem(repo.problems(), "values.redis.auth.existingSecret names Secret shop/redis-password")
 
 
@@ -359,7 +364,8 @@ def test_an_argocd_created_namespace_without_managed_metadata(repo):
     repo.write("gitops/argocd/apps/shop-dev.yaml", text[: text.index("    managedNamespaceMetadata:")])
     assert_problem(
         repo.problems(),
-        "syncPolicy.managedNamespaceMetadata: namespace shop needs pod-security.kubernetes.io/enforce: restricted",
+        "syncPolicy.managedNamespaceMetadata: namespace shop needs"
+        " pod-security.kubernetes.io/enforce: restricted",
     )
 
 

@@ -131,5 +131,5 @@ def test_fetch_refuses_a_file_that_is_not_the_pinned_one(tmp_path, upstream):
 def test_fetch_reports_a_missing_upstream_file(tmp_path, upstream):
     _, base_url = upstream
     write_lock(tmp_path / "crds.lock", b"x")
-    with pytest.raises(CheckError, match="downloading .*/config/things.yaml"):
+    with pytest.raises(CheckError, match=r"downloading .*/config/things.yaml"):
         crds.fetch(crds.read_lock(tmp_path / "crds.lock"), tmp_path / "fetched", base_url)
