@@ -15,7 +15,7 @@ use duct::cmd;
 
 use super::app_variables::{AppVariables, expand};
 use super::redis_location::RedisLocation;
-use super::runtime::{AppRuntime, runtime_command, spin_cli, start};
+use super::runtime::{AppRuntime, runtime_command, spin_cli, start, start_logged};
 use super::supervise::{self, BackOff, Supervised};
 use crate::project::{self, App};
 use crate::{build, provision};
@@ -374,18 +374,8 @@ impl LocalSystem {
         let log = options.log.clone();
         let name = "redis_exporter (metrics)";
         let starter = Box::new(move || {
-            let mut expression = cmd!(&program).full_env(&environment).unchecked();
-            if let Some(log) = &log {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)
-                    .with_context(|| format!("opening {}", log.display()))?;
-                expression = expression.stderr_to_stdout().stdout_file(file);
-            }
-            expression
-                .start()
-                .with_context(|| format!("starting {name}"))
+            let expression = cmd!(&program).full_env(&environment).unchecked();
+            start_logged(expression, name, log.as_deref())
         });
         self.processes
             .push(Supervised::start(name, starter, options.back_off)?);

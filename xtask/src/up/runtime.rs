@@ -97,7 +97,16 @@ pub fn start(
     what: &str,
     log: Option<&std::path::Path>,
 ) -> Result<Handle> {
-    let mut expression = command.to_expression().unchecked();
+    start_logged(command.to_expression().unchecked(), what, log)
+}
+
+/// Starts `expression` (`what`, for the error), its output to the terminal or, with `log`,
+/// appended to that file (stdout and stderr alike).
+pub(super) fn start_logged(
+    mut expression: duct::Expression,
+    what: &str,
+    log: Option<&std::path::Path>,
+) -> Result<Handle> {
     if let Some(log) = log {
         let file = std::fs::OpenOptions::new()
             .create(true)
