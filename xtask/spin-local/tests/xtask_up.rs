@@ -22,6 +22,13 @@ fn listens(port: u16) -> bool {
     TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok()
 }
 
+/// `cargo xtask up --runtime local`: where a Spin CLI is installed, `up` would choose it.
+fn up_on_this_runtime(port: u16) -> Command {
+    let mut command = order_e2e::xtask_up(port);
+    command.args(["--runtime", "local"]);
+    command
+}
+
 /// Runs `cargo xtask up` with `arguments` and `environment` until the system is up, orders one
 /// pizza, interrupts it and checks it stopped cleanly; returns the Redis port it announced.
 fn up_order_and_interrupt(arguments: &[&str], environment: &[(&str, &str)]) -> u16 {
@@ -37,7 +44,7 @@ fn up_order_check_and_interrupt(
 ) -> u16 {
     wasm_dir();
     let port = dev_services::free_port().unwrap();
-    let mut xtask = order_e2e::xtask_up(port)
+    let mut xtask = up_on_this_runtime(port)
         .args(arguments)
         .envs(environment.iter().copied())
         .stdout(Stdio::piped())
@@ -141,7 +148,7 @@ fn up_fails(arguments: &[&str], environment: &[(&str, &str)]) -> String {
         status,
         stdout,
         stderr,
-    } = order_e2e::xtask_up(port)
+    } = up_on_this_runtime(port)
         .args(arguments)
         .envs(environment.iter().copied())
         .stdin(Stdio::null())
