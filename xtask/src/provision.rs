@@ -121,7 +121,7 @@ pub fn which(program: &str) -> Option<PathBuf> {
 }
 
 /// A program's path in the directories of `path`, a PATH-style list.
-fn which_in(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
+pub fn which_in(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
     std::env::split_paths(path?)
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())

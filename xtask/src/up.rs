@@ -1,8 +1,9 @@
 //! `cargo xtask up`: the whole system on this machine until Ctrl-C. It builds the components,
 //! starts a `redis-server` that never evicts on a free loopback port (unless `--redis-url`, or
 //! the apps' `redis_*` variables, name a Redis: then it first checks that Redis' maxmemory-policy
-//! is `noeviction`) and runs each app in a process of its own, as a pod: on the embedded
-//! runtime (`xtask/spin-local`) or, with `--runtime spin`, on the Spin CLI. As kubelet does, it
+//! is `noeviction`) and runs each app in a process of its own, as a pod: on the Spin CLI when a
+//! supported `spin` is on PATH, else on the embedded runtime (`xtask/spin-local`, built only
+//! then), or as `--runtime spin|local` says; it prints which and why. As kubelet does, it
 //! restarts an app that exits (the Redis trigger exits when its subscription drops), with a growing
 //! back-off (`supervise`). Beside them, the chart's reconciler script re-publishes orders still
 //! unfulfilled after a few seconds, as the CronJob does in a cluster; with `--metrics`,
@@ -33,6 +34,7 @@ mod runtime;
 mod supervise;
 
 use redis_location::RedisLocation;
+use runtime::choose_runtime;
 use supervise::BackOff;
 
 pub use local::{LocalOptions, start_local};
@@ -57,9 +59,11 @@ pub struct Up {
     /// `redis_*` variables instead (flags, SPIN_VARIABLE_*) names an existing Redis too.
     #[arg(long, value_name = "URL")]
     redis_url: Option<String>,
-    /// What runs the apps: the embedded runtime, or the Spin CLI (`spin`) from PATH.
-    #[arg(long, value_enum, default_value_t = AppRuntime::Local)]
-    runtime: AppRuntime,
+    /// What runs the apps: the embedded runtime, or the Spin CLI (`spin`) from PATH. By default
+    /// the Spin CLI when a supported one (3.6 or later, or 4.x) is on PATH, as it needs no build;
+    /// else the embedded runtime, which compiles wasmtime on its first run.
+    #[arg(long, value_enum)]
+    runtime: Option<AppRuntime>,
     /// Sets an application variable of both apps; repeatable. Like `SPIN_VARIABLE_<NAME>` in the
     /// environment (or a `.env` file here), which it beats, it reaches the apps, the readiness
     /// wait and the reconciler.
@@ -145,12 +149,14 @@ impl Up {
         for signal in [SIGINT, SIGTERM] {
             signal_hook::flag::register(signal, stop.clone()).context("handling Ctrl-C")?;
         }
+        let choice = choose_runtime(self.runtime, std::env::var_os("PATH").as_deref())?;
+        println!("{}", choice.why);
         let mut variables = self.variables;
         variables.extend(self.placement.as_deref().map(placement_variable));
         let system = start_local(&LocalOptions {
             listen: Some(self.listen),
             redis_url: self.redis_url,
-            runtime: self.runtime,
+            runtime: choice.runtime,
             variables,
             shards: self.shards,
             log: None,
