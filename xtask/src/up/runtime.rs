@@ -140,12 +140,12 @@ pub fn choose_runtime(forced: Option<AppRuntime>, path: Option<&OsStr>) -> Resul
             ));
         }
         (SpinOnPath::Found { program, version }, _) => format!(
-            "{} is Spin {}, which this project does not support (it needs Spin {SUPPORTED_SPIN})",
+            "{} is Spin {}, which this project does not support: it needs Spin {SUPPORTED_SPIN}",
             program.display(),
             dotted(version)
         ),
         (SpinOnPath::Unreadable { program, why }, _) => format!(
-            "{} is not a Spin this project knows ({why}; it needs Spin {SUPPORTED_SPIN})",
+            "{} is not a Spin this project knows ({why}): it needs Spin {SUPPORTED_SPIN}",
             program.display()
         ),
     };
@@ -345,7 +345,7 @@ mod tests {
         for (script, reason) in [
             (
                 "echo 'spin 2.7.0 (1b2c3d4 2024-08-01)'",
-                "is Spin 2.7.0, which this project does not support (it needs Spin 3.6 or later, or 4.x)",
+                "is Spin 2.7.0, which this project does not support: it needs Spin 3.6 or later, or 4.x",
             ),
             (
                 "echo 'spin 5.0.0 (1b2c3d4 2027-01-01)'",
