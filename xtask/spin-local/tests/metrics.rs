@@ -18,10 +18,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::{Running, eventually, post_order, providers, wasm_dir, workspace_root};
-use dev_services::{
-    ExporterOptions, Prometheus, PrometheusOptions, Reconciler, ReconcilerOptions, RedisExporter,
-    RedisOptions, RedisServer,
-};
+use dev_services::{ExporterOptions, Prometheus, PrometheusOptions, RedisExporter, RedisServer};
 use serde_json::Value;
 
 const PREFIX: &str = "order:";
@@ -38,41 +35,10 @@ fn report(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "metrics test: {line}");
 }
 
-fn password(role: &str) -> String {
-    format!("{role}/pw+1=")
-}
-
-fn encoded(text: &str) -> String {
-    text.bytes().map(|b| format!("%{b:02X}")).collect()
-}
-
-/// A redis-server whose `default` user is the admin's, with the roles' users and `metrics`.
-fn redis_with_users() -> RedisServer {
-    let redis = RedisServer::start_with(RedisOptions {
-        password: Some("admin-only".to_string()),
-        ..RedisOptions::default()
-    })
-    .unwrap();
-    let mut db = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    for role in [
-        "order-processor",
-        "fulfilment-processor",
-        "reconciler",
-        "metrics",
-    ] {
-        let rules = redis_acl::rules(role, PREFIX, CHANNEL);
-        redis_acl::create_user(&mut db, role, &rules, &password(role));
-    }
-    redis
-}
-
 fn start_as(app: &str, redis: &RedisServer) -> Running {
     wasm_dir();
     let port = redis.port().to_string();
-    let password = encoded(&password(app));
+    let password = redis_acl::encoded(&redis_acl::password(app));
     Running::start(
         &[workspace_root().join("apps").join(app).join("spin.toml")],
         providers(
@@ -84,22 +50,6 @@ fn start_as(app: &str, redis: &RedisServer) -> Running {
             &[],
         ),
     )
-}
-
-fn start_reconciler(redis: &RedisServer) -> Reconciler {
-    let options = ReconcilerOptions {
-        host: "127.0.0.1".to_string(),
-        port: redis.port(),
-        user: Some("reconciler".to_string()),
-        password: Some(password("reconciler")),
-        tls: false,
-        channel: CHANNEL.to_string(),
-        key_prefix: PREFIX.to_string(),
-        min_age: Duration::from_secs(1),
-        batch: 100,
-        shards: 1,
-    };
-    Reconciler::start(options, Duration::from_secs(1)).unwrap()
 }
 
 /// The one value of an instant query's vector, if it has exactly one series.
@@ -150,11 +100,20 @@ fn wait_for_value(prometheus: &Prometheus, expr: &str, expected: f64) {
 #[test]
 fn prometheus_sees_the_backlog_and_the_missing_subscriber_until_fulfilment_catches_up() {
     let started = Instant::now();
-    let redis = redis_with_users();
+    let redis = redis_acl::redis_with_users(
+        &[
+            "order-processor",
+            "fulfilment-processor",
+            "reconciler",
+            "metrics",
+        ],
+        PREFIX,
+        CHANNEL,
+    );
     let exporter = RedisExporter::start(&ExporterOptions {
         redis_url: format!(
             "redis://metrics:{}@127.0.0.1:{}",
-            encoded(&password("metrics")),
+            redis_acl::encoded(&redis_acl::password("metrics")),
             redis.port()
         ),
         key_prefix: PREFIX.to_string(),
@@ -238,7 +197,7 @@ fn prometheus_sees_the_backlog_and_the_missing_subscriber_until_fulfilment_catch
 
     // Fulfilment back, and the reconciler re-publishes what was posted while it was down.
     let _fulfilment = start_as("fulfilment-processor", &redis);
-    let _reconciler = start_reconciler(&redis);
+    let _reconciler = redis_acl::reconciler_as_its_user(&redis, PREFIX, CHANNEL);
     wait_for_value(&prometheus, &subscribers, 1.0);
     wait_for_value(&prometheus, &pending, 0.0);
     wait_for_value(

@@ -18,41 +18,16 @@ use common::{
     Running, eventually, post_order, providers, request, wait_for_subscriber, wasm_dir,
     workspace_root,
 };
-use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
+use dev_services::RedisServer;
 
 const PREFIX: &str = "order:";
 const CHANNEL: &str = "neworders";
-
-/// Each role's password: URL-special characters, so that the user goes with a percent-encoded
-/// password through the trigger's address as it will in a cluster.
-fn password(role: &str) -> String {
-    format!("{role}/pw+1=")
-}
-
-fn encoded(text: &str) -> String {
-    text.bytes().map(|b| format!("%{b:02X}")).collect()
-}
 
 fn admin(redis: &RedisServer) -> redis::Connection {
     redis::Client::open(redis.url())
         .unwrap()
         .get_connection()
         .unwrap()
-}
-
-/// A redis-server whose `default` user (the admin's) has a password, with the roles' users.
-fn redis_with_users() -> RedisServer {
-    let redis = RedisServer::start_with(RedisOptions {
-        password: Some("admin-only".to_string()),
-        ..RedisOptions::default()
-    })
-    .unwrap();
-    let mut db = admin(&redis);
-    for role in ["order-processor", "fulfilment-processor", "reconciler"] {
-        let rules = redis_acl::rules(role, PREFIX, CHANNEL);
-        redis_acl::create_user(&mut db, role, &rules, &password(role));
-    }
-    redis
 }
 
 fn manifest(app: &str) -> PathBuf {
@@ -63,7 +38,7 @@ fn manifest(app: &str) -> PathBuf {
 fn start_as(app: &str, role: &str, redis: &RedisServer, more: &[(&str, &str)]) -> Running {
     wasm_dir();
     let port = redis.port().to_string();
-    let password = encoded(&password(role));
+    let password = redis_acl::encoded(&redis_acl::password(role));
     let mut variables = vec![
         ("redis_port", port.as_str()),
         ("redis_user", role),
@@ -71,22 +46,6 @@ fn start_as(app: &str, role: &str, redis: &RedisServer, more: &[(&str, &str)]) -
     ];
     variables.extend_from_slice(more);
     Running::start(&[manifest(app)], providers(&variables, &[]))
-}
-
-fn reconciler_as_its_user(redis: &RedisServer) -> Reconciler {
-    let options = ReconcilerOptions {
-        host: "127.0.0.1".to_string(),
-        port: redis.port(),
-        user: Some("reconciler".to_string()),
-        password: Some(password("reconciler")),
-        tls: false,
-        channel: CHANNEL.to_string(),
-        key_prefix: PREFIX.to_string(),
-        min_age: Duration::from_secs(1),
-        batch: 100,
-        shards: 1,
-    };
-    Reconciler::start(options, Duration::from_secs(1)).unwrap()
 }
 
 /// `POST /order`, expecting 202; returns the order's location.
@@ -127,10 +86,14 @@ fn connected_users(db: &mut redis::Connection) -> Vec<(String, String)> {
 
 #[test]
 fn each_app_runs_as_its_own_redis_user() {
-    let redis = redis_with_users();
+    let redis = redis_acl::redis_with_users(
+        &["order-processor", "fulfilment-processor", "reconciler"],
+        PREFIX,
+        CHANNEL,
+    );
     let mut db = admin(&redis);
     let api = start_as("order-processor", "order-processor", &redis, &[]);
-    let _reconciler = reconciler_as_its_user(&redis);
+    let _reconciler = redis_acl::reconciler_as_its_user(&redis, PREFIX, CHANNEL);
 
     // Accepted while fulfilment is down: only the reconciler's re-publication reaches it.
     let early = place(&api, "while fulfilment is down");
@@ -187,7 +150,11 @@ fn each_app_runs_as_its_own_redis_user() {
 /// own user.
 #[test]
 fn composed_fulfilment_runs_as_the_order_processor_user() {
-    let redis = redis_with_users();
+    let redis = redis_acl::redis_with_users(
+        &["order-processor", "fulfilment-processor", "reconciler"],
+        PREFIX,
+        CHANNEL,
+    );
     let mut db = admin(&redis);
     let api = start_as(
         "order-processor",
@@ -205,7 +172,11 @@ fn composed_fulfilment_runs_as_the_order_processor_user() {
 /// at start (as on Spin), with Redis' refusal in its error.
 #[test]
 fn the_order_processor_user_may_not_subscribe() {
-    let redis = redis_with_users();
+    let redis = redis_acl::redis_with_users(
+        &["order-processor", "fulfilment-processor", "reconciler"],
+        PREFIX,
+        CHANNEL,
+    );
     let fulfilment = start_as("fulfilment-processor", "order-processor", &redis, &[]);
     let error = fulfilment.failure(Duration::from_secs(30));
     assert!(

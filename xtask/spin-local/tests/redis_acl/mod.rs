@@ -87,3 +87,58 @@ pub fn refusals(db: &mut redis::Connection) -> Vec<String> {
         .filter(|entry| !entry.contains("client|setinfo"))
         .collect()
 }
+
+/// Each role's password in these tests: URL-special characters, so that the user goes with a
+/// percent-encoded password through the trigger's address as it will in a cluster.
+pub fn password(role: &str) -> String {
+    format!("{role}/pw+1=")
+}
+
+/// `text` percent-encoded byte by byte: the URL form the apps' `redis_password` takes.
+pub fn encoded(text: &str) -> String {
+    text.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// A redis-server whose `default` user (the admin) has a password, with a user per role in
+/// `roles` (named after it, [`password`] its password) for `prefix` and `channel`.
+pub fn redis_with_users(roles: &[&str], prefix: &str, channel: &str) -> dev_services::RedisServer {
+    let redis = dev_services::RedisServer::start_with(dev_services::RedisOptions {
+        password: Some("admin-only".to_string()),
+        ..dev_services::RedisOptions::default()
+    })
+    .unwrap();
+    let mut db = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for role in roles {
+        create_user(
+            &mut db,
+            role,
+            &rules(role, prefix, channel),
+            &password(role),
+        );
+    }
+    redis
+}
+
+/// The reconciler running every second as its own user, re-publishing orders pending 1 s.
+pub fn reconciler_as_its_user(
+    redis: &dev_services::RedisServer,
+    prefix: &str,
+    channel: &str,
+) -> dev_services::Reconciler {
+    let options = dev_services::ReconcilerOptions {
+        host: "127.0.0.1".to_string(),
+        port: redis.port(),
+        user: Some("reconciler".to_string()),
+        password: Some(password("reconciler")),
+        tls: false,
+        channel: channel.to_string(),
+        key_prefix: prefix.to_string(),
+        min_age: std::time::Duration::from_secs(1),
+        batch: 100,
+        shards: 1,
+    };
+    dev_services::Reconciler::start(options, std::time::Duration::from_secs(1)).unwrap()
+}
