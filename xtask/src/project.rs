@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
 
 /// The Rust target every Spin component is built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
@@ -62,43 +61,6 @@ pub struct Dependency {
     pub wasm: PathBuf,
 }
 
-#[derive(Deserialize)]
-struct Manifest {
-    application: Application,
-    #[serde(default)]
-    variables: BTreeMap<String, ManifestVariable>,
-    #[serde(default)]
-    trigger: BTreeMap<String, Vec<ManifestTrigger>>,
-    component: BTreeMap<String, ManifestComponent>,
-}
-
-#[derive(Deserialize)]
-struct ManifestVariable {
-    default: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ManifestTrigger {
-    channel: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Application {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct ManifestComponent {
-    source: String,
-    #[serde(default)]
-    dependencies: BTreeMap<String, ManifestDependency>,
-}
-
-#[derive(Deserialize)]
-struct ManifestDependency {
-    path: Option<String>,
-}
-
 /// The crate a built wasm comes from: its file name's stem.
 fn crate_of(wasm: &Path) -> Result<String> {
     wasm.file_stem()
@@ -124,35 +86,29 @@ pub fn apps() -> Result<Vec<App>> {
 }
 
 impl App {
+    /// The app whose `spin.toml` is `manifest`, read by `spin_manifest`.
     pub fn load(manifest: &Path) -> Result<App> {
-        let text = std::fs::read_to_string(manifest)
-            .with_context(|| format!("reading {}", manifest.display()))?;
-        let parsed: Manifest =
-            toml::from_str(&text).with_context(|| format!("parsing {}", manifest.display()))?;
-        let dir = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
+        let parsed = spin_manifest::Manifest::load(manifest, "cargo xtask")?;
         let components = parsed
-            .component
-            .into_iter()
+            .components
+            .iter()
             .map(|(id, component)| {
-                let wasm = dir.join(&component.source);
+                let wasm = parsed.dir.join(component.source());
                 let crate_name = crate_of(&wasm).with_context(|| format!("component {id}"))?;
                 let dependencies = component
                     .dependencies
-                    .into_iter()
-                    .map(|(name, dependency)| {
-                        let path = dependency.path.with_context(|| {
-                            format!("component {id}: dependency {name} is not a local `path`")
-                        })?;
-                        let wasm = dir.join(path);
+                    .iter()
+                    .map(|dependency| {
+                        let wasm = parsed.dir.join(&dependency.path);
                         Ok(Dependency {
-                            name,
+                            name: dependency.name.to_string(),
                             crate_name: crate_of(&wasm)?,
                             wasm,
                         })
                     })
                     .collect::<Result<_>>()?;
                 Ok(Component {
-                    id,
+                    id: id.clone(),
                     crate_name,
                     wasm,
                     dependencies,
@@ -160,20 +116,20 @@ impl App {
             })
             .collect::<Result<_>>()?;
         Ok(App {
-            name: parsed.application.name,
+            name: parsed.application.name.clone(),
             manifest: manifest.to_path_buf(),
-            serves_http: parsed.trigger.contains_key("http"),
+            serves_http: parsed.triggers.contains_key("http"),
             redis_channels: parsed
-                .trigger
+                .triggers
                 .get("redis")
                 .into_iter()
                 .flatten()
-                .filter_map(|trigger| trigger.channel.clone())
+                .filter_map(|trigger| trigger.config.get("channel")?.as_str().map(String::from))
                 .collect(),
             variable_defaults: parsed
                 .variables
-                .into_iter()
-                .filter_map(|(name, variable)| Some((name, variable.default?)))
+                .iter()
+                .filter_map(|(name, variable)| Some((name.clone(), variable.default.clone()?)))
                 .collect(),
             components,
         })

@@ -196,6 +196,7 @@ mod tests {
         let apps = project::apps().unwrap();
         assert_eq!(
             AppVariables::with_environment(&[], |_| Ok(None))
+                .unwrap()
                 .value(&apps, "fulfilment_placement")
                 .unwrap(),
             "message"

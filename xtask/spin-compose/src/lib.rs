@@ -5,21 +5,48 @@
 //! errors are Spin's, word for word where Spin defines them, so an app fails here as it fails
 //! under `spin up`.
 //!
-//! Dependencies are composed only when they inherit the component's configuration (see
-//! [`manifest`]): Spin's deny-all adapter for the other case is not reproduced.
-
-pub mod manifest;
-pub mod name;
+//! Dependencies are composed only when they inherit the component's configuration (the
+//! manifest refuses the other kind, see `spin_manifest::dependencies`): Spin's deny-all adapter
+//! for it is not reproduced.
+//!
+//! [`compose_component`] is the one place a locked component is composed: spin-local at load,
+//! spin-oci before pushing and the benchmark's size figures all call it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::Context;
+use spin_manifest::LockedComponent;
 use wac_graph::types::{Package, SubtypeChecker};
 use wac_graph::{CompositionGraph, EncodeOptions};
 
-pub use manifest::{DeclaredDependency, parse_dependencies};
-pub use name::DependencyName;
+pub use spin_manifest::DependencyName;
+
+/// A locked component's wasm with its `dependencies` composed in, read from their sources
+/// (inline, or `file://`); the wasm as built when it has none.
+pub fn compose_component(component: &LockedComponent) -> anyhow::Result<Vec<u8>> {
+    let id = &component.id;
+    let wasm = component
+        .source
+        .content
+        .read(&format!("component `{id}`"))?;
+    let dependencies = component
+        .dependencies
+        .iter()
+        .map(|(name, dependency)| {
+            Ok(Dependency {
+                name: name.clone(),
+                export: dependency.export.clone(),
+                wasm: dependency
+                    .source
+                    .content
+                    .read(&format!("component `{id}`: dependency '{name}'"))?,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    compose(id, wasm, dependencies)
+        .with_context(|| format!("component `{id}`: composing its dependencies"))
+}
 
 /// A dependency with its component's bytes, ready to compose.
 #[derive(Clone, Debug)]

@@ -5,22 +5,23 @@
 //! `allowed_outbound_hosts`; its engine is set up as Spin's (compilation cache, pooling
 //! instance allocator), and it exports OpenTelemetry traces as Spin does.
 //!
+//! Its layers are Spin's: the manifest is read and locked by `spin_manifest` (the same locked
+//! app `cargo xtask publish` pushes), crate::app loads it, crate::component prepares each
+//! component, crate::host holds one module per host capability, crate::triggers one module per
+//! trigger, and crate::runtime runs the triggers.
+//!
 //! The library is what the `spin-local` binary runs; tests use it to run apps in-process.
 
-mod allowed_hosts;
 mod app;
+mod bindings;
+mod component;
 mod engine;
 mod host;
-mod http_trigger;
-mod manifest;
-mod outbound_redis;
-mod redis_trigger;
-mod routes;
+mod runtime;
 mod telemetry;
-mod template;
-mod variables;
+mod triggers;
 
-pub use app::Runtime;
 pub use engine::CompilationCache;
+pub use runtime::Runtime;
+pub use spin_manifest::{VariableProviders, environment_name};
 pub use telemetry::Telemetry;
-pub use variables::{VariableProviders, environment_name};

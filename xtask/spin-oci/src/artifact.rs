@@ -12,9 +12,10 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use spin_manifest::locked::{ContentPath, ContentRef};
+use spin_manifest::{FilesMount, LockedApp, Manifest};
+
 use crate::compose;
-use crate::locked::{self, ComponentContent, ContentPath, ContentRef};
-use crate::manifest::{AppManifest, FilesMount};
 use crate::summary::Format;
 
 /// The locked app, as a layer of a Spin registry artifact.
@@ -65,11 +66,12 @@ pub fn sha256_digest(data: &[u8]) -> String {
 
 /// Packs the app whose manifest is `manifest_path`.
 pub fn pack(manifest_path: &Path, format: Format, provenance: &Provenance) -> Result<Artifact> {
-    let manifest = AppManifest::load(manifest_path)?;
-    let app_dir = manifest_path.parent().unwrap_or(Path::new("."));
+    let manifest = Manifest::load(manifest_path, "spin-oci")
+        .with_context(|| format!("{} cannot be published", manifest_path.display()))?;
+    let locked = manifest.lock()?;
     let (layers, config, media_type) = match format {
-        Format::Spin => spin_layers(&manifest, app_dir)?,
-        Format::Image => image_layers(&manifest, manifest_path, provenance)?,
+        Format::Spin => spin_layers(&manifest, locked)?,
+        Format::Image => image_layers(&manifest, &locked, manifest_path, provenance)?,
     };
     let annotations = annotations(&manifest, provenance);
     let mut oci_manifest = OciImageManifest::build(&layers, &config, Some(annotations));
@@ -86,11 +88,13 @@ pub fn pack(manifest_path: &Path, format: Format, provenance: &Provenance) -> Re
     })
 }
 
-/// Spin's registry form: one wasm layer per distinct wasm, one data layer per distinct file too
-/// big to inline, then the locked app; an image config naming the locked app's digest.
+/// Spin's registry form, as `spin registry push` assembles it from the local locked app: one
+/// wasm layer per distinct (composed) wasm, one data layer per distinct file too big to inline,
+/// then the locked app with every content reference a digest; an image config naming the
+/// locked app's digest.
 fn spin_layers(
-    manifest: &AppManifest,
-    app_dir: &Path,
+    manifest: &Manifest,
+    mut locked: LockedApp,
 ) -> Result<(Vec<ImageLayer>, Config, Option<String>)> {
     let mut layers: Vec<ImageLayer> = Vec::new();
     let mut packed: Vec<(String, String)> = Vec::new();
@@ -107,12 +111,13 @@ fn spin_layers(
         content
     };
 
-    let mut content = BTreeMap::new();
-    for (id, component) in &manifest.components {
-        let wasm = compose::component_wasm(app_dir, id, component)?;
-        let wasm = add_layer(wasm, WASM_LAYER_MEDIA_TYPE);
+    for component in &mut locked.components {
+        let id = &component.id;
+        let wasm = compose::pushed_wasm(component)?;
+        component.source.content = add_layer(wasm, WASM_LAYER_MEDIA_TYPE);
+        component.dependencies.clear();
         let mut files = Vec::new();
-        for file in mounted_files(app_dir, &component.files)
+        for file in mounted_files(&manifest.dir, &manifest.components[id].files)
             .with_context(|| format!("component `{id}`: collecting its files"))?
         {
             let data = std::fs::read(&file.disk)
@@ -122,10 +127,9 @@ fn spin_layers(
                 path: file.mounted_at,
             });
         }
-        content.insert(id.clone(), ComponentContent { wasm, files });
+        component.files = files;
     }
 
-    let locked = locked::lock(manifest, content)?;
     let locked_layer = ImageLayer::new(
         serde_json::to_vec(&locked)?,
         SPIN_APPLICATION_MEDIA_TYPE.into(),
@@ -249,24 +253,32 @@ fn portable(path: &Path) -> String {
 /// `dependencies` is shipped composed and its `spin.toml` without them, since the shim does not
 /// compose.
 fn image_layers(
-    manifest: &AppManifest,
+    manifest: &Manifest,
+    locked: &LockedApp,
     manifest_path: &Path,
     provenance: &Provenance,
 ) -> Result<(Vec<ImageLayer>, Config, Option<String>)> {
-    let app_dir = manifest_path.parent().unwrap_or(Path::new("."));
     let mut files = BTreeMap::new();
-    files.insert(
-        PathBuf::from("spin.toml"),
-        image_manifest(manifest, manifest_path)?,
-    );
-    for (id, component) in &manifest.components {
-        let source = component.local_source()?;
-        let wasm = compose::component_wasm(app_dir, id, component)?;
-        files.insert(normalize(Path::new(source)), wasm);
+    // The file as written, or, when a component has `dependencies` (composed into its wasm),
+    // without them.
+    let text = std::fs::read(manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let text = if manifest.components.values().any(|c| c.has_dependencies()) {
+        spin_manifest::without_dependencies(&text)?
+    } else {
+        text
+    };
+    files.insert(PathBuf::from("spin.toml"), text);
+    for component in &locked.components {
+        let source = manifest.components[&component.id].source();
+        files.insert(
+            normalize(Path::new(source)),
+            compose::pushed_wasm(component)?,
+        );
     }
     for (id, component) in &manifest.components {
         // Spin reads mounts from where the manifest says they are.
-        for file in mounted_files(app_dir, &component.files)
+        for file in mounted_files(&manifest.dir, &component.files)
             .with_context(|| format!("component `{id}`: collecting its files"))?
         {
             let data = std::fs::read(&file.disk)
@@ -292,30 +304,6 @@ fn image_layers(
         None,
     )?;
     Ok((vec![layer], config, Some(OCI_IMAGE_MEDIA_TYPE.into())))
-}
-
-/// The image's `spin.toml`: the file as written, or, when a component has `dependencies`
-/// (composed into its wasm), the manifest without them.
-fn image_manifest(manifest: &AppManifest, manifest_path: &Path) -> Result<Vec<u8>> {
-    let text = std::fs::read(manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
-    if manifest
-        .components
-        .values()
-        .all(|c| c.dependencies.is_empty())
-    {
-        return Ok(text);
-    }
-    let mut table: toml::Table = toml::from_slice(&text)?;
-    if let Some(toml::Value::Table(components)) = table.get_mut("component") {
-        for (_, component) in components.iter_mut() {
-            if let toml::Value::Table(component) = component {
-                component.remove("dependencies");
-                component.remove("dependencies_inherit_configuration");
-            }
-        }
-    }
-    Ok(toml::to_string(&table)?.into_bytes())
 }
 
 /// A tar of `files` (archive path → content) with parent directories, in path order, owned
@@ -359,7 +347,7 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     Ok(encoder.finish()?)
 }
 
-fn annotations(manifest: &AppManifest, provenance: &Provenance) -> BTreeMap<String, String> {
+fn annotations(manifest: &Manifest, provenance: &Provenance) -> BTreeMap<String, String> {
     use oci_client::annotations::*;
     let application = &manifest.application;
     let mut annotations = BTreeMap::from([

@@ -3,42 +3,17 @@
 //! dependencies, so what is pushed carries none. The shim's Spin (3.6.3) must be able to link
 //! what the composition imports, which is checked here.
 
-use std::path::Path;
-
 use anyhow::{Context, Result, bail};
+use spin_manifest::LockedComponent;
 
-use crate::manifest::Component;
-
-/// Component `id`'s wasm with its dependencies (relative to `app_dir`) composed in; the wasm
-/// as built when it has none.
-pub fn component_wasm(app_dir: &Path, id: &str, component: &Component) -> Result<Vec<u8>> {
-    let read = |relative: &Path| {
-        let path = app_dir.join(relative);
-        std::fs::read(&path).with_context(|| {
-            format!(
-                "component `{id}`: reading {} (build it first: `cargo xtask build`)",
-                path.display()
-            )
-        })
-    };
-    let wasm = read(Path::new(component.local_source()?))?;
-    let declared = component.dependencies(id)?;
-    if declared.is_empty() {
-        return Ok(wasm);
+/// The component's wasm as it is pushed: its dependencies composed in (the wasm as built when it
+/// has none), checked to run on the shim's Spin.
+pub fn pushed_wasm(component: &LockedComponent) -> Result<Vec<u8>> {
+    let composed = spin_compose::compose_component(component)?;
+    if !component.dependencies.is_empty() {
+        check_host_imports(&composed)
+            .with_context(|| format!("component `{}`, composed", component.id))?;
     }
-    let dependencies = declared
-        .into_iter()
-        .map(|dependency| {
-            Ok(spin_compose::Dependency {
-                wasm: read(&dependency.path)?,
-                name: dependency.name,
-                export: dependency.export,
-            })
-        })
-        .collect::<Result<_>>()?;
-    let composed = spin_compose::compose(id, wasm, dependencies)
-        .with_context(|| format!("component `{id}`: composing its dependencies"))?;
-    check_host_imports(&composed).with_context(|| format!("component `{id}`, composed"))?;
     Ok(composed)
 }
 

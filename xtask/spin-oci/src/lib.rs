@@ -12,10 +12,6 @@ pub mod artifact;
 #[cfg(feature = "push")]
 pub mod compose;
 #[cfg(feature = "push")]
-mod locked;
-#[cfg(feature = "push")]
-mod manifest;
-#[cfg(feature = "push")]
 pub mod publish;
 #[cfg(feature = "push")]
 pub mod registry;

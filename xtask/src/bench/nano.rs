@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::load::{Figures, Load};
@@ -97,25 +97,10 @@ fn artifact_wasm_bytes() -> Result<Vec<(String, u64)>> {
     project::apps()?
         .into_iter()
         .map(|app| {
+            let locked = spin_manifest::Manifest::load(&app.manifest, "cargo xtask")?.lock()?;
             let mut bytes = 0;
-            for component in &app.components {
-                let read = |path: &std::path::Path| {
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-                };
-                let dependencies = component
-                    .dependencies
-                    .iter()
-                    .map(|dependency| {
-                        Ok(spin_compose::Dependency {
-                            name: dependency.name.parse()?,
-                            export: None,
-                            wasm: read(&dependency.wasm)?,
-                        })
-                    })
-                    .collect::<Result<_>>()?;
-                let composed =
-                    spin_compose::compose(&component.id, read(&component.wasm)?, dependencies)?;
-                bytes += composed.len() as u64;
+            for component in &locked.components {
+                bytes += spin_compose::compose_component(component)?.len() as u64;
             }
             Ok((app.name, bytes))
         })

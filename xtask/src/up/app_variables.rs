@@ -5,21 +5,17 @@
 //! them the same way, so its readiness wait, its reconciler and its Redis location agree with
 //! what the apps use.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use order_model::Settings;
+use spin_manifest::VariableProviders;
 
 use crate::project::App;
 
-/// Looks up an environment variable; `None` when it is not set.
-type Environment = Box<dyn Fn(&str) -> Result<Option<String>>>;
-
-/// Where values come from besides the manifests' defaults.
+/// Where values come from besides the manifests' defaults: Spin's providers.
 pub struct AppVariables {
-    /// `--variable` flags, the last one for a name winning (as with clap's repeated flags).
-    flags: Vec<(String, String)>,
-    environment: Environment,
+    providers: VariableProviders,
 }
 
 impl AppVariables {
@@ -32,32 +28,28 @@ impl AppVariables {
             Err(error) if error.not_found() => {}
             Err(error) => return Err(error).context("reading .env"),
         }
-        Ok(Self::with_environment(flags, |name| {
-            match std::env::var(name) {
-                Ok(value) => Ok(Some(value)),
-                Err(std::env::VarError::NotPresent) => Ok(None),
-                Err(error) => Err(error).with_context(|| format!("reading {name}")),
-            }
-        }))
+        Self::with_environment(flags, |name| match std::env::var(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(error) => Err(error).with_context(|| format!("reading {name}")),
+        })
     }
 
-    /// `flags` over `environment`, which looks up an environment variable.
+    /// `flags` (the last one for a name winning, as with clap's repeated flags) over
+    /// `environment`, which looks up an environment variable. A flag must name a variable
+    /// validly.
     pub fn with_environment(
         flags: &[(String, String)],
-        environment: impl Fn(&str) -> Result<Option<String>> + 'static,
-    ) -> AppVariables {
-        AppVariables {
-            flags: flags.to_vec(),
-            environment: Box::new(environment),
-        }
+        environment: impl Fn(&str) -> Result<Option<String>> + Send + Sync + 'static,
+    ) -> Result<AppVariables> {
+        Ok(AppVariables {
+            providers: VariableProviders::with_environment(flags.iter().cloned(), environment)?,
+        })
     }
 
     /// The value given for `name` by a flag or the environment, if any.
     pub fn given(&self, name: &str) -> Result<Option<String>> {
-        if let Some((_, value)) = self.flags.iter().rev().find(|(given, _)| given == name) {
-            return Ok(Some(value.clone()));
-        }
-        (self.environment)(&environment_name(name))
+        self.providers.given(name)
     }
 
     /// `name`'s value: given, else the default of the first app that declares one.
@@ -72,8 +64,8 @@ impl AppVariables {
     }
 
     /// Every variable `app` declares with a default, with its value.
-    pub fn app_values(&self, app: &App) -> Result<BTreeMap<String, String>> {
-        let mut values = BTreeMap::new();
+    pub fn app_values(&self, app: &App) -> Result<HashMap<String, String>> {
+        let mut values = HashMap::new();
         for (name, default) in &app.variable_defaults {
             let value = self.given(name)?.unwrap_or_else(|| default.clone());
             values.insert(name.clone(), value);
@@ -102,33 +94,11 @@ impl AppVariables {
     }
 }
 
-/// The environment variable Spin reads an application variable from.
-pub fn environment_name(variable: &str) -> String {
-    format!("SPIN_VARIABLE_{}", variable.to_ascii_uppercase())
-}
-
-/// Substitutes `{{ name }}` in a manifest template (here: a Redis trigger's channel).
-pub fn expand(template: &str, values: &BTreeMap<String, String>) -> Result<String> {
-    let mut expanded = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        expanded.push_str(&rest[..start]);
-        let (name, after) = rest[start + 2..]
-            .split_once("}}")
-            .with_context(|| format!("unmatched `{{{{` in {template:?}"))?;
-        let value = values
-            .get(name.trim())
-            .with_context(|| format!("{template:?} uses {:?}, which has no value", name.trim()))?;
-        expanded.push_str(value);
-        rest = after;
-    }
-    expanded.push_str(rest);
-    Ok(expanded)
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use spin_manifest::Template;
 
     use super::*;
     use crate::project;
@@ -143,6 +113,7 @@ mod tests {
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
         AppVariables::with_environment(&flags, move |name| Ok(environment.get(name).cloned()))
+            .unwrap()
     }
 
     #[test]
@@ -167,7 +138,7 @@ mod tests {
         let channels: Vec<String> = fulfilment
             .redis_channels
             .iter()
-            .map(|template| expand(template, &values).unwrap())
+            .map(|template| Template::parse(template).unwrap().resolve(&values).unwrap())
             .collect();
         assert_eq!(channels, ["orders-v2"]);
     }
@@ -201,18 +172,5 @@ mod tests {
             error.contains("redis_user") && error.contains("%3A"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn expands_channel_templates() {
-        let values = BTreeMap::from([("order_channel".to_string(), "neworders".to_string())]);
-        assert_eq!(expand("{{ order_channel }}", &values).unwrap(), "neworders");
-        assert_eq!(
-            expand("x-{{order_channel}}-y", &values).unwrap(),
-            "x-neworders-y"
-        );
-        assert_eq!(expand("fixed", &values).unwrap(), "fixed");
-        assert!(expand("{{ other }}", &values).is_err());
-        assert!(expand("{{ order_channel", &values).is_err());
     }
 }

@@ -5,7 +5,7 @@
 //! redis_exporter with the chart's `files/metrics.lua`. The [`LocalSystem`] it returns stops all
 //! of it on drop.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail, ensure};
 use dev_services::{Reconciler, ReconcilerOptions, RedisServer};
 use duct::cmd;
 
-use super::app_variables::{AppVariables, expand};
+use super::app_variables::AppVariables;
 use super::redis_location::RedisLocation;
 use super::runtime::{AppRuntime, runtime_command, spin_cli, start, start_logged};
 use super::supervise::{self, BackOff, Supervised};
@@ -73,7 +73,7 @@ pub struct LocalSystem {
     apps: Vec<App>,
     listen: SocketAddr,
     /// Each app's variables with their values, as its runtime resolves them.
-    app_values: Vec<BTreeMap<String, String>>,
+    app_values: Vec<HashMap<String, String>>,
     /// Each runtime process: its name, app and variables (a fulfilment shard's differ).
     launches: Vec<Launch>,
     /// Where redis_exporter listens, with `metrics`.
@@ -365,7 +365,7 @@ impl LocalSystem {
         let program = provision::which(dev_services::EXPORTER_PROGRAM)
             .context("prometheus-redis-exporter is not on PATH")?;
         let listen = SocketAddr::from(([127, 0, 0, 1], dev_services::free_port()?));
-        let environment: std::collections::HashMap<std::ffi::OsString, std::ffi::OsString> =
+        let environment: HashMap<std::ffi::OsString, std::ffi::OsString> =
             dev_services::exporter_environment(&self.redis_url, &script, listen)
                 .into_iter()
                 .map(|(name, value)| (name.into(), value.into()))
@@ -442,7 +442,8 @@ impl LocalSystem {
             let mut values = self.app_values[launch.app].clone();
             values.extend(launch.variables.iter().cloned());
             for template in &app.redis_channels {
-                let channel = expand(template, &values)
+                let channel = spin_manifest::Template::parse(template)
+                    .and_then(|template| template.resolve(&values))
                     .with_context(|| format!("the Redis trigger channel of {}", app.name))?;
                 wait(
                     &format!("{} did not subscribe to {channel:?}", app.name),

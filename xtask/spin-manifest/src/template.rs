@@ -59,7 +59,10 @@ impl Template {
                 Part::Literal(text) => resolved.push_str(text),
                 Part::Variable(name) => match values.get(name) {
                     Some(value) => resolved.push_str(value),
-                    None => bail!("template {:?} uses unknown variable {name:?}", self.source),
+                    None => bail!(
+                        "template {:?} uses {name:?}, which is not an application variable",
+                        self.source
+                    ),
                 },
             }
         }

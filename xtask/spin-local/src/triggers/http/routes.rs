@@ -7,7 +7,12 @@ use std::net::SocketAddr;
 
 use anyhow::{Result, anyhow};
 
-use crate::manifest::HttpRoute;
+/// A routable `[[trigger.http]]` entry: its route as written, and its component.
+#[derive(Clone, Debug)]
+pub struct HttpRoute {
+    pub route: String,
+    pub component: String,
+}
 
 /// Paths under this prefix are Spin's own and never reach a component.
 pub const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";

@@ -8,29 +8,21 @@
 //! is no reconnecting: the app exits and whatever runs it (kubelet, `cargo xtask up`) restarts it,
 //! and the reconciler re-publishes what was missed meanwhile.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-
-use crate::app::LoadedComponent;
-use crate::host::HostState;
-use crate::manifest::Manifest;
-use crate::telemetry;
-use crate::variables::AppVariables;
 use opentelemetry::trace::TraceContextExt;
+use serde::Deserialize;
+use spin_manifest::Template;
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "wit",
-        world: "redis-handler",
-        exports: { default: async },
-    });
-}
-
-use bindings::RedisHandlerPre;
+use crate::app::LoadedApp;
+use crate::bindings::RedisHandlerPre;
+use crate::component::LoadedComponent;
+use crate::host::HostState;
+use crate::telemetry;
 
 /// Subscriptions on one Redis server.
 pub struct RedisTrigger {
@@ -47,19 +39,38 @@ struct Handler {
     pre: RedisHandlerPre<HostState>,
 }
 
+/// A `[[trigger.redis]]` entry's configuration in the locked app; `address` and `channel` are
+/// templates over the app's variables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisTriggerConfig {
+    component: String,
+    channel: String,
+    #[serde(default)]
+    address: Option<String>,
+}
+
 impl RedisTrigger {
     /// The app's Redis triggers, one per server address, with addresses and channels resolved
-    /// from the app's variables.
-    pub fn for_app(
-        manifest: &Manifest,
-        components: &HashMap<String, LoadedComponent>,
-        variables: &AppVariables,
-    ) -> Result<Vec<RedisTrigger>> {
+    /// from the app's variables; a trigger without `address` takes
+    /// `[application.trigger.redis] address`.
+    pub fn for_app(app: &LoadedApp) -> Result<Vec<RedisTrigger>> {
+        let variables = &app.variables;
+        let resolve = |text: &str| Template::parse(text)?.resolve(variables.values());
         let mut servers: BTreeMap<String, BTreeMap<String, Vec<Handler>>> = BTreeMap::new();
-        for trigger in &manifest.redis_triggers {
-            let address = trigger.address.resolve(variables.values())?;
-            let channel = trigger.channel.resolve(variables.values())?;
-            let component = components[&trigger.component].clone();
+        for trigger in app.triggers("redis") {
+            let trigger = RedisTriggerConfig::deserialize(&trigger.trigger_config)
+                .context("a `[[trigger.redis]]` entry")?;
+            let default_address = app.locked.trigger_setting("redis", "address");
+            let address = trigger.address.as_deref().or(default_address).with_context(|| {
+                format!(
+                    "the Redis trigger for {:?} has no `address` and there is no `[application.trigger.redis] address`",
+                    trigger.component
+                )
+            })?;
+            let address = resolve(address)?;
+            let channel = resolve(&trigger.channel)?;
+            let component = app.components[&trigger.component].clone();
             let pre = RedisHandlerPre::new(component.pre.clone())
                 .map_err(anyhow::Error::from)
                 .with_context(|| {
@@ -85,7 +96,7 @@ impl RedisTrigger {
                     )
                 })?;
                 Ok(RedisTrigger {
-                    app: manifest.name.clone(),
+                    app: app.name().to_string(),
                     server: client.get_connection_info().addr().to_string(),
                     client,
                     channels,

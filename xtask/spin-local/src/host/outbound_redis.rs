@@ -1,21 +1,28 @@
 //! `fermyon:spin/redis@2.0.0`: outbound Redis as Spin provides it. `open` checks the address
 //! against `allowed_outbound_hosts` (`invalid-address` when refused or unparsable) and connects
 //! at once, so an unreachable server is `other(…)` right there; `execute` flattens the reply
-//! into a list of values exactly as Spin does.
+//! into a list of values exactly as Spin does (Spin's `crates/factor-outbound-redis`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use opentelemetry::KeyValue;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use wasmtime::component::Resource;
 
-use crate::host::HostState;
-use crate::host::bindings::fermyon::spin2_0_0::redis::{
-    self as wit, Error, RedisParameter, RedisResult,
-};
+use super::ComponentConfig;
+use crate::bindings::redis::{self as wit, Connection, Error, RedisParameter, RedisResult};
 use crate::telemetry;
 
-/// The host side of a `connection` resource.
-pub struct RedisConnection(MultiplexedConnection);
+/// The capability's state in one instance's store: its open connections, by handle.
+pub struct OutboundRedis {
+    component: Arc<ComponentConfig>,
+    /// The span the instance runs under: the parent of the outbound Redis spans.
+    trace: opentelemetry::Context,
+    connections: HashMap<u32, MultiplexedConnection>,
+    next_handle: u32,
+}
 
 /// Spin's per-instance limit on open connections.
 const MAX_CONNECTIONS: usize = 1024;
@@ -32,7 +39,16 @@ fn other(error: impl std::fmt::Display) -> Error {
     Error::Other(error.to_string())
 }
 
-impl HostState {
+impl OutboundRedis {
+    pub fn new(component: Arc<ComponentConfig>, trace: opentelemetry::Context) -> OutboundRedis {
+        OutboundRedis {
+            component,
+            trace,
+            connections: HashMap::new(),
+            next_handle: 0,
+        }
+    }
+
     /// Runs `op` under one of Spin's outbound Redis spans, below the instance's span, recording
     /// its error as Spin does. `describe` gives the span's name and arguments; it is called
     /// only when spans are exported.
@@ -49,19 +65,18 @@ impl HostState {
 
     fn connection(
         &mut self,
-        connection: &Resource<RedisConnection>,
+        connection: &Resource<Connection>,
     ) -> Result<&mut MultiplexedConnection, Error> {
-        self.table
-            .get_mut(connection)
-            .map(|connection| &mut connection.0)
-            .map_err(|_| Error::Other("could not find connection for resource".into()))
+        self.connections
+            .get_mut(&connection.rep())
+            .ok_or_else(|| Error::Other("could not find connection for resource".into()))
     }
 }
 
-impl wit::Host for HostState {}
+impl wit::Host for OutboundRedis {}
 
-impl wit::HostConnection for HostState {
-    async fn open(&mut self, address: String) -> Result<Resource<RedisConnection>, Error> {
+impl wit::HostConnection for OutboundRedis {
+    async fn open(&mut self, address: String) -> Result<Resource<Connection>, Error> {
         self.traced(
             || ("spin_outbound_redis.open_connection".into(), Vec::new()),
             async |this| {
@@ -85,13 +100,13 @@ impl wit::HostConnection for HostState {
                     .get_multiplexed_async_connection_with_config(&config)
                     .await
                     .map_err(other)?;
-                if this.redis_connections >= MAX_CONNECTIONS {
+                if this.connections.len() >= MAX_CONNECTIONS {
                     return Err(Error::TooManyConnections);
                 }
-                this.redis_connections += 1;
-                this.table
-                    .push(RedisConnection(connection))
-                    .map_err(|_| Error::TooManyConnections)
+                let handle = this.next_handle;
+                this.next_handle = handle.wrapping_add(1);
+                this.connections.insert(handle, connection);
+                Ok(Resource::new_own(handle))
             },
         )
         .await
@@ -99,7 +114,7 @@ impl wit::HostConnection for HostState {
 
     async fn publish(
         &mut self,
-        connection: Resource<RedisConnection>,
+        connection: Resource<Connection>,
         channel: String,
         payload: Vec<u8>,
     ) -> Result<(), Error> {
@@ -122,7 +137,7 @@ impl wit::HostConnection for HostState {
 
     async fn get(
         &mut self,
-        connection: Resource<RedisConnection>,
+        connection: Resource<Connection>,
         key: String,
     ) -> Result<Option<Vec<u8>>, Error> {
         self.traced(
@@ -142,7 +157,7 @@ impl wit::HostConnection for HostState {
 
     async fn set(
         &mut self,
-        connection: Resource<RedisConnection>,
+        connection: Resource<Connection>,
         key: String,
         value: Vec<u8>,
     ) -> Result<(), Error> {
@@ -158,11 +173,7 @@ impl wit::HostConnection for HostState {
         .await
     }
 
-    async fn incr(
-        &mut self,
-        connection: Resource<RedisConnection>,
-        key: String,
-    ) -> Result<i64, Error> {
+    async fn incr(&mut self, connection: Resource<Connection>, key: String) -> Result<i64, Error> {
         self.traced(
             || (format!("INCRBY {key} 1"), key_attribute(&key)),
             async |this| {
@@ -177,7 +188,7 @@ impl wit::HostConnection for HostState {
 
     async fn del(
         &mut self,
-        connection: Resource<RedisConnection>,
+        connection: Resource<Connection>,
         keys: Vec<String>,
     ) -> Result<u32, Error> {
         self.traced(
@@ -199,7 +210,7 @@ impl wit::HostConnection for HostState {
 
     async fn sadd(
         &mut self,
-        connection: Resource<RedisConnection>,
+        connection: Resource<Connection>,
         key: String,
         values: Vec<String>,
     ) -> Result<u32, Error> {
@@ -228,7 +239,7 @@ impl wit::HostConnection for HostState {
 
     async fn smembers(
         &mut self,
-        connection: Resource<RedisConnection>,
+        connection: Resource<Connection>,
         key: String,
     ) -> Result<Vec<String>, Error> {
         self.traced(
@@ -245,7 +256,7 @@ impl wit::HostConnection for HostState {
 
     async fn srem(
         &mut self,
-        connection: Resource<RedisConnection>,
+        connection: Resource<Connection>,
         key: String,
         values: Vec<String>,
     ) -> Result<u32, Error> {
@@ -268,7 +279,7 @@ impl wit::HostConnection for HostState {
 
     async fn execute(
         &mut self,
-        connection: Resource<RedisConnection>,
+        connection: Resource<Connection>,
         command: String,
         arguments: Vec<RedisParameter>,
     ) -> Result<Vec<RedisResult>, Error> {
@@ -298,9 +309,8 @@ impl wit::HostConnection for HostState {
         .await
     }
 
-    async fn drop(&mut self, connection: Resource<RedisConnection>) -> wasmtime::Result<()> {
-        self.table.delete(connection)?;
-        self.redis_connections -= 1;
+    async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
+        self.connections.remove(&connection.rep());
         Ok(())
     }
 }

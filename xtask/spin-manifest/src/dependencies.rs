@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail, ensure};
 use serde::Deserialize;
 
-use crate::name::DependencyName;
+mod name;
+
+pub use name::DependencyName;
 
 /// One checked dependency of a component.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +55,7 @@ enum Inherit {
 
 /// Reads component `component_id`'s `dependencies` table. `inherit` is its
 /// `dependencies_inherit_configuration`. `tool` names the program for the refusals.
-pub fn parse_dependencies(
+pub fn parse(
     component_id: &str,
     dependencies: &toml::Table,
     inherit: Option<bool>,
@@ -126,7 +128,7 @@ mod tests {
 
     fn parse(toml_text: &str, inherit: Option<bool>) -> Result<Vec<DeclaredDependency>> {
         let table: toml::Table = toml::from_str(toml_text).unwrap();
-        parse_dependencies("receiver", &table, inherit, "spin-local")
+        super::parse("receiver", &table, inherit, "spin-local")
     }
 
     #[test]

@@ -1,21 +1,24 @@
-//! The locked app (Spin's `spin_lock_version` JSON): the form in which a Spin host — `spin up
-//! --from`, containerd-shim-spin — reads an app pulled from a registry. Built here from
-//! `spin.toml` the way Spin's loader does, with every content reference already resolved to a
-//! registry digest by the caller.
+//! The locked app (Spin's `crates/locked-app`, `spin_lock_version` JSON): the form in which
+//! every Spin host runs an app. [`Manifest::lock`] builds it from `spin.toml` as Spin's local
+//! loader does: content as `file://` URLs, dependencies listed for composition at load. A
+//! registry push then composes the dependencies and replaces each content reference by its
+//! digest (see spin-oci), so `spin up --from` and containerd-shim-spin read the same shape.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::manifest::{AppManifest, Component};
+use crate::dependencies::DependencyName;
+use crate::manifest::{Component, FilesMount, Manifest};
 
 /// Content that is too small to be worth a blob travels inline in the locked app (Spin's
 /// threshold; some registries also reject tiny blobs).
 pub const INLINE_MAX_BYTES: usize = 128;
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct LockedApp {
     /// 0 unless the app has host requirements (then 1, with `must_understand`).
     pub spin_lock_version: u32,
@@ -29,7 +32,8 @@ pub struct LockedApp {
     pub components: Vec<LockedComponent>,
 }
 
-#[derive(Debug, Serialize)]
+/// An application variable: `required` when it has no default.
+#[derive(Clone, Debug, Serialize)]
 pub struct LockedVariable {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -39,14 +43,18 @@ pub struct LockedVariable {
     pub secret: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// A trigger: its type's configuration, `component` included, as JSON.
+#[derive(Clone, Debug, Serialize)]
 pub struct LockedTrigger {
     pub id: String,
     pub trigger_type: String,
     pub trigger_config: Value,
 }
 
-#[derive(Debug, Serialize)]
+/// A component: `metadata` holds `description` and `allowed_outbound_hosts` (and the other
+/// lists of the manifest), `config` its variables (templates over the app's variables), `env`
+/// its environment.
+#[derive(Clone, Debug, Serialize)]
 pub struct LockedComponent {
     pub id: String,
     #[serde(skip_serializing_if = "Map::is_empty")]
@@ -58,49 +66,111 @@ pub struct LockedComponent {
     pub files: Vec<ContentPath>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
+    /// Composed into the component before it runs; a pushed app has none left.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<DependencyName, LockedDependency>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub host_requirements: BTreeMap<String, String>,
+}
+
+/// A dependency of a component. Every dependency here inherits the component's configuration
+/// (the manifest refuses the other kinds).
+#[derive(Clone, Debug, Serialize)]
+pub struct LockedDependency {
+    pub source: LockedSource,
+    /// The dependency's export that satisfies the import; the import's own name when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<String>,
 }
 
 /// The host requirement of a component that calls others through `*.spin.internal`.
 const SERVICE_CHAINING: &str = "local_service_chaining";
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct LockedSource {
     pub content_type: String,
     #[serde(flatten)]
     pub content: ContentRef,
 }
 
-/// A file a component sees, at `path` relative to its mount root.
-#[derive(Debug, Serialize)]
+/// A file (or, locally, a directory) a component sees, at `path` relative to its mount root.
+#[derive(Clone, Debug, Serialize)]
 pub struct ContentPath {
     #[serde(flatten)]
     pub content: ContentRef,
     pub path: String,
 }
 
-/// Where content lives: a registry blob by digest, and the bytes themselves when small.
-#[derive(Debug, Serialize)]
+/// Where content lives: a `file://` URL locally; a registry blob by digest once pushed, with
+/// the bytes themselves when small.
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct ContentRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "serialize_base64"
     )]
     pub inline: Option<Vec<u8>>,
-    pub digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl ContentRef {
+    /// A registry blob's reference: its digest, and its bytes when at most [`INLINE_MAX_BYTES`].
     pub fn for_blob(data: &[u8], digest: String) -> ContentRef {
         ContentRef {
+            source: None,
             inline: (data.len() <= INLINE_MAX_BYTES).then(|| data.to_vec()),
-            digest,
+            digest: Some(digest),
         }
+    }
+
+    /// A file or directory on this machine.
+    pub fn for_path(path: &Path) -> Result<ContentRef> {
+        let absolute =
+            std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
+        let url = url::Url::from_file_path(&absolute)
+            .map_err(|()| anyhow::anyhow!("{} is not a file path", absolute.display()))?;
+        Ok(ContentRef {
+            source: Some(url.into()),
+            ..ContentRef::default()
+        })
     }
 
     pub fn is_inline(&self) -> bool {
         self.inline.is_some()
+    }
+
+    /// The file a `file://` source names.
+    pub fn local_path(&self) -> Result<std::path::PathBuf> {
+        let source = self
+            .source
+            .as_deref()
+            .context("the content has no source")?;
+        url::Url::parse(source)
+            .ok()
+            .filter(|url| url.scheme() == "file")
+            .and_then(|url| url.to_file_path().ok())
+            .with_context(|| format!("{source} is not a file URL"))
+    }
+
+    /// The content's bytes: inline, or read from its `file://` source. `what` names it in
+    /// errors, e.g. "component `api`".
+    pub fn read(&self, what: &str) -> Result<Vec<u8>> {
+        if let Some(inline) = &self.inline {
+            return Ok(inline.clone());
+        }
+        let path = self
+            .local_path()
+            .with_context(|| format!("{what}: its content is not on this machine"))?;
+        if !path.is_file() {
+            bail!(
+                "{what}: reading {}: it does not exist: build the components first (`cargo xtask build`, or `spin build`)",
+                path.display()
+            );
+        }
+        std::fs::read(&path).with_context(|| format!("{what}: reading {}", path.display()))
     }
 }
 
@@ -113,17 +183,60 @@ fn serialize_base64<S: serde::Serializer>(
     serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
-/// A component's resolved content: its wasm and the files it mounts.
-pub struct ComponentContent {
-    pub wasm: ContentRef,
-    pub files: Vec<ContentPath>,
+impl Manifest {
+    /// The locked app, as Spin's local loader builds it: each component's wasm, dependencies
+    /// and mounted files as `file://` URLs.
+    pub fn lock(&self) -> Result<LockedApp> {
+        lock(self)
+    }
 }
 
-/// The locked app for `manifest`, with each component's content taken from `content` (by id).
-pub fn lock(
-    manifest: &AppManifest,
-    mut content: BTreeMap<String, ComponentContent>,
-) -> Result<LockedApp> {
+impl LockedApp {
+    /// The app's `name` from its metadata.
+    pub fn name(&self) -> &str {
+        self.metadata_str("name")
+    }
+
+    /// A string of the app's metadata (`name`, `version`, `description`); empty when unset.
+    pub fn metadata_str(&self, key: &str) -> &str {
+        self.metadata
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// A string setting of `[application.trigger.<trigger_type>]`, from the metadata.
+    pub fn trigger_setting(&self, trigger_type: &str, key: &str) -> Option<&str> {
+        self.metadata
+            .get("triggers")?
+            .get(trigger_type)?
+            .get(key)?
+            .as_str()
+    }
+}
+
+impl LockedComponent {
+    /// A list of the component's metadata (e.g. `allowed_outbound_hosts`); empty when unset.
+    pub fn metadata_list(&self, key: &str) -> Vec<String> {
+        self.metadata
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|value| value.as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The component's `description`; empty when unset.
+    pub fn description(&self) -> &str {
+        self.metadata
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+fn lock(manifest: &Manifest) -> Result<LockedApp> {
     let variables = manifest
         .variables
         .iter()
@@ -140,12 +253,7 @@ pub fn lock(
     let components = manifest
         .components
         .iter()
-        .map(|(id, component)| {
-            let content = content
-                .remove(id)
-                .with_context(|| format!("no content for component `{id}`"))?;
-            lock_component(id, component, content)
-        })
+        .map(|(id, component)| lock_component(&manifest.dir, id, component))
         .collect::<Result<Vec<LockedComponent>>>()?;
     // Hosts that lack a feature a component requires must refuse the app, not misrun it.
     let has_requirements = components
@@ -165,7 +273,7 @@ pub fn lock(
     })
 }
 
-fn app_metadata(manifest: &AppManifest) -> Result<Map<String, Value>> {
+fn app_metadata(manifest: &Manifest) -> Result<Map<String, Value>> {
     let application = &manifest.application;
     let mut metadata = Map::new();
     insert_string(&mut metadata, "name", &application.name);
@@ -192,7 +300,7 @@ fn app_metadata(manifest: &AppManifest) -> Result<Map<String, Value>> {
 }
 
 /// Triggers in manifest order; one without an `id` gets Spin's `<component>-<type>-trigger`.
-fn lock_triggers(manifest: &AppManifest) -> Result<Vec<LockedTrigger>> {
+fn lock_triggers(manifest: &Manifest) -> Result<Vec<LockedTrigger>> {
     let mut taken: Vec<String> = manifest
         .triggers
         .values()
@@ -204,7 +312,7 @@ fn lock_triggers(manifest: &AppManifest) -> Result<Vec<LockedTrigger>> {
     for (trigger_type, triggers) in &manifest.triggers {
         let mut counter = 1;
         for trigger in triggers {
-            let component = trigger.component_id().unwrap_or_default();
+            let component = trigger.component_id();
             let id = if !trigger.id.is_empty() {
                 trigger.id.clone()
             } else {
@@ -237,11 +345,41 @@ fn lock_triggers(manifest: &AppManifest) -> Result<Vec<LockedTrigger>> {
     Ok(locked)
 }
 
-fn lock_component(
-    id: &str,
-    component: &Component,
-    content: ComponentContent,
-) -> Result<LockedComponent> {
+fn lock_component(dir: &Path, id: &str, component: &Component) -> Result<LockedComponent> {
+    let wasm = |path: &str| -> Result<LockedSource> {
+        Ok(LockedSource {
+            content_type: "application/wasm".into(),
+            content: ContentRef::for_path(&dir.join(path))?,
+        })
+    };
+    let dependencies = component
+        .dependencies
+        .iter()
+        .map(|dependency| {
+            let locked = LockedDependency {
+                source: wasm(&dependency.path.to_string_lossy())?,
+                export: dependency.export.clone(),
+            };
+            Ok((dependency.name.clone(), locked))
+        })
+        .collect::<Result<_>>()?;
+    let files = component
+        .files
+        .iter()
+        .map(|mount| {
+            let (source, destination) = match mount {
+                FilesMount::Path(path) => (path, path),
+                FilesMount::Placement {
+                    source,
+                    destination,
+                } => (source, destination),
+            };
+            Ok(ContentPath {
+                content: ContentRef::for_path(&dir.join(source))?,
+                path: destination.clone(),
+            })
+        })
+        .collect::<Result<_>>()?;
     let mut metadata = Map::new();
     insert_string(&mut metadata, "description", &component.description);
     insert_list(
@@ -262,13 +400,11 @@ fn lock_component(
     Ok(LockedComponent {
         id: id.into(),
         metadata,
-        source: LockedSource {
-            content_type: "application/wasm".into(),
-            content: content.wasm,
-        },
+        source: wasm(component.source())?,
         env: component.environment.clone(),
-        files: content.files,
+        files,
         config: component.variables.clone(),
+        dependencies,
         host_requirements: component
             .allowed_outbound_hosts
             .iter()

@@ -1,15 +1,16 @@
 //! Application variables resolved as Spin resolves them: a `--variable name=value` flag first,
 //! then the `SPIN_VARIABLE_<NAME>` environment variable (or that line of a `.env` file in the
-//! current directory), then the manifest's `default`; a
-//! `required` variable with no value is an error at start. Components see only their own
-//! `[component.<id>.variables]`, templates over the application variables.
+//! current directory), then the manifest's `default`; a `required` variable with no value is an
+//! error at start (Spin's `crates/variables`, its environment provider and the
+//! `--variable` flag). What each component sees of them is the host's business.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::manifest::{ComponentDecl, VariableDecl, check_variable_name};
+use crate::locked::LockedVariable;
+use crate::manifest::check_variable_name;
 
 /// The environment variable Spin reads an application variable from.
 pub fn environment_name(variable: &str) -> String {
@@ -57,7 +58,9 @@ impl VariableProviders {
         self.flags.keys().map(String::as_str)
     }
 
-    fn lookup(&self, name: &str) -> Result<Option<String>> {
+    /// The value a flag or the environment gives `name`, if any: the manifest's default is
+    /// the caller's fallback.
+    pub fn given(&self, name: &str) -> Result<Option<String>> {
         if let Some(value) = self.flags.get(name) {
             return Ok(Some(value.clone()));
         }
@@ -78,22 +81,23 @@ fn read_dotenv(path: &Path) -> Result<HashMap<String, String>> {
 
 /// One app's variables with their values.
 #[derive(Clone, Debug)]
-pub struct AppVariables {
+pub struct ResolvedVariables {
     values: HashMap<String, String>,
     secrets: Vec<String>,
 }
 
-impl AppVariables {
-    /// Resolves every declared variable; names every required one that has no value.
+impl ResolvedVariables {
+    /// Resolves every declared variable; names every required one (no default) that has no
+    /// value.
     pub fn resolve(
-        declared: &BTreeMap<String, VariableDecl>,
+        declared: &BTreeMap<String, LockedVariable>,
         providers: &VariableProviders,
-    ) -> Result<AppVariables> {
+    ) -> Result<ResolvedVariables> {
         let mut values = HashMap::new();
         let mut missing = Vec::new();
         let mut secrets = Vec::new();
         for (name, declaration) in declared {
-            let value = match providers.lookup(name)? {
+            let value = match providers.given(name)? {
                 Some(value) => value,
                 None => match &declaration.default {
                     Some(default) => default.clone(),
@@ -118,7 +122,7 @@ impl AppVariables {
                 how.join(", ")
             );
         }
-        Ok(AppVariables { values, secrets })
+        Ok(ResolvedVariables { values, secrets })
     }
 
     pub fn values(&self) -> &HashMap<String, String> {
@@ -131,58 +135,21 @@ impl AppVariables {
             .iter()
             .fold(text.to_string(), |text, secret| text.replace(secret, "***"))
     }
-
-    /// A component's own variables, resolved.
-    pub fn for_component(&self, component: &ComponentDecl) -> Result<ComponentVariables> {
-        let mut values = HashMap::new();
-        for (name, template) in &component.variables {
-            values.insert(name.clone(), template.resolve(&self.values)?);
-        }
-        Ok(ComponentVariables {
-            component: component.id.clone(),
-            values,
-        })
-    }
-}
-
-/// What `fermyon:spin/variables.get` answers for one component.
-#[derive(Clone, Debug)]
-pub struct ComponentVariables {
-    component: String,
-    values: HashMap<String, String>,
-}
-
-/// Why `get` found no value; these map one to one onto the WIT `error` cases.
-#[derive(Debug, PartialEq, Eq)]
-pub enum GetError {
-    InvalidName(String),
-    Undefined(String),
-}
-
-impl ComponentVariables {
-    pub fn get(&self, name: &str) -> Result<String, GetError> {
-        check_variable_name(name).map_err(|error| GetError::InvalidName(error.to_string()))?;
-        self.values.get(name).cloned().ok_or_else(|| {
-            GetError::Undefined(format!("no variable for {:?}.{name:?}", self.component))
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::Template;
 
-    fn declare(default: Option<&str>, secret: bool) -> VariableDecl {
-        VariableDecl {
-            _description: serde::de::IgnoredAny,
-            required: default.is_none(),
+    fn declare(default: Option<&str>, secret: bool) -> LockedVariable {
+        LockedVariable {
+            description: None,
             default: default.map(str::to_string),
             secret,
         }
     }
 
-    fn declared() -> BTreeMap<String, VariableDecl> {
+    fn declared() -> BTreeMap<String, LockedVariable> {
         BTreeMap::from([
             ("host".to_string(), declare(Some("127.0.0.1"), false)),
             ("port".to_string(), declare(Some("6379"), false)),
@@ -204,7 +171,7 @@ mod tests {
 
     #[test]
     fn flags_beat_environment_beats_default() {
-        let resolved = AppVariables::resolve(
+        let resolved = ResolvedVariables::resolve(
             &declared(),
             &providers(
                 &[("host", "from-flag")],
@@ -225,13 +192,13 @@ mod tests {
         let mut declared = declared();
         declared.insert("token".to_string(), declare(None, true));
         declared.insert("region".to_string(), declare(None, false));
-        let error = AppVariables::resolve(&declared, &providers(&[], &[])).unwrap_err();
+        let error = ResolvedVariables::resolve(&declared, &providers(&[], &[])).unwrap_err();
         assert!(
             error.to_string().contains(r#"["region", "token"]"#)
                 && error.to_string().contains("SPIN_VARIABLE_TOKEN"),
             "{error}"
         );
-        let resolved = AppVariables::resolve(
+        let resolved = ResolvedVariables::resolve(
             &declared,
             &providers(&[("region", "eu")], &[("SPIN_VARIABLE_TOKEN", "t0k3n")]),
         )
@@ -241,7 +208,7 @@ mod tests {
 
     #[test]
     fn secret_values_are_masked_in_logs() {
-        let resolved = AppVariables::resolve(
+        let resolved = ResolvedVariables::resolve(
             &declared(),
             &providers(&[("password", "s3cr3t")], &[("SPIN_VARIABLE_HOST", "h")]),
         )
@@ -250,35 +217,6 @@ mod tests {
             resolved.redact("redis://:s3cr3t@h:6379"),
             "redis://:***@h:6379"
         );
-    }
-
-    #[test]
-    fn components_see_only_their_own_variables() {
-        let resolved = AppVariables::resolve(&declared(), &providers(&[], &[])).unwrap();
-        let component = ComponentDecl {
-            id: "api".to_string(),
-            source: "api.wasm".into(),
-            description: String::new(),
-            variables: BTreeMap::from([(
-                "address".to_string(),
-                Template::parse("redis://{{ host }}:{{ port }}").unwrap(),
-            )]),
-            environment: BTreeMap::new(),
-            allowed_outbound_hosts: Vec::new(),
-            dependencies: Vec::new(),
-        };
-        let variables = resolved.for_component(&component).unwrap();
-        assert_eq!(variables.get("address").unwrap(), "redis://127.0.0.1:6379");
-        assert_eq!(
-            variables.get("host"),
-            Err(GetError::Undefined(
-                r#"no variable for "api"."host""#.into()
-            ))
-        );
-        assert!(matches!(
-            variables.get("Bad-Name"),
-            Err(GetError::InvalidName(_))
-        ));
     }
 
     #[test]

@@ -82,6 +82,13 @@ impl fmt::Display for DependencyName {
     }
 }
 
+/// As the key of a locked component's `dependencies`: the name as written.
+impl serde::Serialize for DependencyName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl DependencyName {
     /// The name the dependency's component is registered under in the composition graph.
     pub fn package_name(&self) -> &str {

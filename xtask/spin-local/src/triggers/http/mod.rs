@@ -7,13 +7,15 @@
 //! so the host holds at most one frame and a component that stops reading stops the upload.
 //! Bounding a body is the component's job.
 
+mod routes;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use http::header::{HOST, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
@@ -25,10 +27,13 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::app::LoadedComponent;
-use crate::manifest::Manifest;
-use crate::routes::{Router, WELL_KNOWN_PREFIX};
+use serde::Deserialize;
+
+use crate::app::LoadedApp;
+use crate::component::LoadedComponent;
+use crate::host::HostState;
 use crate::telemetry::{self, Telemetry};
+use routes::{HttpRoute, Router, WELL_KNOWN_PREFIX};
 
 pub struct HttpTrigger {
     app: String,
@@ -39,18 +44,69 @@ pub struct HttpTrigger {
 
 struct Handler {
     component: LoadedComponent,
-    proxy: ProxyPre<crate::host::HostState>,
+    proxy: ProxyPre<HostState>,
+}
+
+/// A `[[trigger.http]]` entry's configuration in the locked app.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpTriggerConfig {
+    component: String,
+    route: RouteConfig,
+    #[serde(default)]
+    executor: Option<Executor>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RouteConfig {
+    Route(String),
+    Private { private: bool },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Executor {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// The routable (non-private) route of one trigger's configuration.
+fn http_route(config: &serde_json::Value) -> Result<Option<HttpRoute>> {
+    let config = HttpTriggerConfig::deserialize(config).context("an `[[trigger.http]]` entry")?;
+    let component = config.component;
+    if let Some(executor) = config.executor {
+        ensure!(
+            executor.kind == "http",
+            "component {component:?}: the {:?} executor is not supported by spin-local (only `http`)",
+            executor.kind
+        );
+    }
+    match config.route {
+        RouteConfig::Route(route) => Ok(Some(HttpRoute { route, component })),
+        // A private endpoint has no route; it is only reachable by service chaining.
+        RouteConfig::Private { private: true } => Ok(None),
+        RouteConfig::Private { private: false } => bail!(
+            "route must be a string pattern or `{{ private = true }}`: {component:?} has `{{ private = false }}`"
+        ),
+    }
 }
 
 impl HttpTrigger {
-    pub fn new(
-        manifest: &Manifest,
-        components: &HashMap<String, LoadedComponent>,
-    ) -> Result<HttpTrigger> {
-        let router = Router::build(&manifest.http_routes)?;
+    /// The app's HTTP trigger; none when it has no routable route. Errors: a configuration
+    /// spin-local cannot serve, a component that is no `wasi:http` handler.
+    pub fn new(app: &LoadedApp) -> Result<Option<HttpTrigger>> {
+        let mut routes = Vec::new();
+        for trigger in app.triggers("http") {
+            routes.extend(http_route(&trigger.trigger_config)?);
+        }
+        if routes.is_empty() {
+            return Ok(None);
+        }
+        let router = Router::build(&routes)?;
         let mut handlers = HashMap::new();
-        for route in &manifest.http_routes {
-            let component = components[&route.component].clone();
+        for route in &routes {
+            let component = app.components[&route.component].clone();
             let proxy = ProxyPre::new(component.pre.clone())
                 .map_err(anyhow::Error::from)
                 .with_context(|| {
@@ -61,12 +117,12 @@ impl HttpTrigger {
                 })?;
             handlers.insert(route.component.clone(), Handler { component, proxy });
         }
-        Ok(HttpTrigger {
-            app: manifest.name.clone(),
-            version: manifest.version.clone(),
+        Ok(Some(HttpTrigger {
+            app: app.name().to_string(),
+            version: app.locked.metadata_str("version").to_string(),
             router,
             handlers,
-        })
+        }))
     }
 
     /// Lines describing what is served at `base_url`, for the start-up summary.
@@ -297,7 +353,7 @@ impl HttpTrigger {
 /// UTF-8 but not ASCII pass.
 fn spin_headers(
     request: &Request<Incoming>,
-    found: &crate::routes::RouteMatch<'_>,
+    found: &routes::RouteMatch<'_>,
     client: SocketAddr,
 ) -> Result<Vec<(HeaderName, HeaderValue)>> {
     if let Some(host) = request.headers().get(HOST) {

@@ -40,8 +40,14 @@ enum PortPattern {
 }
 
 impl AllowedHosts {
-    /// Parses resolved entries (templates already substituted).
+    /// Parses resolved entries (templates already substituted). Spin's `insecure:allow-all` of
+    /// manifest version 1 is refused with Spin's message.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<AllowedHosts> {
+        if let [only] = entries
+            && only.as_ref() == "insecure:allow-all"
+        {
+            bail!("'insecure:allow-all' is not allowed - use '*://*:*' instead");
+        }
         let entries = entries
             .iter()
             .map(|entry| {
@@ -337,6 +343,7 @@ mod tests {
             ("redis://a.*.com:1", "wildcards"),
             ("re-dis://host:1", "only contain letters"),
             ("redis://10.0.0.0/40:1", "too long"),
+            ("insecure:allow-all", "use '*://*:*' instead"),
         ] {
             let error = format!("{:#}", AllowedHosts::parse(&[entry]).unwrap_err());
             assert!(error.contains(expected), "{entry}: {error}");
