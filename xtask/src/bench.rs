@@ -20,6 +20,7 @@ mod baselines;
 mod capacity;
 mod fulfilment;
 mod load;
+mod machine;
 mod nano;
 mod probe;
 mod report;
@@ -32,8 +33,9 @@ use crate::{build, provision};
 
 use baselines::{RedisCeiling, build_hello, hello_app};
 use load::{Figures, Load, OHA_VERSION, Request, oha};
+use machine::Machine;
 use probe::{EndToEnd, Probe};
-use report::{HttpFigures, Machine, Report, Settings};
+use report::{HttpFigures, Report, Settings};
 use sizes_and_times::{ColdStart, PublishTimes, Sizes};
 
 /// What every benchmark order says.

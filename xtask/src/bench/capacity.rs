@@ -24,14 +24,14 @@ use order_model::{
     Retention, TraceParent, Value,
 };
 
-use super::report::MIB;
-
 /// Orders per kind in a full run; `--capacity-orders` sets it.
 pub const DEFAULT_ORDERS: u64 = 10_000;
 /// What a typical order says (40 characters).
 pub const TYPICAL_DETAILS: &str = "two pizzas, one without olives, no onion";
 /// A valid W3C `traceparent`, as a traced client sends it (55 characters).
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// Bytes in a mebibyte.
+pub const MIB: f64 = 1024.0 * 1024.0;
 /// Redis' `maxmemory` on the chart's default Redis: 75% of its 256Mi memory limit.
 pub const CHART_MAXMEMORY: f64 = 192.0 * MIB;
 /// The other size the docs size for.

@@ -7,46 +7,13 @@ use anyhow::{Context, Result, ensure};
 use serde::{Deserialize, Serialize};
 
 use super::baselines::RedisCeiling;
+use super::capacity::MIB;
 use super::load::Figures;
+use super::machine::Machine;
 use super::probe::{EndToEnd, Probe};
 use super::sizes_and_times::{ColdStart, PublishTimes, Sizes};
-use super::targets::{Ratios, Target};
+use super::targets::{Goal, Ratios, Target};
 use super::{capacity, fulfilment, nano};
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Machine {
-    pub(super) cpus: usize,
-    pub(super) cpu_model: String,
-    pub(super) memory: String,
-    pub(super) os: String,
-}
-
-impl Machine {
-    pub(super) fn describe() -> Machine {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-        let field = |text: &str, key: &str, separator: char| {
-            text.lines()
-                .find_map(|line| {
-                    let (name, value) = line.split_once(separator)?;
-                    (name.trim() == key).then(|| value.trim().trim_matches('"').to_string())
-                })
-                .unwrap_or_else(|| "unknown".into())
-        };
-        Machine {
-            cpus: std::thread::available_parallelism().map_or(0, usize::from),
-            cpu_model: field(&cpuinfo, "model name", ':'),
-            memory: field(&meminfo, "MemTotal", ':'),
-            os: format!(
-                "{}, {} {}",
-                field(&os_release, "PRETTY_NAME", '='),
-                std::env::consts::OS,
-                std::env::consts::ARCH
-            ),
-        }
-    }
-}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Settings {
@@ -93,8 +60,6 @@ struct Written<'a> {
     ratios: Ratios,
     targets: Vec<Target>,
 }
-
-pub(super) const MIB: f64 = 1024.0 * 1024.0;
 
 impl Report {
     /// Fails when a figure cannot be right: nothing measured, a lost order, a non-finite or
@@ -314,6 +279,93 @@ impl Report {
     }
 }
 
+impl Report {
+    pub(super) fn ratios(&self) -> Ratios {
+        let post = self.http.post_order.requests_per_second;
+        let hello = self
+            .http
+            .hello
+            .as_ref()
+            .map(|hello| hello.requests_per_second);
+        Ratios {
+            post_vs_hello: hello.map(|hello| post / hello),
+            get_vs_hello: hello.map(|hello| self.http.get_order.requests_per_second / hello),
+            post_vs_redis_pair: self
+                .redis_benchmark
+                .as_ref()
+                .map(|redis| post / redis.pair_per_second),
+        }
+    }
+
+    /// The issue's targets, each with its verdict.
+    pub(super) fn targets(&self) -> Vec<Target> {
+        let ratios = self.ratios();
+        vec![
+            Target::new(
+                "POST /order req/s vs hello world",
+                Goal::AtLeast(0.7),
+                "×",
+                ratios.post_vs_hello,
+            ),
+            Target::new(
+                "GET /order/{id} req/s vs hello world",
+                Goal::AtLeast(0.8),
+                "×",
+                ratios.get_vs_hello,
+            ),
+            Target::new(
+                "POST→fulfilled p99 at half the maximum load",
+                Goal::Below(10.0),
+                "ms",
+                self.end_to_end
+                    .latency
+                    .as_ref()
+                    .map(|latency| latency.p99_ms),
+            ),
+            Target::new(
+                "both apps' wasm together",
+                Goal::Below(1.0),
+                "MiB",
+                Some(self.sizes.apps_wasm_total as f64 / MIB),
+            ),
+            Target::new(
+                "cold start to the first 2xx",
+                Goal::Below(100.0),
+                "ms",
+                self.cold_start.as_ref().map(|cold| cold.cached_ms),
+            ),
+            Target::new(
+                "unchanged `cargo xtask publish`",
+                Goal::Below(2.0),
+                "s",
+                Some(self.publish.unchanged_s),
+            ),
+            // Not a timing: a budget, the bytes per order docs/capacity.md sizes Redis with.
+            Target::new(
+                "Redis bytes per typical held order (fulfilled, Idempotency-Key, traceparent)",
+                Goal::Below(capacity::TYPICAL_BUDGET_BYTES),
+                "bytes",
+                self.capacity
+                    .as_ref()
+                    .and_then(capacity::Capacity::typical_held)
+                    .map(|typical| typical.fulfilled_bytes_per_order),
+            ),
+        ]
+        .into_iter()
+        .chain(
+            self.nano_services
+                .iter()
+                .flat_map(nano::NanoServices::targets),
+        )
+        .chain(
+            self.fulfilment
+                .iter()
+                .flat_map(fulfilment::Fulfilment::targets),
+        )
+        .collect()
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -419,6 +471,80 @@ pub(super) mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("uploaded 1 blobs")
+        );
+    }
+
+    #[test]
+    fn ratios_and_targets_come_from_the_figures() {
+        let report = sample_report();
+        report.check_sane().unwrap();
+        let ratios = report.ratios();
+        assert_eq!(ratios.post_vs_hello, Some(0.75));
+        assert_eq!(ratios.get_vs_hello, Some(0.78));
+        assert_eq!(ratios.post_vs_redis_pair, Some(0.03));
+        let verdicts: Vec<_> = report.targets().into_iter().map(|t| t.pass).collect();
+        assert_eq!(
+            verdicts,
+            [
+                Some(true),
+                Some(false),
+                Some(false),
+                Some(true),
+                Some(true),
+                Some(true),
+                None
+            ]
+        );
+        let markdown = report.markdown();
+        assert!(
+            markdown.contains(
+                "| GET /order/{id} req/s vs hello world | ≥ 0.8 × | 0.78 × | MISS by 3% |"
+            ),
+            "{markdown}"
+        );
+        assert!(markdown.contains("p99 12.00 ms"), "{markdown}");
+    }
+
+    #[test]
+    fn nano_services_targets_compare_composed_with_message() {
+        let mut report = sample_report();
+        let message = nano::PlacementFigures {
+            post_order: report.http.post_order.clone(),
+            end_to_end: report.end_to_end.clone(),
+        };
+        let mut composed = message.clone();
+        composed.post_order.requests_per_second *= 2.0;
+        if let Some(latency) = composed.end_to_end.latency.as_mut() {
+            latency.p99_ms /= 2.0;
+        }
+        report.nano_services = Some(nano::NanoServices {
+            message,
+            composed,
+            artifact_wasm_bytes: vec![("order-processor".into(), 600_000)],
+            composed_cold_start_ms: Some(70.0),
+        });
+        let nano: Vec<_> = report.targets().into_iter().skip(7).collect();
+        let verdicts: Vec<_> = nano.iter().map(|t| (t.name, t.measured, t.pass)).collect();
+        assert_eq!(
+            verdicts,
+            [
+                (
+                    "composed vs message: POST /order req/s",
+                    Some(2.0),
+                    Some(true)
+                ),
+                (
+                    "composed vs message: POST→fulfilled p99 at half load",
+                    Some(0.5),
+                    Some(false)
+                ),
+            ]
+        );
+        let markdown = report.markdown();
+        assert!(markdown.contains("## Nano-services"), "{markdown}");
+        assert!(
+            markdown.contains("Cold start of the composed order-processor: 70.0 ms"),
+            "{markdown}"
         );
     }
 }
