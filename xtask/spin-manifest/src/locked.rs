@@ -440,3 +440,107 @@ fn insert_list(metadata: &mut Map<String, Value>, key: &str, values: &[String]) 
         metadata.insert(key.into(), values.into());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest with two triggers of one kind on one component (ids generated as Spin does),
+    /// a dependency, a mount and a service-chaining host.
+    fn manifest() -> Manifest {
+        Manifest::parse(
+            r#"
+            spin_manifest_version = 2
+            [application]
+            name = "demo"
+            version = "1.2.0"
+            [application.trigger.redis]
+            address = "redis://localhost:6379"
+            [variables]
+            channel = { default = "jobs" }
+            [[trigger.redis]]
+            channel = "{{ channel }}"
+            component = "worker"
+            [[trigger.redis]]
+            channel = "more"
+            component = "worker"
+            [component.worker]
+            source = "target/worker.wasm"
+            files = [{ source = "static", destination = "/assets" }]
+            allowed_outbound_hosts = ["http://api.spin.internal"]
+            dependencies_inherit_configuration = true
+            [component.worker.variables]
+            channel = "{{ channel }}"
+            [component.worker.dependencies]
+            "a:b/c" = { path = "deps/c.wasm" }
+            "#,
+            Path::new("/apps/demo/spin.toml"),
+            "test",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn locks_as_spins_local_loader_does() {
+        let locked = manifest().lock().unwrap();
+        assert_eq!(
+            (locked.name(), locked.metadata_str("version")),
+            ("demo", "1.2.0")
+        );
+        assert_eq!(
+            locked.trigger_setting("redis", "address"),
+            Some("redis://localhost:6379")
+        );
+        let ids: Vec<_> = locked.triggers.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["worker-redis-trigger", "redis-trigger1"]);
+        assert_eq!(locked.triggers[0].trigger_config["component"], "worker");
+        assert_eq!(
+            locked.triggers[0].trigger_config["channel"],
+            "{{ channel }}"
+        );
+
+        let [worker] = &locked.components[..] else {
+            panic!("one component")
+        };
+        let content = &worker.source.content;
+        assert_eq!(
+            content.source.as_deref(),
+            Some("file:///apps/demo/target/worker.wasm")
+        );
+        assert_eq!(
+            (content.digest.as_ref(), content.inline.as_ref()),
+            (None, None)
+        );
+        let dependency = &worker.dependencies[&"a:b/c".parse().unwrap()];
+        assert_eq!(
+            dependency.source.content.local_path().unwrap(),
+            Path::new("/apps/demo/deps/c.wasm")
+        );
+        assert_eq!(worker.files[0].path, "/assets");
+        assert_eq!(worker.config["channel"], "{{ channel }}");
+        assert_eq!(
+            worker.metadata_list("allowed_outbound_hosts"),
+            ["http://api.spin.internal"]
+        );
+        assert_eq!(
+            locked.spin_lock_version, 1,
+            "service chaining is a host requirement"
+        );
+    }
+
+    #[test]
+    fn content_is_read_inline_or_from_its_file_url() {
+        let inline = ContentRef::for_blob(b"tiny", "sha256:00".into());
+        assert_eq!(inline.read("x").unwrap(), b"tiny");
+        let missing = ContentRef::for_path(Path::new("/no/such/file.wasm")).unwrap();
+        let error = format!("{:#}", missing.read("component `a`").unwrap_err());
+        assert!(
+            error.contains("component `a`: reading /no/such/file.wasm")
+                && error.contains("cargo xtask build"),
+            "{error}"
+        );
+        let remote = ContentRef::for_blob(&[0; INLINE_MAX_BYTES + 1], "sha256:11".into());
+        let error = format!("{:#}", remote.read("component `a`").unwrap_err());
+        assert!(error.contains("not on this machine"), "{error}");
+    }
+}
