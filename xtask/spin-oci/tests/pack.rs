@@ -83,6 +83,48 @@ fn big_asset() -> Vec<u8> {
     (0..=255u8).cycle().take(1000).collect()
 }
 
+/// What `spin-local` runs is what ships: the pushed locked app is the one spin-manifest builds
+/// for a local run, with each content reference turned into a registry digest (and its
+/// dependencies composed in).
+#[test]
+fn the_pushed_locked_app_is_the_local_one_with_registry_content() {
+    let dir = app(
+        &STATIC_SITE.replace(
+            "[component.copy]",
+            "[variables]\nmode = { default = \"static\" }\n\
+             [component.files.variables]\nmode = \"{{ mode }}\"\n[component.copy]",
+        ),
+        &[
+            ("site.wasm", WASM),
+            ("readme.txt", b"small enough to travel inline"),
+            ("assets/app.js", &big_asset()),
+        ],
+    );
+    let artifact = pack(&dir.manifest(), Format::Spin, &provenance(0)).unwrap();
+    let mut pushed = locked_app(&artifact);
+    let manifest = spin_manifest::Manifest::load(&dir.manifest(), "spin-local").unwrap();
+    let mut local = serde_json::to_value(manifest.lock().unwrap()).unwrap();
+    for (pushed, local) in pushed["components"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(local["components"].as_array_mut().unwrap())
+    {
+        assert_eq!(pushed["source"]["digest"], json!(sha256_digest(WASM)));
+        assert!(
+            local["source"]["source"]
+                .as_str()
+                .unwrap()
+                .starts_with("file:///")
+        );
+        for content in ["source", "files"] {
+            pushed.as_object_mut().unwrap().remove(content);
+            local.as_object_mut().unwrap().remove(content);
+        }
+    }
+    assert_eq!(pushed, local);
+}
+
 #[test]
 fn files_become_data_layers_or_inline_content_and_shared_wasm_one_layer() {
     let big = big_asset();
