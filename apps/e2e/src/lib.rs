@@ -7,6 +7,7 @@
 //! placement `ORDER_SYSTEM_PLACEMENT` names (`message` or `composed`; the apps' default when
 //! unset). The suite passes against either placement.
 
+pub mod harness;
 mod local;
 
 use std::time::{Duration, Instant};

@@ -5,18 +5,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{
+use dev_services::RedisServer;
+use order_e2e::harness::{
     close_the_subscriber, eventually, probe_app, request, spin_local_up, stop, wait_for_subscriber,
     wasm_dir, workspace_root,
 };
-use dev_services::RedisServer;
 
 fn app() -> PathBuf {
     probe_app(

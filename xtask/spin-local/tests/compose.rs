@@ -3,9 +3,7 @@
 //! fulfiller with the fulfilment component, and every way a dependency can fail to fit, with
 //! Spin's own error texts (spinframework/spin crates/compose, `ComposeError`).
 
-mod common;
-
-use common::{manifest, providers, wasm_dir};
+use order_e2e::harness::{manifest, providers, wasm_dir};
 
 /// An HTTP app whose one component is the apps' receiver with `dependencies` (the body of its
 /// `[component.receiver.dependencies]`) and `extra` lines for `[component.receiver]`.

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{Running, manifest, probe_app, probe_wasm, providers};
+use order_e2e::harness::{Running, manifest, probe_app, probe_wasm, providers};
 
 /// One app with the order-processor's two routes, both served by the probe.
 fn routes_app() -> std::path::PathBuf {

@@ -3,9 +3,7 @@
 //! not host, a template over an undeclared variable, Spin 1's `insecure:allow-all`), and what it
 //! leaves alone, as Spin's trigger apps do: a component no trigger runs is never loaded.
 
-mod common;
-
-use common::{Running, manifest, probe_app, probe_wasm, providers};
+use order_e2e::harness::{Running, manifest, probe_app, probe_wasm, providers};
 
 fn load_error(app: std::path::PathBuf) -> String {
     let error = spin_local::Runtime::load(&[app], &providers(&[], &[]), &Default::default())

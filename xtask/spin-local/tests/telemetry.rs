@@ -8,15 +8,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::{eventually, post_order, request, spin_local_up, stop, wait_for_subscriber, wasm_dir};
 use dev_services::{OtlpReceiver, ReceivedSpan, RedisOptions, RedisServer, SpanKind};
+use order_e2e::harness;
+use order_e2e::harness::{
+    eventually, post_order, request, spin_local_up, stop, wait_for_subscriber, wasm_dir,
+};
 
 /// A password that is easy to find anywhere it leaks to: its raw form and its URL form.
 const PASSWORD: &str = "otel/leak:check@Zq8";
@@ -41,7 +42,7 @@ fn start(
     listen: &str,
 ) -> Child {
     wasm_dir();
-    let manifest = common::workspace_root().join(format!("apps/{app}/spin.toml"));
+    let manifest = harness::workspace_root().join(format!("apps/{app}/spin.toml"));
     let mut command: Command =
         spin_local_up(&["-f", manifest.to_str().unwrap(), "--listen", listen]);
     command
@@ -100,7 +101,7 @@ impl System {
     }
 }
 
-fn accepted_id(reply: &common::Reply) -> String {
+fn accepted_id(reply: &harness::Reply) -> String {
     assert_eq!(reply.status, 202, "{reply:?}");
     let location = reply.header("location").unwrap();
     location.rsplit('/').next().unwrap().to_string()
@@ -303,7 +304,7 @@ fn assert_no_secret(otlp: &OtlpReceiver, printed: &str) {
 #[test]
 fn a_failed_component_is_an_error_span_named_by_its_route() {
     let otlp = OtlpReceiver::start().unwrap();
-    let app = common::probe_app("traps", "", "");
+    let app = harness::probe_app("traps", "", "");
     let port = dev_services::free_port().unwrap();
     let api: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = spin_local_up(&["-f", app.to_str().unwrap(), "--listen", &api.to_string()])
@@ -362,7 +363,7 @@ fn a_failed_component_is_an_error_span_named_by_its_route() {
 
 #[test]
 fn a_protocol_spin_local_cannot_speak_is_an_error_at_start() {
-    let manifest = common::workspace_root().join("apps/order-processor/spin.toml");
+    let manifest = harness::workspace_root().join("apps/order-processor/spin.toml");
     for (protocol, expected) in [
         ("grpc", "spin-local exports OTLP over http/protobuf only"),
         ("http/json", "http/json OTLP protocol is not supported"),

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use super::common::workspace_root;
+use order_e2e::harness::workspace_root;
 
 /// The rules file, from the repository root.
 pub const RULES_FILE: &str = "charts/order-system/files/redis-acl.conf";

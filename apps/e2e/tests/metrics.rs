@@ -11,14 +11,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
 mod redis_acl;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::{Running, eventually, post_order, providers, wasm_dir, workspace_root};
 use dev_services::{ExporterOptions, Prometheus, PrometheusOptions, RedisExporter, RedisServer};
+use order_e2e::harness::{Running, eventually, post_order, providers, wasm_dir, workspace_root};
 use serde_json::Value;
 
 const PREFIX: &str = "order:";

@@ -5,14 +5,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Output};
 use std::time::Duration;
 
-use common::{Reply, spin_local_up, stop, wasm_dir, workspace_root};
+use order_e2e::harness::{Reply, spin_local_up, stop, wasm_dir, workspace_root};
 
 const MIB: usize = 1024 * 1024;
 /// What an oversized request may add to the runtime's peak resident memory.

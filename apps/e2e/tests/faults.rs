@@ -10,18 +10,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{
+use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
+use order_e2e::harness::{
     Reply, Running, close_the_subscriber, eventually, post_order, probe_app, providers, request,
     wait_for_subscriber, wasm_dir, workspace_root,
 };
-use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
 
 const CHANNEL: &str = "neworders";
 /// The local reconciler's period in these tests, and the age from which it re-publishes.

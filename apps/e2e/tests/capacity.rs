@@ -17,8 +17,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,8 +24,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{Reply, Running, eventually, providers, request, wasm_dir, workspace_root};
 use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
+use order_e2e::harness;
+use order_e2e::harness::{
+    Reply, Running, eventually, providers, request, wasm_dir, workspace_root,
+};
 
 const CHANNEL: &str = "neworders";
 /// How long a fulfilled order is kept here: seconds, so that memory frees within the test.
@@ -234,7 +235,7 @@ fn a_full_redis_refuses_new_orders_cleanly_fulfils_accepted_ones_and_accepts_aga
     let mut db = connection(&redis);
     let api = start_app("order-processor", &redis);
     // The first order loads the scripts; what Redis uses then is its start-up usage.
-    let first = common::post_order(api.address, "the first");
+    let first = harness::post_order(api.address, "the first");
     assert_eq!(first.status, 202, "{first:?}");
     let maxmemory = used_memory(&mut db) + HEADROOM_BYTES;
     let _: () = redis::cmd("CONFIG")
@@ -269,7 +270,7 @@ fn a_full_redis_refuses_new_orders_cleanly_fulfils_accepted_ones_and_accepts_aga
     // unheard). Fulfilling over maxmemory gives each order its retention; once that passes,
     // memory frees and the API accepts again.
     let fulfilment = start_app("fulfilment-processor", &redis);
-    common::wait_for_subscriber(&redis);
+    harness::wait_for_subscriber(&redis);
     let _reconciler = start_reconciler(&redis);
     fulfilment_started.store(true, Ordering::Relaxed);
     let fulfilment_at = Instant::now();
@@ -319,7 +320,7 @@ fn a_full_redis_refuses_new_orders_cleanly_fulfils_accepted_ones_and_accepts_aga
         (used_memory(&mut db) < maxmemory - HEADROOM_BYTES / 2).then_some(())
     });
     for n in 0..20 {
-        let reply = common::post_order(api.address, &format!("after the fill {n}"));
+        let reply = harness::post_order(api.address, &format!("after the fill {n}"));
         assert_eq!(reply.status, 202, "{reply:?}");
     }
     eventually(

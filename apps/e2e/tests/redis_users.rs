@@ -8,17 +8,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
 mod redis_acl;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{
+use dev_services::RedisServer;
+use order_e2e::harness::{
     Running, eventually, post_order, providers, request, wait_for_subscriber, wasm_dir,
     workspace_root,
 };
-use dev_services::RedisServer;
 
 const PREFIX: &str = "order:";
 const CHANNEL: &str = "neworders";

@@ -6,18 +6,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::{
+use dev_services::{RedisOptions, RedisServer};
+use order_e2e::harness::{
     Running, close_the_subscriber, eventually, post_order, providers, request, spin_local_up, stop,
     wait_for_subscriber, wasm_dir, workspace_root,
 };
-use dev_services::{RedisOptions, RedisServer};
 
 fn start_apps(redis: &RedisServer) -> Running {
     start_apps_placed(redis, "message")

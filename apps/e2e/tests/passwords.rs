@@ -5,15 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
+use dev_services::{RedisOptions, RedisServer};
+use order_e2e::harness::{
     Running, eventually, post_order, providers, request, wait_for_subscriber, wasm_dir,
     workspace_root,
 };
-use dev_services::{RedisOptions, RedisServer};
 use spin_local::Runtime;
 
 /// One of every character the issue names, each in a password of its own.

@@ -1,7 +1,11 @@
-//! Helpers for spin-local's tests: the built components, throw-away manifests, a runtime on a
-//! background thread, a minimal HTTP client, and the steps of the apps' order flow.
+//! What the tests that run the components on the embedded runtime share — the order system's
+//! behaviour tests (this crate's) and spin-local's own: the built components, throw-away
+//! manifests, spin-local in-process on a thread of its own or as a process, a minimal HTTP
+//! client for requests no well-behaved client sends, and the steps of the order flow.
+//!
+//! Failures panic: these are test helpers, and a panic names what failed.
 
-#![allow(dead_code)] // each test file uses its own subset
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,36 +22,56 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Runs `cargo` with `args` in the workspace; `what` names the build in a failure. The variables
+/// cargo sets for a test process (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`…) are not passed on: build
+/// scripts that watch them (ring's) would otherwise be rebuilt here and again by the next
+/// `cargo test`.
+fn cargo_build(args: &[&str], what: &str) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let status = command
+        .current_dir(workspace_root())
+        .args(args)
+        .status()
+        .map_err(|error| format!("running cargo: {error}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo build of {what} failed ({status})"))
+    }
+}
+
 /// Builds (once per test process) the probe component and the apps' components for
 /// wasm32-wasip2, and returns the directory holding the `.wasm` files.
 pub fn wasm_dir() -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .current_dir(workspace_root())
-            .args([
+        cargo_build(
+            &[
                 "build",
                 "--release",
                 "--locked",
                 "--target",
                 "wasm32-wasip2",
-            ])
-            .args([
                 "-p",
                 "spin-local-probe",
                 "-p",
                 "receiver",
                 "-p",
                 "status_provider",
-            ])
-            .args(["-p", "fulfiller", "-p", "fulfilment"])
-            .status()
-            .map_err(|error| format!("running cargo: {error}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("cargo build for wasm32-wasip2 failed ({status})"))
-        }
+                "-p",
+                "fulfiller",
+                "-p",
+                "fulfilment",
+            ],
+            "the components for wasm32-wasip2",
+        )
     });
     if let Err(why) = built {
         panic!(
@@ -58,16 +82,10 @@ pub fn wasm_dir() -> PathBuf {
     workspace_root().join("target/wasm32-wasip2/release")
 }
 
+/// The probe: a component for tests that reports what the host shows it (request headers,
+/// variables, outbound Redis), and burns CPU on request.
 pub fn probe_wasm() -> PathBuf {
     wasm_dir().join("spin_local_probe.wasm")
-}
-
-/// Writes `text` as a `spin.toml` in a new private directory and returns its path.
-pub fn manifest(text: &str) -> PathBuf {
-    let dir = dev_services::private_dir("spin-local-test").unwrap();
-    let path = dir.join("spin.toml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// An app whose one component, `probe`, serves every path. `variables` is the body of its
@@ -89,6 +107,14 @@ pub fn probe_app(name: &str, variables: &str, component: &str) -> PathBuf {
         "#,
         wasm = probe_wasm().display()
     ))
+}
+
+/// Writes `text` as a `spin.toml` in a new private directory and returns its path.
+pub fn manifest(text: &str) -> PathBuf {
+    let dir = dev_services::private_dir("spin-local-test").unwrap();
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// A runtime serving on a free loopback port from a background thread; stops on drop, and then
@@ -179,9 +205,34 @@ pub fn providers(flags: &[(&str, &str)], environment: &[(&str, &str)]) -> Variab
     .unwrap()
 }
 
+/// The `spin-local` program, built (once per test process) as `cargo build -p spin-local` builds
+/// it, in the workspace's target directory (or `CARGO_TARGET_DIR`).
+pub fn spin_local_program() -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        cargo_build(
+            &[
+                "build",
+                "--locked",
+                "-p",
+                "spin-local",
+                "--bin",
+                "spin-local",
+            ],
+            "spin-local",
+        )
+    });
+    if let Err(why) = built {
+        panic!("spin-local could not be built: {why}");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    target.join("debug/spin-local")
+}
+
 /// `spin-local up` with `args`, its output captured.
 pub fn spin_local_up(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_spin-local"));
+    let mut command = Command::new(spin_local_program());
     command
         .arg("up")
         .args(args)
@@ -202,8 +253,7 @@ pub fn stop(child: Child) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// The e2e suite's answer type: status, headers and body, with `header()` by any letter case.
-pub use order_e2e::Reply;
+pub use crate::Reply;
 
 /// One HTTP/1.0 exchange (so the body ends when the server closes the connection).
 pub fn request(

@@ -6,7 +6,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
 mod redis_acl;
 
 use std::io::{BufRead, BufReader};
@@ -14,8 +13,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{eventually, request, wasm_dir};
 use dev_services::{OtlpReceiver, RedisOptions, RedisServer};
+use order_e2e::harness;
+use order_e2e::harness::{eventually, request, wasm_dir};
 
 fn listens(port: u16) -> bool {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
@@ -415,7 +415,7 @@ fn metrics_runs_the_exporter_with_the_runs_settings() {
             assert!(page.contains("redis_up 1"), "{page}");
             // The README's command: `curl -s <address> | grep order_system_orders_pending`.
             let readme =
-                std::fs::read_to_string(common::workspace_root().join("README.md")).unwrap();
+                std::fs::read_to_string(harness::workspace_root().join("README.md")).unwrap();
             assert!(
                 readme.contains("--metrics")
                     && readme.contains("| grep order_system_orders_pending"),
