@@ -185,6 +185,29 @@ impl Drop for Running {
     }
 }
 
+/// `apps/<name>/spin.toml`.
+pub fn app_manifest(name: &str) -> PathBuf {
+    workspace_root().join("apps").join(name).join("spin.toml")
+}
+
+/// Apps (their manifests) in one embedded runtime — one process, as one `spin up` with several
+/// triggers — against `redis` (its port and password), with more `--variable`s; the components
+/// are built first. Stops when dropped.
+pub fn run_against(
+    manifests: &[PathBuf],
+    redis: &RedisServer,
+    variables: &[(&str, &str)],
+) -> Running {
+    wasm_dir();
+    let port = redis.port().to_string();
+    let mut flags = vec![("redis_port", port.as_str())];
+    if let Some(password) = redis.password() {
+        flags.push(("redis_password", password));
+    }
+    flags.extend_from_slice(variables);
+    Running::start(manifests, providers(&flags, &[]))
+}
+
 /// Providers with `--variable` flags and a fake environment.
 pub fn providers(flags: &[(&str, &str)], environment: &[(&str, &str)]) -> VariableProviders {
     let environment: Vec<(String, String)> = environment

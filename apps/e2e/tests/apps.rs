@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use dev_services::{RedisOptions, RedisServer};
 use order_e2e::harness::{
-    Running, close_the_subscriber, eventually, post_order, providers, request, spin_local_up, stop,
-    wait_for_subscriber, wasm_dir, workspace_root,
+    Running, app_manifest, close_the_subscriber, eventually, post_order, request, run_against,
+    spin_local_up, stop, wait_for_subscriber, wasm_dir, workspace_root,
 };
 
 fn start_apps(redis: &RedisServer) -> Running {
@@ -23,20 +23,13 @@ fn start_apps(redis: &RedisServer) -> Running {
 
 /// Both apps with the order-processor's `fulfilment_placement` set to `placement`.
 fn start_apps_placed(redis: &RedisServer, placement: &str) -> Running {
-    wasm_dir();
-    let apps = workspace_root().join("apps");
-    Running::start(
+    run_against(
         &[
-            apps.join("order-processor/spin.toml"),
-            apps.join("fulfilment-processor/spin.toml"),
+            app_manifest("order-processor"),
+            app_manifest("fulfilment-processor"),
         ],
-        providers(
-            &[
-                ("redis_port", &redis.port().to_string()),
-                ("fulfilment_placement", placement),
-            ],
-            &[],
-        ),
+        redis,
+        &[("fulfilment_placement", placement)],
     )
 }
 
@@ -67,11 +60,7 @@ fn an_order_is_accepted_then_fulfilled() {
 
 /// One app (`apps/<name>/spin.toml`) in a runtime of its own, as on a cluster.
 fn start_app(name: &str, redis: &RedisServer) -> Running {
-    wasm_dir();
-    Running::start(
-        &[workspace_root().join("apps").join(name).join("spin.toml")],
-        providers(&[("redis_port", &redis.port().to_string())], &[]),
-    )
+    run_against(&[app_manifest(name)], redis, &[])
 }
 
 #[test]

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
 use order_e2e::harness;
 use order_e2e::harness::{
-    Reply, Running, eventually, providers, request, wasm_dir, workspace_root,
+    Reply, Running, app_manifest, eventually, request, run_against, wasm_dir,
 };
 
 const CHANNEL: &str = "neworders";
@@ -72,34 +72,19 @@ fn pending_count(db: &mut redis::Connection) -> u64 {
 
 /// One app (`apps/<name>/spin.toml`) on the embedded runtime with a retention of seconds.
 fn start_app(name: &str, redis: &RedisServer) -> Running {
-    wasm_dir();
-    let port = redis.port().to_string();
     let retention = format!("{}s", RETENTION.as_secs());
-    Running::start(
-        &[workspace_root().join("apps").join(name).join("spin.toml")],
-        providers(
-            &[
-                ("redis_port", &port),
-                ("redis_password", redis.password().unwrap()),
-                ("order_retention", &retention),
-            ],
-            &[],
-        ),
+    run_against(
+        &[app_manifest(name)],
+        redis,
+        &[("order_retention", &retention)],
     )
 }
 
 fn start_reconciler(redis: &RedisServer) -> Reconciler {
     let options = ReconcilerOptions {
-        host: "127.0.0.1".to_string(),
-        port: redis.port(),
-        user: None,
-        password: redis.password().map(str::to_string),
-        tls: false,
         channel: CHANNEL.to_string(),
-        key_prefix: "order:".to_string(),
-        min_age: Duration::from_secs(1),
         batch: 10_000,
-        shards: 1,
+        ..ReconcilerOptions::for_server(redis)
     };
     Reconciler::start(options, Duration::from_secs(1)).unwrap()
 }

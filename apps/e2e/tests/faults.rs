@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
 use order_e2e::harness::{
-    Reply, Running, close_the_subscriber, eventually, post_order, probe_app, providers, request,
-    wait_for_subscriber, wasm_dir, workspace_root,
+    Reply, Running, app_manifest, close_the_subscriber, eventually, post_order, probe_app,
+    providers, request, run_against, wait_for_subscriber, wasm_dir, workspace_root,
 };
 
 const CHANNEL: &str = "neworders";
@@ -42,41 +42,21 @@ fn redis_with_append_only_file() -> RedisServer {
 
 /// One app (`apps/<name>/spin.toml`) on the embedded runtime; stops when dropped.
 fn start_app(name: &str, redis: &RedisServer) -> Running {
-    start_apps(
-        &[workspace_root().join("apps").join(name).join("spin.toml")],
-        redis,
-    )
+    start_apps(&[app_manifest(name)], redis)
 }
 
 /// Apps in one embedded runtime (one process, as one `spin up` with several triggers); stops
 /// when dropped.
 fn start_apps(manifests: &[std::path::PathBuf], redis: &RedisServer) -> Running {
-    wasm_dir();
-    let port = redis.port().to_string();
-    Running::start(
-        manifests,
-        providers(
-            &[
-                ("redis_port", &port),
-                ("redis_password", redis.password().unwrap()),
-            ],
-            &[],
-        ),
-    )
+    run_against(manifests, redis, &[])
 }
 
 fn start_reconciler(redis: &RedisServer) -> Reconciler {
     let options = ReconcilerOptions {
-        host: "127.0.0.1".to_string(),
-        port: redis.port(),
-        user: None,
-        password: redis.password().map(str::to_string),
-        tls: false,
         channel: CHANNEL.to_string(),
-        key_prefix: "order:".to_string(),
         min_age: MIN_AGE,
         batch: 500,
-        shards: 1,
+        ..ReconcilerOptions::for_server(redis)
     };
     Reconciler::start(options, RECONCILE_PERIOD).unwrap()
 }

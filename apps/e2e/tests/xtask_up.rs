@@ -170,15 +170,7 @@ fn up_fails(arguments: &[&str], environment: &[(&str, &str)]) -> String {
 /// it; and says so when it cannot read INFO.
 #[test]
 fn refuses_a_given_redis_that_may_evict() {
-    let redis = RedisServer::start_with(RedisOptions {
-        password: Some("evicting".to_string()),
-        ..RedisOptions::default()
-    })
-    .unwrap();
-    let mut db = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let (redis, mut db) = redis_acl::redis_with_admin("evicting");
     for policy in ["allkeys-lru", "volatile-lru"] {
         let _: () = redis::cmd("CONFIG")
             .arg("SET")
@@ -225,15 +217,7 @@ fn refuses_a_given_redis_that_may_evict() {
 /// allowed what `up` runs as it: the chart's order-processor, fulfilment-processor and
 /// reconciler roles together, and `PUBSUB NUMSUB` for its readiness wait.
 fn redis_with_one_user_for_everything() -> RedisServer {
-    let redis = RedisServer::start_with(RedisOptions {
-        password: Some("admin-only".to_string()),
-        ..RedisOptions::default()
-    })
-    .unwrap();
-    let mut db = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let (redis, mut db) = redis_acl::redis_with_admin("admin-only");
     let mut rules = redis_acl::union(
         &["order-processor", "fulfilment-processor", "reconciler"],
         "order:",
@@ -279,15 +263,7 @@ fn runs_everything_as_the_given_redis_user() {
 /// whichever `up` sees first, it stops with that error.
 #[test]
 fn one_roles_user_is_not_enough_for_up() {
-    let redis = RedisServer::start_with(RedisOptions {
-        password: Some("admin-only".to_string()),
-        ..RedisOptions::default()
-    })
-    .unwrap();
-    let mut db = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let (redis, mut db) = redis_acl::redis_with_admin("admin-only");
     let rules = redis_acl::rules("order-processor", "order:", "neworders");
     redis_acl::create_user(&mut db, "order-processor", &rules, "pw");
     wasm_dir();

@@ -35,6 +35,26 @@ pub struct ReconcilerOptions {
     pub shards: u32,
 }
 
+impl ReconcilerOptions {
+    /// For `redis` (plain TCP) as its `default` user with the server's password, and the apps'
+    /// defaults: channel `neworders`, prefix `order:`, one shard; orders
+    /// pending 1 s are re-published, 100 a run.
+    pub fn for_server(redis: &crate::RedisServer) -> ReconcilerOptions {
+        ReconcilerOptions {
+            host: "127.0.0.1".to_string(),
+            port: redis.port(),
+            user: None,
+            password: redis.password().map(str::to_string),
+            tls: false,
+            channel: "neworders".to_string(),
+            key_prefix: "order:".to_string(),
+            min_age: Duration::from_secs(1),
+            batch: 100,
+            shards: 1,
+        }
+    }
+}
+
 /// What one run did: the script's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reconciled {

@@ -29,18 +29,7 @@ fn cli(redis: &RedisServer, args: &[&str]) -> String {
 }
 
 fn options(redis: &RedisServer) -> ReconcilerOptions {
-    ReconcilerOptions {
-        host: "127.0.0.1".to_string(),
-        port: redis.port(),
-        user: None,
-        password: redis.password().map(str::to_string),
-        tls: false,
-        channel: "neworders".to_string(),
-        key_prefix: "order:".to_string(),
-        min_age: Duration::from_secs(1),
-        batch: 100,
-        shards: 1,
-    }
+    ReconcilerOptions::for_server(redis)
 }
 
 /// An order in the pending index, accepted `age` ago, with this status (none: no record).

@@ -99,18 +99,24 @@ pub fn encoded(text: &str) -> String {
     text.bytes().map(|b| format!("%{b:02X}")).collect()
 }
 
-/// A redis-server whose `default` user (the admin) has a password, with a user per role in
-/// `roles` (named after it, [`password`] its password) for `prefix` and `channel`.
-pub fn redis_with_users(roles: &[&str], prefix: &str, channel: &str) -> dev_services::RedisServer {
+/// A redis-server whose `default` user (the admin) has `password`, and a connection as it.
+pub fn redis_with_admin(password: &str) -> (dev_services::RedisServer, redis::Connection) {
     let redis = dev_services::RedisServer::start_with(dev_services::RedisOptions {
-        password: Some("admin-only".to_string()),
+        password: Some(password.to_string()),
         ..dev_services::RedisOptions::default()
     })
     .unwrap();
-    let mut db = redis::Client::open(redis.url())
+    let db = redis::Client::open(redis.url())
         .unwrap()
         .get_connection()
         .unwrap();
+    (redis, db)
+}
+
+/// A redis-server whose `default` user (the admin) has a password, with a user per role in
+/// `roles` (named after it, [`password`] its password) for `prefix` and `channel`.
+pub fn redis_with_users(roles: &[&str], prefix: &str, channel: &str) -> dev_services::RedisServer {
+    let (redis, mut db) = redis_with_admin("admin-only");
     for role in roles {
         create_user(
             &mut db,
@@ -129,16 +135,11 @@ pub fn reconciler_as_its_user(
     channel: &str,
 ) -> dev_services::Reconciler {
     let options = dev_services::ReconcilerOptions {
-        host: "127.0.0.1".to_string(),
-        port: redis.port(),
         user: Some("reconciler".to_string()),
         password: Some(password("reconciler")),
-        tls: false,
         channel: channel.to_string(),
         key_prefix: prefix.to_string(),
-        min_age: std::time::Duration::from_secs(1),
-        batch: 100,
-        shards: 1,
+        ..dev_services::ReconcilerOptions::for_server(redis)
     };
     dev_services::Reconciler::start(options, std::time::Duration::from_secs(1)).unwrap()
 }
