@@ -29,6 +29,7 @@ use crate::cluster;
 
 mod app_variables;
 mod local;
+mod metrics;
 mod redis_location;
 mod runtime;
 mod supervise;

@@ -7,14 +7,14 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_yaml_ng::Value;
 
-use crate::process::{free_port, private_dir, require_tool, wait_for_log_line};
+use crate::process::{LoopbackServer, private_dir, require_tool};
 
 /// The exporter's program and Debian package.
 pub const EXPORTER_PROGRAM: &str = "prometheus-redis-exporter";
@@ -99,11 +99,7 @@ pub struct ExporterOptions {
 }
 
 /// Debian's redis_exporter on a free loopback port with the run's `metrics.lua`; stops on drop.
-pub struct RedisExporter {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
+pub struct RedisExporter(LoopbackServer);
 
 impl RedisExporter {
     pub fn start(options: &ExporterOptions) -> Result<RedisExporter> {
@@ -113,35 +109,25 @@ impl RedisExporter {
             .parent()
             .context("metrics.lua has no directory")?
             .to_path_buf();
-        let log = dir.join("exporter.log");
-        let mut last_error = None;
-        for _ in 0..5 {
-            let port = free_port()?;
-            let listen = SocketAddr::from(([127, 0, 0, 1], port));
-            let child = Command::new(&program)
-                .env_clear()
-                .envs(exporter_environment(&options.redis_url, &script, listen))
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(&log)?)
-                .stderr(std::fs::File::options().append(true).open(&log)?)
-                .spawn()
-                .with_context(|| format!("starting {}", program.display()))?;
-            let mut exporter = RedisExporter {
-                child: Some(child),
-                port,
-                dir: dir.clone(),
-            };
-            let server = format!("redis_exporter on port {port}");
-            match wait_for_log_line(&mut exporter.child, &log, EXPORTER_READY_LINE, &server) {
-                Ok(()) => return Ok(exporter),
-                Err(error) => last_error = Some(error),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("redis_exporter did not start")))
+        let server = LoopbackServer::start(
+            "redis_exporter",
+            dir,
+            "exporter.log",
+            EXPORTER_READY_LINE,
+            |port| {
+                let listen = SocketAddr::from(([127, 0, 0, 1], port));
+                let mut command = Command::new(&program);
+                command
+                    .env_clear()
+                    .envs(exporter_environment(&options.redis_url, &script, listen));
+                command
+            },
+        )?;
+        Ok(RedisExporter(server))
     }
 
     pub fn address(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        self.0.address()
     }
 
     /// Its raw `/metrics` page.
@@ -151,17 +137,7 @@ impl RedisExporter {
 
     /// What it logged (Redis errors, refused commands).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("exporter.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for RedisExporter {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.0.log()
     }
 }
 
@@ -268,11 +244,7 @@ pub struct PrometheusOptions {
 
 /// Debian's `prometheus` on a free loopback port with its data in a private temporary
 /// directory, scraping one exporter with the chart's relabelling; stops on drop.
-pub struct Prometheus {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
+pub struct Prometheus(LoopbackServer);
 
 impl Prometheus {
     pub fn start(options: &PrometheusOptions) -> Result<Prometheus> {
@@ -281,7 +253,7 @@ impl Prometheus {
         let rules = dir.join("rules.yaml");
         std::fs::write(&rules, &options.rules)?;
         let interval = format!("{}ms", options.interval.as_millis());
-        let config: Value = serde_yaml_ng::from_str(&format!(
+        let mut config: Value = serde_yaml_ng::from_str(&format!(
             "global: {{scrape_interval: {interval}, evaluation_interval: {interval}}}\n\
              rule_files: [{rules:?}]\n\
              scrape_configs:\n\
@@ -290,50 +262,30 @@ impl Prometheus {
             job = options.job,
             target = options.target,
         ))?;
-        let mut config = config;
         config["scrape_configs"][0]["metric_relabel_configs"] = metric_relabel_configs()?;
         let config_file = dir.join("prometheus.yml");
         std::fs::write(&config_file, serde_yaml_ng::to_string(&config)?)?;
-        let log = dir.join("prometheus.log");
-        let mut last_error = None;
-        for _ in 0..5 {
-            let port = free_port()?;
-            let child = Command::new(&program)
-                .arg(format!("--config.file={}", config_file.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(&log)?)
-                .stderr(std::fs::File::options().append(true).open(&log)?)
-                .spawn()
-                .with_context(|| format!("starting {}", program.display()))?;
-            let mut prometheus = Prometheus {
-                child: Some(child),
-                port,
-                dir: dir.clone(),
-            };
-            let server = format!("prometheus on port {port}");
-            let ready = "Server is ready to receive web requests.";
-            match wait_for_log_line(&mut prometheus.child, &log, ready, &server) {
-                Ok(()) => return Ok(prometheus),
-                Err(error) => {
-                    // Its data directory's lock goes with it: the next try starts afresh.
-                    drop(prometheus.child.take().map(|mut child| {
-                        let _ = child.kill();
-                        child.wait()
-                    }));
-                    last_error = Some(error);
-                }
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("prometheus did not start")))
+        // A try that fails takes its data directory's lock with it: the next starts afresh.
+        let data = dir.join("data");
+        let server = LoopbackServer::start(
+            "prometheus",
+            dir,
+            "prometheus.log",
+            "Server is ready to receive web requests.",
+            |port| {
+                let mut command = Command::new(&program);
+                command
+                    .arg(format!("--config.file={}", config_file.display()))
+                    .arg(format!("--storage.tsdb.path={}", data.display()))
+                    .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+                command
+            },
+        )?;
+        Ok(Prometheus(server))
     }
 
     pub fn address(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        self.0.address()
     }
 
     /// `GET /api/v1/query?query=<expr>`: the JSON answer's text.
@@ -349,17 +301,7 @@ impl Prometheus {
 
     /// What it logged.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.0.log()
     }
 }
 

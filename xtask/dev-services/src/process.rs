@@ -1,6 +1,6 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -80,4 +80,76 @@ pub(crate) fn wait_for_log_line(
         std::thread::sleep(Duration::from_millis(10));
     }
     bail!("{server} was not ready within {timeout:?}")
+}
+
+/// A program serving on a free loopback port, its output in a log in its private directory;
+/// killed, and the directory removed, when dropped.
+pub(crate) struct LoopbackServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+impl LoopbackServer {
+    /// Spawns `command(port)`, its stdout and stderr to `dir/log_name`, on free ports until it
+    /// logs `ready`: another process may take a free port first, so up to 5 tries, each after
+    /// the last one's process is gone. `name` names the program in errors.
+    pub(crate) fn start(
+        name: &str,
+        dir: PathBuf,
+        log_name: &str,
+        ready: &str,
+        command: impl Fn(u16) -> Command,
+    ) -> Result<LoopbackServer> {
+        let log = dir.join(log_name);
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = free_port()?;
+            let child = command(port)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&log)?)
+                .stderr(std::fs::File::options().append(true).open(&log)?)
+                .spawn()
+                .with_context(|| format!("starting {name}"))?;
+            let mut child = Some(child);
+            match wait_for_log_line(&mut child, &log, ready, &format!("{name} on port {port}")) {
+                Ok(()) => {
+                    return Ok(LoopbackServer {
+                        child,
+                        port,
+                        dir,
+                        log,
+                    });
+                }
+                Err(error) => {
+                    if let Some(mut child) = child {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("{name} did not start")))
+    }
+
+    pub(crate) fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// What it logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -2,8 +2,7 @@
 //! builds the components, starts Redis (unless one is named), runs each app in a supervised
 //! process of its own (a Redis-triggered app once per fulfilment shard), waits until the order
 //! API listens and every trigger has subscribed, then starts the reconciler and, when asked,
-//! redis_exporter with the chart's `files/metrics.lua`. The [`LocalSystem`] it returns stops all
-//! of it on drop.
+//! redis_exporter (super::metrics). The [`LocalSystem`] it returns stops all of it on drop.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,8 +13,9 @@ use dev_services::{Reconciler, ReconcilerOptions, RedisServer};
 use duct::cmd;
 
 use super::app_variables::AppVariables;
+use super::metrics::MetricsExporter;
 use super::redis_location::RedisLocation;
-use super::runtime::{AppRuntime, runtime_command, spin_cli, start, start_logged};
+use super::runtime::{AppRuntime, runtime_command, spin_cli, start};
 use super::supervise::{self, BackOff, Supervised};
 use crate::project::{self, App};
 use crate::{build, provision};
@@ -76,10 +76,8 @@ pub struct LocalSystem {
     app_values: Vec<HashMap<String, String>>,
     /// Each runtime process: its name, app and variables (a fulfilment shard's differ).
     launches: Vec<Launch>,
-    /// Where redis_exporter listens, with `metrics`.
-    metrics: Option<SocketAddr>,
-    /// The private directory of its filled-in metrics.lua, removed on drop.
-    metrics_dir: Option<std::path::PathBuf>,
+    /// redis_exporter, with `metrics`.
+    metrics: Option<MetricsExporter>,
 }
 
 /// One runtime process of [`start_local`]: one app, as a pod, with its variables.
@@ -231,7 +229,6 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
         apps,
         listen,
         metrics: None,
-        metrics_dir: None,
     };
     for launch in system.launches.clone() {
         let app = &system.apps[launch.app];
@@ -267,7 +264,15 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     };
     system.reconciler = Some(Reconciler::start(reconciler, RECONCILE_EVERY)?);
     if options.metrics {
-        system.start_exporter(settings.keys.prefix(), &settings.channel, shards, options)?;
+        let exporter = MetricsExporter::start(
+            &system.redis_url,
+            settings.keys.prefix(),
+            &settings.channel,
+            shards,
+            options,
+            &|| system.check_started(),
+        )?;
+        system.metrics = Some(exporter);
     }
     Ok(system)
 }
@@ -326,70 +331,7 @@ impl LocalSystem {
 
     /// redis_exporter's `/metrics`, with `metrics`.
     pub fn metrics_url(&self) -> Option<String> {
-        self.metrics
-            .map(|address| format!("http://{address}/metrics"))
-    }
-
-    /// Starts redis_exporter, supervised as the apps are, with the chart's `files/metrics.lua`
-    /// filled with the run's prefix, channel and shards (in a private temporary file), against
-    /// the apps' Redis as their Redis user, configured through its environment as the chart's
-    /// sidecar is; waits until it listens.
-    fn start_exporter(
-        &mut self,
-        prefix: &str,
-        channel: &str,
-        shards: u32,
-        options: &LocalOptions,
-    ) -> Result<()> {
-        let script = dev_services::write_metrics_script(prefix, channel, shards)?;
-        self.metrics_dir = script.parent().map(std::path::Path::to_path_buf);
-        // The exporter only logs a script that fails, on every scrape: say why here, once.
-        let text = std::fs::read_to_string(&script)?;
-        let location = RedisLocation::parse(&self.redis_url)?;
-        let answer = location
-            .redis_cli(&["EVAL", &text, "0"])
-            .unchecked()
-            .stderr_to_stdout()
-            .read()
-            .unwrap_or_else(|error| error.to_string());
-        ensure!(
-            answer.contains("order_system_orders_pending"),
-            "--metrics: files/metrics.lua fails against this Redis as {}: {}. With --redis-url \
-             or `redis_user`, that user also needs the `metrics` role's rules of \
-             charts/order-system/files/redis-acl.conf",
-            location
-                .user_name()
-                .unwrap_or_else(|| "default".to_string()),
-            answer.trim()
-        );
-        let program = provision::which(dev_services::EXPORTER_PROGRAM)
-            .context("prometheus-redis-exporter is not on PATH")?;
-        let listen = SocketAddr::from(([127, 0, 0, 1], dev_services::free_port()?));
-        let environment: HashMap<std::ffi::OsString, std::ffi::OsString> =
-            dev_services::exporter_environment(&self.redis_url, &script, listen)
-                .into_iter()
-                .map(|(name, value)| (name.into(), value.into()))
-                .chain(std::env::var_os("PATH").map(|path| ("PATH".into(), path)))
-                .collect();
-        let log = options.log.clone();
-        let name = "redis_exporter (metrics)";
-        let starter = Box::new(move || {
-            let expression = cmd!(&program).full_env(&environment).unchecked();
-            start_logged(expression, name, log.as_deref())
-        });
-        self.processes
-            .push(Supervised::start(name, starter, options.back_off)?);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_err() {
-            self.check_started()?;
-            ensure!(
-                Instant::now() < deadline,
-                "{name} did not listen on {listen} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.metrics = Some(listen);
-        Ok(())
+        self.metrics.as_ref().map(MetricsExporter::url)
     }
 
     /// An error if an app process has exited before the system was up: at start, that is a
@@ -475,9 +417,6 @@ impl Drop for LocalSystem {
     /// reconciler and the redis-server are stopped by their own drops.
     fn drop(&mut self) {
         supervise::stop_all(&mut self.processes);
-        if let Some(dir) = self.metrics_dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }
 
