@@ -131,6 +131,7 @@ impl LoopbackServer {
                 }
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("{name} did not start")))
     }
 

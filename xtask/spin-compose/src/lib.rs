@@ -16,11 +16,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::Context;
-use spin_manifest::LockedComponent;
+use spin_manifest::{DependencyName, LockedComponent};
 use wac_graph::types::{Package, SubtypeChecker};
 use wac_graph::{CompositionGraph, EncodeOptions};
-
-pub use spin_manifest::DependencyName;
 
 /// A locked component's wasm with its `dependencies` composed in, read from their sources
 /// (inline, or `file://`); the wasm as built when it has none.
@@ -50,12 +48,12 @@ pub fn compose_component(component: &LockedComponent) -> anyhow::Result<Vec<u8>>
 
 /// A dependency with its component's bytes, ready to compose.
 #[derive(Clone, Debug)]
-pub struct Dependency {
-    pub name: DependencyName,
+struct Dependency {
+    name: DependencyName,
     /// The dependency's export that satisfies the import; the import's own name when `None`.
-    pub export: Option<String>,
+    export: Option<String>,
     /// A WebAssembly component (binary).
-    pub wasm: Vec<u8>,
+    wasm: Vec<u8>,
 }
 
 /// Why a composition failed; the `Display` texts are Spin's `ComposeError`'s.
@@ -140,7 +138,7 @@ impl std::error::Error for ComposeError {
 /// Composes `component` (the bytes of component `component_id`) with `dependencies` and returns
 /// the composed component; with no dependencies, `component` unchanged. Deterministic: the
 /// same inputs give the same bytes. A failure is a [`ComposeError`] (downcast to tell which).
-pub fn compose(
+fn compose(
     component_id: &str,
     component: Vec<u8>,
     dependencies: Vec<Dependency>,

@@ -6,15 +6,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use spin_manifest::{LockedApp, LockedTrigger, ResolvedVariables, VariableProviders};
 use wasmtime::component::Linker;
 
 use crate::component::LoadedComponent;
 use crate::host::HostState;
-
-/// The trigger types spin-local runs.
-pub const TRIGGER_TYPES: [&str; 2] = ["http", "redis"];
 
 pub struct LoadedApp {
     pub locked: LockedApp,
@@ -25,21 +22,13 @@ pub struct LoadedApp {
 
 impl LoadedApp {
     /// Resolves `locked`'s variables from `providers` and loads the components its triggers
-    /// run. Errors: a trigger type spin-local does not run, a required variable without a
-    /// value, a component that does not load (named).
+    /// run. Errors: a required variable without a value, a component that does not load
+    /// (named).
     pub fn load(
         linker: &Linker<HostState>,
         locked: LockedApp,
         providers: &VariableProviders,
     ) -> Result<LoadedApp> {
-        for trigger in &locked.triggers {
-            if !TRIGGER_TYPES.contains(&trigger.trigger_type.as_str()) {
-                bail!(
-                    "trigger type {:?} is not supported by spin-local (it runs `http` and `redis` triggers)",
-                    trigger.trigger_type
-                );
-            }
-        }
         let variables = Arc::new(ResolvedVariables::resolve(&locked.variables, providers)?);
         let used: BTreeSet<&str> = locked.triggers.iter().map(component_of).collect();
         let mut components = HashMap::new();

@@ -7,12 +7,10 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use spin_manifest::{LockedComponent, ResolvedVariables, Template};
+use spin_manifest::{LockedComponent, ResolvedVariables};
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use crate::host::allowed_hosts::AllowedHosts;
-use crate::host::variables::ComponentVariables;
 use crate::host::{ComponentConfig, HostState};
 
 /// A compiled, pre-instantiated component with its fixed configuration.
@@ -33,8 +31,9 @@ const UNSUPPORTED: [(&str, &str); 3] = [
 
 impl LoadedComponent {
     /// Loads `locked`, a component of app `app` whose variables are `variables`. Errors: a
-    /// capability spin-local does not host (by its manifest field), a template over an
-    /// undeclared variable, a wasm missing or not compiling, an import nothing provides.
+    /// capability spin-local does not host (by its manifest field), a configuration the host
+    /// refuses (`ComponentConfig::new`), a wasm missing or not compiling, an import nothing
+    /// provides.
     pub fn load(
         linker: &Linker<HostState>,
         app: &str,
@@ -50,23 +49,7 @@ impl LoadedComponent {
         {
             bail!("`{field}` is not supported by spin-local");
         }
-        let resolved_hosts: Vec<String> = locked
-            .metadata_list("allowed_outbound_hosts")
-            .iter()
-            .map(|host| Template::parse(host)?.resolve(variables.values()))
-            .collect::<Result<_>>()?;
-        let config = ComponentConfig {
-            app: app.to_string(),
-            id: locked.id.clone(),
-            variables: Arc::new(ComponentVariables::resolve(
-                &locked.id,
-                &locked.config,
-                variables,
-            )?),
-            allowed_hosts: AllowedHosts::parse(&resolved_hosts)?,
-            environment: locked.env.clone().into_iter().collect(),
-            app_variables: variables.clone(),
-        };
+        let config = ComponentConfig::new(app, locked, variables)?;
         let composed = spin_compose::compose_component(locked)?;
         let component = Component::new(linker.engine(), &composed)
             .map_err(anyhow::Error::from)

@@ -23,5 +23,5 @@ mod triggers;
 
 pub use engine::CompilationCache;
 pub use runtime::Runtime;
-pub use spin_manifest::{VariableProviders, environment_name};
+pub use spin_manifest::VariableProviders;
 pub use telemetry::Telemetry;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail, ensure};
-use spin_manifest::{Manifest, VariableProviders};
+use spin_manifest::{LockedApp, Manifest, VariableProviders};
 use tokio::net::TcpListener;
 use wasmtime::component::Linker;
 
@@ -45,7 +45,10 @@ impl Runtime {
         for path in manifests {
             let app = Manifest::load(path, "spin-local")
                 .and_then(|manifest| manifest.lock())
-                .and_then(|locked| LoadedApp::load(&linker, locked, providers))
+                .and_then(|locked| {
+                    check_trigger_types(&locked)?;
+                    LoadedApp::load(&linker, locked, providers)
+                })
                 .and_then(|app| Ok((HttpTrigger::new(&app)?, RedisTrigger::for_app(&app)?, app)))
                 .with_context(|| format!("loading the app {}", path.display()));
             let (app_http, app_redis, app) = app?;
@@ -140,4 +143,17 @@ impl Runtime {
         subscriber.shutdown_background();
         outcome
     }
+}
+
+/// Fails on a trigger type spin-local has no trigger for, before anything is compiled.
+fn check_trigger_types(locked: &LockedApp) -> Result<()> {
+    for trigger in &locked.triggers {
+        let trigger_type = trigger.trigger_type.as_str();
+        if ![HttpTrigger::TYPE, RedisTrigger::TYPE].contains(&trigger_type) {
+            bail!(
+                "trigger type {trigger_type:?} is not supported by spin-local (it runs `http` and `redis` triggers)"
+            );
+        }
+    }
+    Ok(())
 }

@@ -4,9 +4,9 @@
 //!
 //! [`Manifest::load`] reads and checks a manifest, refusing by name what this project's tools
 //! cannot honour; [`Manifest::lock`] turns it into a [`LockedApp`] as Spin's local loader does
-//! (content as `file://` URLs, dependencies listed). `spin-local` runs that locked app;
-//! `spin-oci` composes its dependencies and replaces its content with registry digests before
-//! pushing it, as `spin registry push` does. Nothing here needs wasmtime.
+//! (content as `file://` URLs, dependencies listed). A host runs that locked app; a registry
+//! push composes its dependencies and replaces its content with registry digests first, as
+//! `spin registry push` does. Nothing here knows those tools, or needs wasmtime.
 
 pub mod dependencies;
 pub mod locked;
@@ -17,8 +17,8 @@ pub mod variables;
 pub use dependencies::{DeclaredDependency, DependencyName};
 pub use locked::{ContentRef, LockedApp, LockedComponent, LockedTrigger, LockedVariable};
 pub use manifest::{
-    Application, Component, ComponentSource, FilesMount, Manifest, Trigger, Variable,
-    check_variable_name, without_dependencies,
+    Application, Component, FilesMount, Manifest, Trigger, Variable, check_variable_name,
+    without_dependencies,
 };
 pub use template::Template;
-pub use variables::{ResolvedVariables, VariableProviders, environment_name};
+pub use variables::{ResolvedVariables, VariableProviders};

@@ -2,7 +2,7 @@
 //! every Spin host runs an app. [`Manifest::lock`] builds it from `spin.toml` as Spin's local
 //! loader does: content as `file://` URLs, dependencies listed for composition at load. A
 //! registry push then composes the dependencies and replaces each content reference by its
-//! digest (see spin-oci), so `spin up --from` and containerd-shim-spin read the same shape.
+//! digest, so `spin up --from` and containerd-shim-spin read the same shape.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -73,14 +73,22 @@ pub struct LockedComponent {
     pub host_requirements: BTreeMap<String, String>,
 }
 
-/// A dependency of a component. Every dependency here inherits the component's configuration
-/// (the manifest refuses the other kinds).
+/// A dependency of a component, as Spin's `LockedComponentDependency`.
 #[derive(Clone, Debug, Serialize)]
 pub struct LockedDependency {
     pub source: LockedSource,
-    /// The dependency's export that satisfies the import; the import's own name when `None`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The dependency's export that satisfies the import; the import's own name when `None`
+    /// (written as `null`, as Spin writes it).
     pub export: Option<String>,
+    pub inherit: InheritConfiguration,
+}
+
+/// Which of its component's configuration a dependency inherits, as Spin's
+/// `InheritConfiguration` serializes it. Always all of it here: the manifest refuses the other
+/// kinds, which Spin would run behind its deny-all adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum InheritConfiguration {
+    All,
 }
 
 /// The host requirement of a component that calls others through `*.spin.internal`.
@@ -359,6 +367,7 @@ fn lock_component(dir: &Path, id: &str, component: &Component) -> Result<LockedC
             let locked = LockedDependency {
                 source: wasm(&dependency.path.to_string_lossy())?,
                 export: dependency.export.clone(),
+                inherit: InheritConfiguration::All,
             };
             Ok((dependency.name.clone(), locked))
         })
@@ -516,6 +525,9 @@ mod tests {
             dependency.source.content.local_path().unwrap(),
             Path::new("/apps/demo/deps/c.wasm")
         );
+        let written = serde_json::to_value(&worker.dependencies).unwrap();
+        assert_eq!(written["a:b/c"]["inherit"], "All");
+        assert_eq!(written["a:b/c"]["export"], Value::Null);
         assert_eq!(worker.files[0].path, "/assets");
         assert_eq!(worker.config["channel"], "{{ channel }}");
         assert_eq!(

@@ -2,8 +2,8 @@
 //! `crates/manifest/src/schema/v2.rs`): the part of its schema this project's tools honour, with
 //! Spin's checks. A field Spin knows but no tool here can honour faithfully is refused by name
 //! rather than dropped, so an app never runs or ships differently than under Spin; what only one
-//! tool cannot do (`spin-local` mounting `files`, say) that tool refuses when it reads the
-//! locked app. Templates are checked where Spin checks them: by the host that resolves them.
+//! tool cannot do (a host without file mounts, say) that tool refuses when it reads the locked
+//! app. Templates are checked by the host that resolves them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ pub struct Trigger {
 /// A component's `source`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
-pub enum ComponentSource {
+enum ComponentSource {
     /// A wasm file, relative to the manifest's directory.
     Local(String),
     /// Any other form (`{ url, digest }`, `{ registry, package, version }`): refused at load.
@@ -148,7 +148,7 @@ struct RawManifest {
 
 impl Manifest {
     /// Reads and checks the manifest at `path`. `tool` names the program in refusals of what
-    /// it cannot do (e.g. "which spin-oci does not compose").
+    /// it cannot do (e.g. "which <tool> does not compose").
     pub fn load(path: &Path, tool: &str) -> Result<Manifest> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -187,9 +187,10 @@ impl Manifest {
             for trigger in triggers {
                 let id = match &trigger.component {
                     Some(toml::Value::String(id)) => id,
-                    _ => bail!(
+                    Some(_) => bail!(
                         "a `{trigger_type}` trigger must name its component by id: inline component definitions are not supported by {tool}; define the component in `[component.<id>]`"
                     ),
+                    None => bail!("a `{trigger_type}` trigger has no `component`"),
                 };
                 ensure!(
                     self.components.contains_key(id),
@@ -204,15 +205,6 @@ impl Manifest {
             component.dependencies = checked?;
         }
         Ok(())
-    }
-
-    /// A string setting of `[application.trigger.<trigger_type>]`.
-    pub fn app_trigger_setting(&self, trigger_type: &str, key: &str) -> Option<&str> {
-        self.application
-            .trigger_global_configs
-            .get(trigger_type)?
-            .get(key)?
-            .as_str()
     }
 }
 
@@ -384,6 +376,10 @@ mod tests {
                     "component = { source = \"x.wasm\" }\n        [[",
                 ),
                 "inline component definitions are not supported by spin-local",
+            ),
+            (
+                MINIMAL.replace("component = \"api\"\n        [[", "\n        [["),
+                "a `http` trigger has no `component`",
             ),
             (
                 MINIMAL.replace("spin_manifest_version = 2", "spin_manifest_version = 1"),

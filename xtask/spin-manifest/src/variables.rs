@@ -13,7 +13,7 @@ use crate::locked::LockedVariable;
 use crate::manifest::check_variable_name;
 
 /// The environment variable Spin reads an application variable from.
-pub fn environment_name(variable: &str) -> String {
+fn environment_name(variable: &str) -> String {
     format!("SPIN_VARIABLE_{}", variable.to_ascii_uppercase())
 }
 

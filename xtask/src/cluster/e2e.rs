@@ -73,7 +73,9 @@ fn port_forward_step(args: &ClusterArgs, pod: &str, port: u16) -> Step {
     )
 }
 
-/// The e2e suite, pointed at the ingress and the forwarded Redis.
+/// The e2e suite, pointed at the ingress and the forwarded Redis: the black-box `orders`
+/// suite, and the overload and Redis-outage suites (which run a local deployment of their own).
+/// Not the package's behaviour tests, which run the components on the embedded runtime.
 fn e2e_step(args: &ClusterArgs, redis_password: &str, redis_port: u16) -> Step {
     Step::new(
         format!("running the e2e suite against {}", args.url()),
@@ -83,6 +85,12 @@ fn e2e_step(args: &ClusterArgs, redis_password: &str, redis_port: u16) -> Step {
             "--package",
             "order-e2e",
             "--locked",
+            "--test",
+            "orders",
+            "--test",
+            "overload",
+            "--test",
+            "redis_outage",
         ],
     )
     .env("ORDER_SYSTEM_URL", args.url())
@@ -121,7 +129,9 @@ mod tests {
         );
         let e2e = e2e_step(&args, "s3cret", 40000);
         assert!(
-            argv(&e2e).ends_with(" test --package order-e2e --locked"),
+            argv(&e2e).ends_with(
+                " test --package order-e2e --locked --test orders --test overload --test redis_outage"
+            ),
             "{e2e:?}"
         );
         assert_eq!(

@@ -28,13 +28,12 @@ impl AppVariables {
             Err(error) if error.not_found() => {}
             Err(error) => return Err(error).context("reading .env"),
         }
-        Self::with_environment(flags, |name| match std::env::var(name) {
-            Ok(value) => Ok(Some(value)),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(error) => Err(error).with_context(|| format!("reading {name}")),
+        Ok(AppVariables {
+            providers: VariableProviders::new(flags.iter().cloned())?,
         })
     }
 
+    #[cfg(test)]
     /// `flags` (the last one for a name winning, as with clap's repeated flags) over
     /// `environment`, which looks up an environment variable. A flag must name a variable
     /// validly.

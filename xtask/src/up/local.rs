@@ -269,7 +269,8 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
             settings.keys.prefix(),
             &settings.channel,
             shards,
-            options,
+            options.log.clone(),
+            options.back_off,
             &|| system.check_started(),
         )?;
         system.metrics = Some(exporter);
@@ -417,6 +418,8 @@ impl Drop for LocalSystem {
     /// reconciler and the redis-server are stopped by their own drops.
     fn drop(&mut self) {
         supervise::stop_all(&mut self.processes);
+        // Before the Redis it reads.
+        drop(self.metrics.take());
     }
 }
 

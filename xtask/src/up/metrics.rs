@@ -11,23 +11,32 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use duct::cmd;
 
-use super::local::LocalOptions;
 use super::redis_location::RedisLocation;
 use super::runtime::start_logged;
-use super::supervise::{self, Supervised};
+use super::supervise::{self, BackOff, Supervised};
 use crate::provision;
 
 /// A running redis_exporter; stopped, and its filled-in `metrics.lua` removed, on drop.
 pub struct MetricsExporter {
     process: Supervised,
     listen: SocketAddr,
-    /// The private directory of its `metrics.lua`.
-    script_dir: Option<PathBuf>,
+    /// Dropped after the process has stopped.
+    _script_dir: ScriptDir,
+}
+
+/// The private directory of the filled-in `metrics.lua`, removed on drop, however `start` ends.
+struct ScriptDir(PathBuf);
+
+impl Drop for ScriptDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl MetricsExporter {
     /// Starts redis_exporter against `redis_url` with `files/metrics.lua` filled with the run's
-    /// prefix, channel and shards (in a private temporary file), and waits until it listens.
+    /// prefix, channel and shards (in a private temporary file), and waits until it listens;
+    /// supervised as the apps are (its output to `log`, restarted after `back_off`).
     /// `check_started` fails if an app process exited meanwhile.
     ///
     /// Errors: the script fails against this Redis as its user (a user without the `metrics`
@@ -37,11 +46,17 @@ impl MetricsExporter {
         prefix: &str,
         channel: &str,
         shards: u32,
-        options: &LocalOptions,
+        log: Option<PathBuf>,
+        back_off: BackOff,
         check_started: &dyn Fn() -> Result<()>,
     ) -> Result<MetricsExporter> {
         let script = dev_services::write_metrics_script(prefix, channel, shards)?;
-        let script_dir = script.parent().map(std::path::Path::to_path_buf);
+        let script_dir = ScriptDir(
+            script
+                .parent()
+                .context("metrics.lua has no directory")?
+                .to_path_buf(),
+        );
         // The exporter only logs a script that fails, on every scrape: say why here, once.
         let text = std::fs::read_to_string(&script)?;
         let location = RedisLocation::parse(redis_url)?;
@@ -70,16 +85,15 @@ impl MetricsExporter {
                 .map(|(name, value)| (name.into(), value.into()))
                 .chain(std::env::var_os("PATH").map(|path| ("PATH".into(), path)))
                 .collect();
-        let log = options.log.clone();
         let name = "redis_exporter (metrics)";
         let starter = Box::new(move || {
             let expression = cmd!(&program).full_env(&environment).unchecked();
             start_logged(expression, name, log.as_deref())
         });
         let exporter = MetricsExporter {
-            process: Supervised::start(name, starter, options.back_off)?,
+            process: Supervised::start(name, starter, back_off)?,
             listen,
-            script_dir,
+            _script_dir: script_dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_err() {
@@ -107,8 +121,5 @@ impl Drop for MetricsExporter {
     fn drop(&mut self) {
         // Stopped before its script is removed, which a restart would read.
         supervise::stop_all(std::slice::from_mut(&mut self.process));
-        if let Some(dir) = self.script_dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }

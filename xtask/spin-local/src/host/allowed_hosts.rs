@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 
 use anyhow::{Context, Result, bail, ensure};
+use spin_manifest::{ResolvedVariables, Template};
 
 /// A component's resolved `allowed_outbound_hosts`.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +41,16 @@ enum PortPattern {
 }
 
 impl AllowedHosts {
+    /// The entries of `allowed_outbound_hosts` (templates over the app's variables) resolved and
+    /// parsed.
+    pub fn resolve(templates: &[String], variables: &ResolvedVariables) -> Result<AllowedHosts> {
+        let resolved: Vec<String> = templates
+            .iter()
+            .map(|host| Template::parse(host)?.resolve(variables.values()))
+            .collect::<Result<_>>()?;
+        AllowedHosts::parse(&resolved)
+    }
+
     /// Parses resolved entries (templates already substituted). Spin's `insecure:allow-all` of
     /// manifest version 1 is refused with Spin's message.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<AllowedHosts> {

@@ -11,7 +11,7 @@ pub mod variables;
 use std::sync::Arc;
 
 use anyhow::Result;
-use spin_manifest::ResolvedVariables;
+use spin_manifest::{LockedComponent, ResolvedVariables};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -35,6 +35,31 @@ pub struct ComponentConfig {
 }
 
 impl ComponentConfig {
+    /// Each capability's configuration of `locked`, a component of app `app` whose variables
+    /// are `variables` (Spin's factors' `configure_app`). Errors: a template over an undeclared
+    /// variable, an `allowed_outbound_hosts` entry Spin would refuse.
+    pub fn new(
+        app: &str,
+        locked: &LockedComponent,
+        variables: &Arc<ResolvedVariables>,
+    ) -> Result<ComponentConfig> {
+        Ok(ComponentConfig {
+            app: app.to_string(),
+            id: locked.id.clone(),
+            variables: Arc::new(ComponentVariables::resolve(
+                &locked.id,
+                &locked.config,
+                variables,
+            )?),
+            allowed_hosts: AllowedHosts::resolve(
+                &locked.metadata_list("allowed_outbound_hosts"),
+                variables,
+            )?,
+            environment: locked.env.clone().into_iter().collect(),
+            app_variables: variables.clone(),
+        })
+    }
+
     /// Tells the user a component was refused a destination, as `spin up` does.
     pub fn report_disallowed(&self, url: &str) {
         eprintln!(

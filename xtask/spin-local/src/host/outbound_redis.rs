@@ -71,6 +71,19 @@ impl OutboundRedis {
             .get_mut(&connection.rep())
             .ok_or_else(|| Error::Other("could not find connection for resource".into()))
     }
+    /// Runs one command on `connection` under its span (see `traced`); a Redis error is
+    /// `other(…)`.
+    async fn command<T>(
+        &mut self,
+        connection: &Resource<Connection>,
+        describe: impl FnOnce() -> (String, Vec<KeyValue>),
+        op: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
+    ) -> Result<T, Error> {
+        self.traced(describe, async |this| {
+            op(this.connection(connection)?).await.map_err(other)
+        })
+        .await
+    }
 }
 
 impl wit::Host for OutboundRedis {}
@@ -118,20 +131,13 @@ impl wit::HostConnection for OutboundRedis {
         channel: String,
         payload: Vec<u8>,
     ) -> Result<(), Error> {
-        self.traced(
-            || {
-                (
-                    format!("PUBLISH {channel}"),
-                    vec![KeyValue::new("channel", channel.clone())],
-                )
-            },
-            async |this| {
-                this.connection(&connection)?
-                    .publish::<_, _, ()>(&channel, &payload)
-                    .await
-                    .map_err(other)
-            },
-        )
+        let describe = || {
+            let attributes = vec![KeyValue::new("channel", channel.clone())];
+            (format!("PUBLISH {channel}"), attributes)
+        };
+        self.command(&connection, describe, async |c| {
+            c.publish(&channel, &payload).await
+        })
         .await
     }
 
@@ -161,29 +167,15 @@ impl wit::HostConnection for OutboundRedis {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), Error> {
-        self.traced(
-            || (format!("SET {key}"), key_attribute(&key)),
-            async |this| {
-                this.connection(&connection)?
-                    .set::<_, _, ()>(&key, &value)
-                    .await
-                    .map_err(other)
-            },
-        )
-        .await
+        let describe = || (format!("SET {key}"), key_attribute(&key));
+        self.command(&connection, describe, async |c| c.set(&key, &value).await)
+            .await
     }
 
     async fn incr(&mut self, connection: Resource<Connection>, key: String) -> Result<i64, Error> {
-        self.traced(
-            || (format!("INCRBY {key} 1"), key_attribute(&key)),
-            async |this| {
-                this.connection(&connection)?
-                    .incr(&key, 1)
-                    .await
-                    .map_err(other)
-            },
-        )
-        .await
+        let describe = || (format!("INCRBY {key} 1"), key_attribute(&key));
+        self.command(&connection, describe, async |c| c.incr(&key, 1).await)
+            .await
     }
 
     async fn del(
@@ -191,21 +183,12 @@ impl wit::HostConnection for OutboundRedis {
         connection: Resource<Connection>,
         keys: Vec<String>,
     ) -> Result<u32, Error> {
-        self.traced(
-            || {
-                (
-                    format!("DEL {}", keys.join(" ")),
-                    vec![KeyValue::new("keys", format!("{keys:?}"))],
-                )
-            },
-            async |this| {
-                this.connection(&connection)?
-                    .del(&keys)
-                    .await
-                    .map_err(other)
-            },
-        )
-        .await
+        let describe = || {
+            let attributes = vec![KeyValue::new("keys", format!("{keys:?}"))];
+            (format!("DEL {}", keys.join(" ")), attributes)
+        };
+        self.command(&connection, describe, async |c| c.del(&keys).await)
+            .await
     }
 
     async fn sadd(
@@ -242,16 +225,9 @@ impl wit::HostConnection for OutboundRedis {
         connection: Resource<Connection>,
         key: String,
     ) -> Result<Vec<String>, Error> {
-        self.traced(
-            || (format!("SMEMBERS {key}"), key_attribute(&key)),
-            async |this| {
-                this.connection(&connection)?
-                    .smembers(&key)
-                    .await
-                    .map_err(other)
-            },
-        )
-        .await
+        let describe = || (format!("SMEMBERS {key}"), key_attribute(&key));
+        self.command(&connection, describe, async |c| c.smembers(&key).await)
+            .await
     }
 
     async fn srem(
@@ -260,21 +236,14 @@ impl wit::HostConnection for OutboundRedis {
         key: String,
         values: Vec<String>,
     ) -> Result<u32, Error> {
-        self.traced(
-            || {
-                (
-                    format!("SREM {key} {}", values.join(" ")),
-                    key_attribute(&key),
-                )
-            },
-            async |this| {
-                this.connection(&connection)?
-                    .srem(&key, &values)
-                    .await
-                    .map_err(other)
-            },
-        )
-        .await
+        let describe = || {
+            (
+                format!("SREM {key} {}", values.join(" ")),
+                key_attribute(&key),
+            )
+        };
+        self.command(&connection, describe, async |c| c.srem(&key, &values).await)
+            .await
     }
 
     async fn execute(

@@ -25,8 +25,9 @@ pub enum GetError {
 }
 
 impl ComponentVariables {
-    /// Component `component`'s variables: `config` (name → template) resolved over the app's.
-    /// Errors: a name Spin refuses, a template naming a variable the app does not declare.
+    /// Component `component`'s variables: `config` (name → template, names checked by the
+    /// manifest) resolved over the app's. Errors: a template naming a variable the app does not
+    /// declare.
     pub fn resolve(
         component: &str,
         config: &BTreeMap<String, String>,
@@ -34,7 +35,6 @@ impl ComponentVariables {
     ) -> Result<ComponentVariables> {
         let mut values = HashMap::new();
         for (name, template) in config {
-            check_variable_name(name)?;
             let value = Template::parse(template)
                 .and_then(|template| template.resolve(app.values()))
                 .with_context(|| format!("variable {name:?}"))?;

@@ -51,6 +51,9 @@ struct RedisTriggerConfig {
 }
 
 impl RedisTrigger {
+    /// The trigger type in a manifest: `[[trigger.redis]]`.
+    pub const TYPE: &str = "redis";
+
     /// The app's Redis triggers, one per server address, with addresses and channels resolved
     /// from the app's variables; a trigger without `address` takes
     /// `[application.trigger.redis] address`.
@@ -58,10 +61,10 @@ impl RedisTrigger {
         let variables = &app.variables;
         let resolve = |text: &str| Template::parse(text)?.resolve(variables.values());
         let mut servers: BTreeMap<String, BTreeMap<String, Vec<Handler>>> = BTreeMap::new();
-        for trigger in app.triggers("redis") {
+        for trigger in app.triggers(Self::TYPE) {
             let trigger = RedisTriggerConfig::deserialize(&trigger.trigger_config)
                 .context("a `[[trigger.redis]]` entry")?;
-            let default_address = app.locked.trigger_setting("redis", "address");
+            let default_address = app.locked.trigger_setting(Self::TYPE, "address");
             let address = trigger.address.as_deref().or(default_address).with_context(|| {
                 format!(
                     "the Redis trigger for {:?} has no `address` and there is no `[application.trigger.redis] address`",

@@ -93,11 +93,14 @@ fn http_route(config: &serde_json::Value) -> Result<Option<HttpRoute>> {
 }
 
 impl HttpTrigger {
+    /// The trigger type in a manifest: `[[trigger.http]]`.
+    pub const TYPE: &str = "http";
+
     /// The app's HTTP trigger; none when it has no routable route. Errors: a configuration
     /// spin-local cannot serve, a component that is no `wasi:http` handler.
     pub fn new(app: &LoadedApp) -> Result<Option<HttpTrigger>> {
         let mut routes = Vec::new();
-        for trigger in app.triggers("http") {
+        for trigger in app.triggers(Self::TYPE) {
             routes.extend(http_route(&trigger.trigger_config)?);
         }
         if routes.is_empty() {
