@@ -351,6 +351,43 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
     }
 }
 
+/// A connection to `redis` as its `default` user.
+pub fn connection(redis: &RedisServer) -> redis::Connection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+/// The order id of a 202 answer to `POST /order`, from its `Location`.
+pub fn accepted_id(reply: &Reply) -> String {
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let location = reply.header("location").unwrap();
+    location.strip_prefix("/order/").unwrap().to_string()
+}
+
+/// Polls `GET location` (e.g. `/order/<id>`) at `api` until the order is `fulfilled`; every
+/// answer must be a 200.
+pub fn wait_until_fulfilled(api: SocketAddr, location: &str) {
+    eventually(
+        &format!("{location} to be fulfilled"),
+        Duration::from_secs(30),
+        || {
+            let reply = request(api, "GET", location, &[], b"");
+            assert_eq!(reply.status, 200, "{reply:?}");
+            reply.body.contains(r#""status":"fulfilled""#).then_some(())
+        },
+    );
+}
+
+/// Why `app` does not load on the embedded runtime (no variables given), as `{:#}` shows it.
+pub fn load_error(app: PathBuf) -> String {
+    let error = Runtime::load(&[app], &providers(&[], &[]), &Default::default())
+        .err()
+        .expect("the app must not load");
+    format!("{error:#}")
+}
+
 /// Waits until the fulfiller listens on the order channel, so no message is missed.
 pub fn wait_for_subscriber(redis: &RedisServer) {
     let client = redis::Client::open(redis.url()).unwrap();

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use dev_services::{RedisOptions, RedisServer};
 use order_e2e::harness::{
-    Running, app_manifest, close_the_subscriber, eventually, post_order, request, run_against,
-    spin_local_up, stop, wait_for_subscriber, wasm_dir, workspace_root,
+    Running, app_manifest, close_the_subscriber, connection, eventually, post_order, request,
+    run_against, spin_local_up, stop, wait_for_subscriber, wait_until_fulfilled, wasm_dir,
+    workspace_root,
 };
 
 fn start_apps(redis: &RedisServer) -> Running {
@@ -31,14 +32,6 @@ fn start_apps_placed(redis: &RedisServer, placement: &str) -> Running {
         redis,
         &[("fulfilment_placement", placement)],
     )
-}
-
-fn wait_until_fulfilled(api: SocketAddr, location: &str) {
-    eventually("the order to be fulfilled", Duration::from_secs(30), || {
-        let reply = request(api, "GET", location, &[], b"");
-        assert_eq!(reply.status, 200, "{reply:?}");
-        reply.body.contains(r#""status":"fulfilled""#).then_some(())
-    });
 }
 
 #[test]
@@ -68,10 +61,7 @@ fn composed_the_receiver_fulfils_in_process_and_publishes_nothing() {
     let redis = RedisServer::start().unwrap();
     let running = start_apps_placed(&redis, "composed");
     wait_for_subscriber(&redis);
-    let mut monitor = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut monitor = connection(&redis);
     let mut pubsub = monitor.as_pubsub();
     pubsub.subscribe("neworders").unwrap();
     pubsub
@@ -256,14 +246,8 @@ fn a_traceparent_header_rides_with_the_order_into_its_message_and_hash() {
     const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let redis = RedisServer::start().unwrap();
     let api = start_app("order-processor", &redis);
-    let mut client = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let mut monitor = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut client = connection(&redis);
+    let mut monitor = connection(&redis);
     let mut pubsub = monitor.as_pubsub();
     pubsub.subscribe("neworders").unwrap();
     pubsub

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
 use order_e2e::harness;
 use order_e2e::harness::{
-    Reply, Running, app_manifest, eventually, request, run_against, wasm_dir,
+    Reply, Running, app_manifest, connection, eventually, request, run_against, wasm_dir,
 };
 
 const CHANNEL: &str = "neworders";
@@ -42,13 +42,6 @@ const PHASE_LIMIT: Duration = Duration::from_secs(30);
 
 fn report(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "fill test: {line}");
-}
-
-fn connection(redis: &RedisServer) -> redis::Connection {
-    redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap()
 }
 
 /// A field of `INFO <section>`.

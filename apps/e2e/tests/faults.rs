@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use dev_services::{Reconciler, ReconcilerOptions, RedisOptions, RedisServer};
 use order_e2e::harness::{
-    Reply, Running, app_manifest, close_the_subscriber, eventually, post_order, probe_app,
-    providers, request, run_against, wait_for_subscriber, wasm_dir, workspace_root,
+    Reply, Running, accepted_id, app_manifest, close_the_subscriber, connection, eventually,
+    post_order, probe_app, providers, request, run_against, wait_for_subscriber, wasm_dir,
+    workspace_root,
 };
 
 const CHANNEL: &str = "neworders";
@@ -59,20 +60,6 @@ fn start_reconciler(redis: &RedisServer) -> Reconciler {
         ..ReconcilerOptions::for_server(redis)
     };
     Reconciler::start(options, RECONCILE_PERIOD).unwrap()
-}
-
-fn connection(redis: &RedisServer) -> redis::Connection {
-    redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap()
-}
-
-/// The order id of a 202 answer.
-fn accepted_id(reply: &Reply) -> String {
-    assert_eq!(reply.status, 202, "{reply:?}");
-    let location = reply.header("location").unwrap();
-    location.strip_prefix("/order/").unwrap().to_string()
 }
 
 fn status(redis: &mut redis::Connection, id: &str) -> Option<String> {

@@ -15,19 +15,12 @@ use std::time::Duration;
 
 use dev_services::RedisServer;
 use order_e2e::harness::{
-    Running, eventually, post_order, providers, request, wait_for_subscriber, wasm_dir,
-    workspace_root,
+    Running, connection, post_order, providers, request, wait_for_subscriber, wait_until_fulfilled,
+    wasm_dir, workspace_root,
 };
 
 const PREFIX: &str = "order:";
 const CHANNEL: &str = "neworders";
-
-fn admin(redis: &RedisServer) -> redis::Connection {
-    redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap()
-}
 
 fn manifest(app: &str) -> PathBuf {
     workspace_root().join("apps").join(app).join("spin.toml")
@@ -54,18 +47,6 @@ fn place(api: &Running, details: &str) -> String {
     reply.header("location").unwrap().to_string()
 }
 
-fn wait_until_fulfilled(api: &Running, location: &str) {
-    eventually(
-        &format!("{location} to be fulfilled"),
-        Duration::from_secs(20),
-        || {
-            let reply = request(api.address, "GET", location, &[], b"");
-            assert_eq!(reply.status, 200, "{reply:?}");
-            reply.body.contains(r#""status":"fulfilled""#).then_some(())
-        },
-    );
-}
-
 /// The users of the clients connected now, by `CLIENT LIST`, but the admin's own connection.
 fn connected_users(db: &mut redis::Connection) -> Vec<(String, String)> {
     let list: String = redis::cmd("CLIENT").arg("LIST").query(db).unwrap();
@@ -90,7 +71,7 @@ fn each_app_runs_as_its_own_redis_user() {
         PREFIX,
         CHANNEL,
     );
-    let mut db = admin(&redis);
+    let mut db = connection(&redis);
     let api = start_as("order-processor", "order-processor", &redis, &[]);
     let _reconciler = redis_acl::reconciler_as_its_user(&redis, PREFIX, CHANNEL);
 
@@ -104,8 +85,8 @@ fn each_app_runs_as_its_own_redis_user() {
         "the trigger's subscription is not the fulfilment-processor user's: {users:?}"
     );
     let late = place(&api, "a pizza");
-    wait_until_fulfilled(&api, &late);
-    wait_until_fulfilled(&api, &early);
+    wait_until_fulfilled(api.address, &late);
+    wait_until_fulfilled(api.address, &early);
 
     // A repeated Idempotency-Key is answered from Redis as the order-processor user too.
     let keyed = [
@@ -154,7 +135,7 @@ fn composed_fulfilment_runs_as_the_order_processor_user() {
         PREFIX,
         CHANNEL,
     );
-    let mut db = admin(&redis);
+    let mut db = connection(&redis);
     let api = start_as(
         "order-processor",
         "order-processor",
@@ -162,7 +143,7 @@ fn composed_fulfilment_runs_as_the_order_processor_user() {
         &[("fulfilment_placement", "composed")],
     );
     let location = place(&api, "composed");
-    wait_until_fulfilled(&api, &location);
+    wait_until_fulfilled(api.address, &location);
     assert_eq!(redis_acl::refusals(&mut db), Vec::<String>::new());
 }
 

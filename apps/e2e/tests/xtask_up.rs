@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use dev_services::{OtlpReceiver, RedisOptions, RedisServer};
 use order_e2e::harness;
-use order_e2e::harness::{eventually, request, wasm_dir};
+use order_e2e::harness::{connection, eventually, request, wasm_dir};
 
 fn listens(port: u16) -> bool {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
@@ -251,10 +251,7 @@ fn runs_everything_as_the_given_redis_user() {
         ],
     );
     assert_eq!(redis_port, redis.port());
-    let mut db = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut db = connection(&redis);
     assert_eq!(redis_acl::refusals(&mut db), Vec::<String>::new());
 }
 
@@ -311,10 +308,7 @@ fn variables_from_the_environment_reach_everything_it_starts() {
         ],
     );
     assert_eq!(redis_port, redis.port(), "the Redis the variables name");
-    let mut connection = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut connection = connection(&redis);
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("shop2:*")
         .query(&mut connection)

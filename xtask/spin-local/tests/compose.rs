@@ -3,7 +3,7 @@
 //! fulfiller with the fulfilment component, and every way a dependency can fail to fit, with
 //! Spin's own error texts (spinframework/spin crates/compose, `ComposeError`).
 
-use order_e2e::harness::{manifest, providers, wasm_dir};
+use order_e2e::harness::{load_error, manifest, providers, wasm_dir};
 
 /// An HTTP app whose one component is the apps' receiver with `dependencies` (the body of its
 /// `[component.receiver.dependencies]`) and `extra` lines for `[component.receiver]`.
@@ -25,13 +25,6 @@ fn receiver_app(extra: &str, dependencies: &str) -> std::path::PathBuf {
         "#,
         receiver = wasm.join("receiver.wasm").display(),
     ))
-}
-
-fn load_error(app: std::path::PathBuf) -> String {
-    let error = spin_local::Runtime::load(&[app], &providers(&[], &[]), &Default::default())
-        .err()
-        .expect("the app must not load");
-    format!("{error:#}")
 }
 
 fn fulfilment() -> String {

@@ -3,14 +3,7 @@
 //! not host, a template over an undeclared variable, Spin 1's `insecure:allow-all`), and what it
 //! leaves alone, as Spin's trigger apps do: a component no trigger runs is never loaded.
 
-use order_e2e::harness::{Running, manifest, probe_app, probe_wasm, providers};
-
-fn load_error(app: std::path::PathBuf) -> String {
-    let error = spin_local::Runtime::load(&[app], &providers(&[], &[]), &Default::default())
-        .err()
-        .expect("the app must not load");
-    format!("{error:#}")
-}
+use order_e2e::harness::{Running, load_error, manifest, probe_app, probe_wasm, providers};
 
 #[test]
 fn what_spin_local_cannot_host_is_refused_by_name() {

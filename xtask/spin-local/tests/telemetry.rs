@@ -16,7 +16,8 @@ use std::time::Duration;
 use dev_services::{OtlpReceiver, ReceivedSpan, RedisOptions, RedisServer, SpanKind};
 use order_e2e::harness;
 use order_e2e::harness::{
-    eventually, post_order, request, spin_local_up, stop, wait_for_subscriber, wasm_dir,
+    accepted_id, eventually, post_order, request, spin_local_up, stop, wait_for_subscriber,
+    wait_until_fulfilled, wasm_dir,
 };
 
 /// A password that is easy to find anywhere it leaks to: its raw form and its URL form.
@@ -101,19 +102,6 @@ impl System {
     }
 }
 
-fn accepted_id(reply: &harness::Reply) -> String {
-    assert_eq!(reply.status, 202, "{reply:?}");
-    let location = reply.header("location").unwrap();
-    location.rsplit('/').next().unwrap().to_string()
-}
-
-fn wait_until_fulfilled(api: SocketAddr, id: &str) {
-    eventually("the order to be fulfilled", Duration::from_secs(30), || {
-        let reply = request(api, "GET", &format!("/order/{id}"), &[], b"");
-        reply.body.contains(r#""status":"fulfilled""#).then_some(())
-    });
-}
-
 fn span<'a>(spans: &'a [ReceivedSpan], name: &str, service: &str) -> Option<&'a ReceivedSpan> {
     spans
         .iter()
@@ -140,7 +128,7 @@ fn one_order_is_one_trace_from_post_to_fulfilled() {
     let system = System::start(&redis, &otlp);
 
     let id = accepted_id(&post_order(system.api, "traced pizza"));
-    wait_until_fulfilled(system.api, &id);
+    wait_until_fulfilled(system.api, &format!("/order/{id}"));
 
     let (server, execute, consumer) = otlp
         .wait_for("the order's trace", Duration::from_secs(30), |spans| {
@@ -220,7 +208,7 @@ fn a_callers_trace_context_is_the_parent_of_the_http_span() {
         br#"{"details":"a traced caller"}"#,
     );
     let id = accepted_id(&reply);
-    wait_until_fulfilled(system.api, &id);
+    wait_until_fulfilled(system.api, &format!("/order/{id}"));
 
     let (server, consumer) = otlp
         .wait_for("the caller's trace", Duration::from_secs(30), |spans| {

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use order_e2e::harness::workspace_root;
+use order_e2e::harness::{self, workspace_root};
 
 /// The rules file, from the repository root.
 pub const RULES_FILE: &str = "charts/order-system/files/redis-acl.conf";
@@ -106,10 +106,7 @@ pub fn redis_with_admin(password: &str) -> (dev_services::RedisServer, redis::Co
         ..dev_services::RedisOptions::default()
     })
     .unwrap();
-    let db = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let db = harness::connection(&redis);
     (redis, db)
 }
 
