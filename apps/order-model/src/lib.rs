@@ -12,6 +12,8 @@ pub mod logging;
 pub mod message;
 pub mod order;
 pub mod problem;
+#[cfg(feature = "redis-client")]
+pub mod redis_client;
 pub mod request;
 pub mod retention;
 pub mod shard;

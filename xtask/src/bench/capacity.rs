@@ -1,7 +1,7 @@
 //! Bytes per order in Redis, for the sizing in docs/capacity.md: a `redis-server` of its own
 //! (started like the tests' and `cargo xtask up`'s, `noeviction`), and the apps' own store
-//! (order-model's [`OrderStore`], the same Lua scripts the components run) on a plain RESP
-//! connection that hands replies over flattened, as Spin's outbound Redis does.
+//! (order-model's [`OrderStore`], the same Lua scripts the components run) on order-model's
+//! `redis_client`, which hands replies over flattened, as Spin's outbound Redis does.
 //!
 //! For each kind of order: `FLUSHALL`, `INFO memory`'s `used_memory`, accept `orders` of them
 //! (pending: hash, pending-index entry, idempotency key if any), `used_memory` again, fulfil them
@@ -11,14 +11,12 @@
 //! The differences over the count are the figures; `MEMORY USAGE` of one order's hash (and of
 //! its idempotency key) is the cross-check, without the keyspace's own per-key entries.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
+use order_model::redis_client::RedisConnection;
 use order_model::{
     Arg, FulfilOutcome, IdempotencyKey, KeySpace, NewOrder, OrderId, OrderStore, Redis, RedisError,
     Retention, TraceParent, Value,
@@ -140,10 +138,10 @@ impl Capacity {
         eprintln!("bench: bytes per order in Redis ({orders} orders per kind)");
         ensure!(orders >= 100, "measure at least 100 orders per kind");
         let server = dev_services::RedisServer::start().context("starting redis-server")?;
-        let redis = Resp::connect(server.port())?;
+        let redis = Bench::connect(&server)?;
         let info = redis.info("server")?;
         let redis_version = info_field(&info, "redis_version")?.to_string();
-        let store = OrderStore::new(&redis, KeySpace::default(), "neworders")
+        let store = OrderStore::new(&redis.0, KeySpace::default(), "neworders")
             .with_retention(Retention::default());
         let trace: TraceParent = TRACEPARENT.parse().context("the bench's traceparent")?;
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
@@ -260,8 +258,8 @@ impl Capacity {
 }
 
 fn measure_kind(
-    redis: &Resp,
-    store: &OrderStore<&Resp>,
+    redis: &Bench,
+    store: &OrderStore<&RedisConnection>,
     kind: &Kind,
     trace: &TraceParent,
     orders: u64,
@@ -366,23 +364,23 @@ fn info_field<'a>(info: &'a str, name: &str) -> Result<&'a str> {
         .with_context(|| format!("INFO has no {name}"))
 }
 
-/// A RESP2 connection, one command at a time; replies flattened as Spin's outbound Redis hands
-/// them over (nested arrays into one list), errors as [`RedisError`].
-struct Resp(Mutex<BufReader<TcpStream>>);
+/// The bench's Redis: the store's client (replies flattened as Spin's outbound Redis hands them
+/// over), and the few commands the measurement itself runs.
+struct Bench(RedisConnection);
 
-impl Resp {
-    fn connect(port: u16) -> Result<Resp> {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .with_context(|| format!("connecting to redis-server on port {port}"))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Resp(Mutex::new(BufReader::new(stream))))
+impl Bench {
+    fn connect(server: &dev_services::RedisServer) -> Result<Bench> {
+        let connection = redis::Client::open(server.url())
+            .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(30)))
+            .with_context(|| format!("connecting to redis-server on port {}", server.port()))?;
+        Ok(Bench(RedisConnection::new(connection)))
     }
 
     fn command(&self, parts: &[&[u8]]) -> Result<Vec<Value>> {
         let args: Vec<Arg<'_>> = parts[1..].iter().map(|&part| Arg::Bytes(part)).collect();
         let command = std::str::from_utf8(parts[0])?;
-        self.execute(command, &args)
+        self.0
+            .execute(command, &args)
             .map_err(|RedisError(error)| anyhow::anyhow!("Redis {command}: {error}"))
     }
 
@@ -413,68 +411,6 @@ impl Resp {
         let usage = self.integer(&[b"MEMORY", b"USAGE", key.as_bytes(), b"SAMPLES", b"0"])?;
         u64::try_from(usage).context("MEMORY USAGE is negative")
     }
-}
-
-impl Redis for &Resp {
-    fn execute(&self, command: &str, args: &[Arg<'_>]) -> Result<Vec<Value>, RedisError> {
-        let error = |error: std::io::Error| RedisError(error.to_string());
-        let mut request =
-            format!("*{}\r\n${}\r\n{command}\r\n", args.len() + 1, command.len()).into_bytes();
-        for arg in args {
-            let text;
-            let bytes = match arg {
-                Arg::Int(value) => {
-                    text = value.to_string();
-                    text.as_bytes()
-                }
-                Arg::Bytes(bytes) => *bytes,
-            };
-            request.extend(format!("${}\r\n", bytes.len()).as_bytes());
-            request.extend(bytes);
-            request.extend(b"\r\n");
-        }
-        let mut connection = self.0.lock().map_err(|_| RedisError("poisoned".into()))?;
-        connection.get_mut().write_all(&request).map_err(error)?;
-        let mut values = Vec::new();
-        read_reply(&mut connection, &mut values).map_err(error)??;
-        Ok(values)
-    }
-}
-
-/// Reads one reply into `out`, flattening arrays; the inner result is a Redis error reply.
-fn read_reply(
-    reader: &mut BufReader<TcpStream>,
-    out: &mut Vec<Value>,
-) -> std::io::Result<Result<(), RedisError>> {
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let line = line.trim_end_matches(['\r', '\n']);
-    let invalid = || std::io::Error::other(format!("not a RESP reply: {line:?}"));
-    let (kind, rest) = line.split_at_checked(1).ok_or_else(invalid)?;
-    let number = || rest.parse::<i64>().map_err(|_| invalid());
-    match kind {
-        "+" => out.push(Value::Status(rest.to_string())),
-        "-" => return Ok(Err(RedisError(rest.to_string()))),
-        ":" => out.push(Value::Int(number()?)),
-        "$" => match number()? {
-            -1 => out.push(Value::Nil),
-            length => {
-                let mut bytes = vec![0; length as usize + 2];
-                reader.read_exact(&mut bytes)?;
-                bytes.truncate(length as usize);
-                out.push(Value::Bytes(bytes));
-            }
-        },
-        "*" => {
-            for _ in 0..number()?.max(0) {
-                if let Err(error) = read_reply(reader, out)? {
-                    return Ok(Err(error));
-                }
-            }
-        }
-        _ => return Err(invalid()),
-    }
-    Ok(Ok(()))
 }
 
 #[cfg(test)]

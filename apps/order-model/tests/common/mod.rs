@@ -1,49 +1,13 @@
-//! What the Redis-backed tests share: a real `redis-server` per test (`Fixture`), a client that
-//! flattens replies the way Spin's outbound Redis does (`SpinLike`), and request and message
-//! helpers.
+//! What the Redis-backed tests share: a real `redis-server` per test (`Fixture`), with the
+//! store on a client that flattens replies the way Spin's outbound Redis does
+//! (`order_model::redis_client`), and request and message helpers.
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::sync::Mutex;
-
 use dev_services::RedisServer;
 use order_model::api::Request;
-use order_model::{
-    Arg, Body, KeySpace, NewOrder, OrderMessage, OrderStore, Redis, RedisError, Value,
-};
-
-pub struct SpinLike(Mutex<redis::Connection>);
-
-impl Redis for SpinLike {
-    fn execute(&self, command: &str, args: &[Arg<'_>]) -> Result<Vec<Value>, RedisError> {
-        let mut cmd = redis::cmd(command);
-        for arg in args {
-            match arg {
-                Arg::Int(i) => cmd.arg(*i),
-                Arg::Bytes(b) => cmd.arg(*b),
-            };
-        }
-        let mut conn = self.0.lock().unwrap();
-        let reply: redis::Value = cmd
-            .query(&mut *conn)
-            .map_err(|e| RedisError(e.to_string()))?;
-        let mut out = Vec::new();
-        flatten(reply, &mut out);
-        Ok(out)
-    }
-}
-
-fn flatten(value: redis::Value, out: &mut Vec<Value>) {
-    match value {
-        redis::Value::Nil => out.push(Value::Nil),
-        redis::Value::Int(i) => out.push(Value::Int(i)),
-        redis::Value::BulkString(b) => out.push(Value::Bytes(b)),
-        redis::Value::SimpleString(s) => out.push(Value::Status(s)),
-        redis::Value::Okay => out.push(Value::Status("OK".into())),
-        redis::Value::Array(items) => items.into_iter().for_each(|v| flatten(v, out)),
-        other => panic!("reply type Spin does not pass on: {other:?}"),
-    }
-}
+use order_model::redis_client::RedisConnection;
+use order_model::{Body, KeySpace, NewOrder, OrderMessage, OrderStore};
 
 pub struct Fixture {
     /// Stops with the fixture.
@@ -58,9 +22,9 @@ impl Fixture {
         Fixture { server, client }
     }
 
-    pub fn store(&self) -> OrderStore<SpinLike> {
+    pub fn store(&self) -> OrderStore<RedisConnection> {
         let conn = self.client.get_connection().unwrap();
-        OrderStore::new(SpinLike(Mutex::new(conn)), KeySpace::default(), "neworders")
+        OrderStore::new(RedisConnection::new(conn), KeySpace::default(), "neworders")
     }
 
     pub fn raw(&self) -> redis::Connection {
