@@ -2,7 +2,6 @@
 //! wasm32-wasip2, in release, with its size.
 
 use anyhow::{Context, Result};
-use duct::cmd;
 
 use crate::project::{self, WASM_TARGET};
 use crate::provision;
@@ -36,8 +35,7 @@ pub fn build_components() -> Result<Vec<(String, std::path::PathBuf, u64)>> {
     for name in crates {
         args.extend(["--package", name]);
     }
-    cmd(project::cargo(), &args)
-        .dir(project::root())
+    project::cargo_command(&args)
         .run()
         .context("building the Spin components for wasm32-wasip2")?;
 

@@ -22,6 +22,22 @@ pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// `cargo <args>` in the repository root, without the variables cargo set for this program
+/// (`dev_services::cargo_program_variables`): every cargo xtask starts then builds with the
+/// environment a plain `cargo` in a shell has, and build scripts that watch those variables do
+/// not rebuild between them.
+pub fn cargo_command<I>(args: I) -> duct::Expression
+where
+    I: IntoIterator,
+    I::Item: Into<std::ffi::OsString>,
+{
+    dev_services::cargo_program_variables()
+        .into_iter()
+        .fold(duct::cmd(cargo(), args).dir(root()), |command, name| {
+            command.env_remove(name)
+        })
+}
+
 /// A Spin app: a directory under `apps/` with a `spin.toml`.
 #[derive(Clone, Debug)]
 pub struct App {

@@ -58,7 +58,6 @@ impl Publish {
             .collect();
         build::build_components()?;
 
-        let root = project::root();
         let tag = self.tag.unwrap_or_else(|| env!("CARGO_PKG_VERSION").into());
         let summary = summary_path();
         let mut args: Vec<std::ffi::OsString> = vec![
@@ -94,8 +93,7 @@ impl Publish {
         args.extend(manifests.into_iter().map(Into::into));
         // The epoch travels as --created-epoch; in the environment it would make some build
         // scripts (aws-lc-sys) rebuild spin-oci whenever it changes.
-        let status = cmd(project::cargo(), &args)
-            .dir(&root)
+        let status = project::cargo_command(&args)
             .env_remove("SOURCE_DATE_EPOCH")
             .unchecked()
             .run()

@@ -2,7 +2,6 @@
 //! This is the README's test command and what `.ci/run` calls.
 
 use anyhow::{Context, Result};
-use duct::cmd;
 
 use crate::{bench, build, chart, gitops, project, provision, python_lint, up, workflows};
 
@@ -16,14 +15,12 @@ impl Test {
     pub fn run(self) -> Result<()> {
         provision::debian_packages(provision::TEST_PACKAGES)?;
         build::build_components()?;
-        cmd!(project::cargo(), "fmt", "--all", "--check")
-            .dir(project::root())
+        project::cargo_command(["fmt", "--all", "--check"])
             .run()
             .context("`cargo fmt --all --check` found unformatted code: run `cargo fmt --all`")?;
         workflows::lint()?;
         python_lint::check()?;
-        cmd!(project::cargo(), "test", "--workspace", "--locked")
-            .dir(project::root())
+        project::cargo_command(["test", "--workspace", "--locked"])
             .run()
             .context("`cargo test --workspace` failed")?;
         // API fuzzing from docs/openapi.yaml against the apps on the embedded runtime.

@@ -23,17 +23,12 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Runs `cargo` with `args` in the workspace; `what` names the build in a failure. The variables
-/// cargo sets for a test process (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`…) are not passed on: build
-/// scripts that watch them (ring's) would otherwise be rebuilt here and again by the next
-/// `cargo test`. The user's own (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_NET_OFFLINE`…) are.
+/// cargo set for this test process are not passed on (`dev_services::cargo_program_variables`).
 fn cargo_build(args: &[&str], what: &str) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if set_for_a_test_process(&name) {
-            command.env_remove(name.as_ref());
-        }
+    for name in dev_services::cargo_program_variables() {
+        command.env_remove(name);
     }
     let status = command
         .current_dir(workspace_root())
@@ -80,22 +75,6 @@ pub fn wasm_dir() -> PathBuf {
         );
     }
     workspace_root().join("target/wasm32-wasip2/release")
-}
-
-/// Whether cargo sets the environment variable `name` for the test process it runs (the
-/// package's, not the user's settings).
-fn set_for_a_test_process(name: &str) -> bool {
-    const SET: [&str; 8] = [
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_MANIFEST_LINKS",
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_TARGET_TMPDIR",
-        "CARGO_RUSTC_CURRENT_DIR",
-    ];
-    SET.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_EXE_")
 }
 
 /// The probe: a component for tests that reports what the host shows it (request headers,

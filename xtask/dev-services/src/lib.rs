@@ -17,7 +17,10 @@ pub use metrics::{
 };
 pub use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
-pub use process::{free_port, private_dir, require_tool, wait_for_port};
+pub use process::{
+    cargo_program_variables, free_port, private_dir, require_tool, set_by_cargo_for_its_program,
+    wait_for_port,
+};
 pub use reconciler::{
     Reconciled, Reconciler, ReconcilerOptions, reconcile_once, script as reconcile_script,
 };

@@ -6,6 +6,34 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+/// Whether cargo sets the environment variable `name` for a program it runs (`cargo run`, a
+/// test): the package's `CARGO_MANIFEST_DIR`, `CARGO_PKG_*` and the like, not the user's own
+/// `CARGO_*` settings. A cargo started from such a program must not inherit them: build scripts
+/// that watch one (ring's watches `CARGO_MANIFEST_DIR`) would rebuild their crate, and all that
+/// depends on it, whenever the program that starts cargo changes.
+pub fn set_by_cargo_for_its_program(name: &str) -> bool {
+    const SET: [&str; 8] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    SET.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_EXE_")
+}
+
+/// Those of this process' environment variables that [`set_by_cargo_for_its_program`]: what to
+/// remove from a nested cargo's environment.
+pub fn cargo_program_variables() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| set_by_cargo_for_its_program(name))
+        .collect()
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;

@@ -25,8 +25,7 @@ pub(super) fn build_hello() -> Result<App> {
     for component in &hello.components {
         args.extend(["--package", &component.crate_name]);
     }
-    cmd(project::cargo(), &args)
-        .dir(project::root())
+    project::cargo_command(&args)
         .run()
         .context("building the hello-world baseline (xtask/bench/hello)")?;
     Ok(hello)

@@ -42,16 +42,8 @@ pub(super) struct Probe {
 
 impl Probe {
     pub(super) fn build() -> Result<Probe> {
-        cmd!(
-            project::cargo(),
-            "build",
-            "--quiet",
-            "--locked",
-            "--package",
-            "bench-probe"
-        )
-        .dir(project::root())
-        .run()
+        project::cargo_command(["build", "--quiet", "--locked", "--package", "bench-probe"])
+            .run()
         .context("building bench-probe (xtask/bench/probe)")?;
         Ok(Probe {
             binary: project::root()

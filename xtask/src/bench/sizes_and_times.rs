@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use duct::cmd;
 use serde::{Deserialize, Serialize};
 
 use crate::project::{self, App};
@@ -61,16 +60,8 @@ impl PublishTimes {
         let target = format!("{}/order-system", registry.host());
         let publish = || -> Result<f64> {
             let started = Instant::now();
-            cmd!(
-                project::cargo(),
-                "xtask",
-                "publish",
-                "--registry",
-                &target,
-                "--insecure"
-            )
-            .dir(project::root())
-            .stdout_null()
+            project::cargo_command(["xtask", "publish", "--registry", &target, "--insecure"])
+                .stdout_null()
             .run()
             .context("`cargo xtask publish` failed")?;
             Ok(started.elapsed().as_secs_f64())

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use dev_services::{Reconciler, ReconcilerOptions, RedisServer};
-use duct::cmd;
 
 use super::app_variables::AppVariables;
 use super::metrics::MetricsExporter;
@@ -183,16 +182,9 @@ pub fn start_local(options: &LocalOptions) -> Result<LocalSystem> {
     }
     build::build_components()?;
     if options.runtime == AppRuntime::Local {
-        cmd!(
-            project::cargo(),
-            "build",
-            "--locked",
-            "--package",
-            "spin-local"
-        )
-        .dir(project::root())
-        .run()
-        .context("building the embedded runtime (xtask/spin-local)")?;
+        project::cargo_command(["build", "--locked", "--package", "spin-local"])
+            .run()
+            .context("building the embedded runtime (xtask/spin-local)")?;
     }
     let (redis, redis_url) = match redis_url {
         Some(url) => (None, url),
