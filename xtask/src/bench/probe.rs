@@ -44,7 +44,7 @@ impl Probe {
     pub(super) fn build() -> Result<Probe> {
         project::cargo_command(["build", "--quiet", "--locked", "--package", "bench-probe"])
             .run()
-        .context("building bench-probe (xtask/bench/probe)")?;
+            .context("building bench-probe (xtask/bench/probe)")?;
         Ok(Probe {
             binary: project::root()
                 .join("target")

@@ -62,8 +62,8 @@ impl PublishTimes {
             let started = Instant::now();
             project::cargo_command(["xtask", "publish", "--registry", &target, "--insecure"])
                 .stdout_null()
-            .run()
-            .context("`cargo xtask publish` failed")?;
+                .run()
+                .context("`cargo xtask publish` failed")?;
             Ok(started.elapsed().as_secs_f64())
         };
         let first_s = publish()?;
