@@ -121,7 +121,12 @@ impl Up {
         } else {
             None
         };
-        let base_url = format!("http://{}", self.listen);
+        // The address bound, which differs from --listen for port 0.
+        let bound = match &listener {
+            Some(listener) => listener.local_addr().context("reading the bound address")?,
+            None => self.listen,
+        };
+        let base_url = format!("http://{bound}");
         for line in runtime.summary(&base_url) {
             println!("{line}");
         }

@@ -264,3 +264,32 @@ fn a_dropped_subscription_ends_it_with_status_1_and_spins_error() {
         "{stderr}"
     );
 }
+
+/// `--listen 127.0.0.1:0` takes a free port, and what it prints is that port, not `:0`.
+#[test]
+fn port_zero_prints_the_port_it_took() {
+    use std::io::{BufRead, BufReader};
+    let manifest = app();
+    let mut child = spin_local(&["-f", manifest.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env("SPIN_VARIABLE_TOKEN", "x")
+        .spawn()
+        .unwrap();
+    // Read on a thread to the end: a closed pipe would fail its request log.
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (serving, lines) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(address) = line.strip_prefix("Serving http://") {
+                let _ = serving.send(address.to_string());
+            }
+        }
+    });
+    let serving = lines.recv_timeout(Duration::from_secs(120)).unwrap();
+    let address: SocketAddr = serving.split_whitespace().next().unwrap().parse().unwrap();
+    assert_ne!(address.port(), 0, "{serving}");
+    let health = request(address, "GET", "/.well-known/spin/health", &[], b"");
+    assert_eq!(health.status, 200, "{health:?}");
+    let output = stop(child);
+    assert!(output.status.success(), "{output:?}");
+    reader.join().unwrap();
+}

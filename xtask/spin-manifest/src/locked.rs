@@ -172,6 +172,9 @@ impl ContentRef {
         let path = self
             .local_path()
             .with_context(|| format!("{what}: its content is not on this machine"))?;
+        if path.is_dir() {
+            bail!("{what}: {} is a directory, not a wasm file", path.display());
+        }
         if !path.is_file() {
             bail!(
                 "{what}: reading {}: it does not exist: build the components first (`cargo xtask build`, or `spin build`)",
@@ -551,6 +554,9 @@ mod tests {
                 && error.contains("cargo xtask build"),
             "{error}"
         );
+        let dir = ContentRef::for_path(Path::new("/")).unwrap();
+        let error = format!("{:#}", dir.read("component `a`").unwrap_err());
+        assert!(error.contains("is a directory, not a wasm file"), "{error}");
         let remote = ContentRef::for_blob(&[0; INLINE_MAX_BYTES + 1], "sha256:11".into());
         let error = format!("{:#}", remote.read("component `a`").unwrap_err());
         assert!(error.contains("not on this machine"), "{error}");

@@ -136,7 +136,9 @@ pub enum FilesMount {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {
-    spin_manifest_version: toml::Value,
+    /// Checked before the rest is read.
+    #[serde(rename = "spin_manifest_version")]
+    _spin_manifest_version: IgnoredAny,
     application: Application,
     #[serde(default)]
     variables: BTreeMap<String, Variable>,
@@ -158,12 +160,16 @@ impl Manifest {
     /// Parses and checks manifest text; `path` is where it lives (relative paths are resolved
     /// against its directory).
     pub fn parse(text: &str, path: &Path, tool: &str) -> Result<Manifest> {
-        let raw: RawManifest = toml::from_str(text)?;
+        // The version first: a version-1 manifest fails the version-2 schema in confusing ways.
+        let table: toml::Table = toml::from_str(text)?;
+        let version = table
+            .get("spin_manifest_version")
+            .context("spin_manifest_version is missing: it must be 2")?;
         ensure!(
-            raw.spin_manifest_version.as_integer() == Some(2),
-            "spin_manifest_version must be 2 (only 2 is supported), not {}",
-            raw.spin_manifest_version
+            version.as_integer() == Some(2),
+            "spin_manifest_version must be 2 (only 2 is supported), not {version}"
         );
+        let raw: RawManifest = table.try_into()?;
         let mut manifest = Manifest {
             dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             application: raw.application,
@@ -199,10 +205,16 @@ impl Manifest {
             }
         }
         for (id, component) in &mut self.components {
-            let checked = component
-                .check(id, tool)
-                .with_context(|| format!("component `{id}`"));
-            component.dependencies = checked?;
+            component
+                .check()
+                .with_context(|| format!("component `{id}`"))?;
+            // Its errors name the component themselves.
+            component.dependencies = dependencies::parse(
+                id,
+                &component.raw_dependencies,
+                component.dependencies_inherit_configuration,
+                tool,
+            )?;
         }
         Ok(())
     }
@@ -227,11 +239,15 @@ impl Component {
         }
     }
 
-    /// Checks the component and returns its dependencies.
-    fn check(&self, id: &str, tool: &str) -> Result<Vec<DeclaredDependency>> {
+    /// Checks the component, its dependencies apart.
+    fn check(&self) -> Result<()> {
         if let ComponentSource::Remote(source) = &self.raw_source {
+            let what = match source.get("url").and_then(toml::Value::as_str) {
+                Some(url) => format!("the URL {url}"),
+                None => "a registry package".to_string(),
+            };
             bail!(
-                "only a local file `source` can be published or run by {tool}, not {source}: build remote sources into a local wasm first"
+                "only a local file `source` can be published or run here, not {what}: build remote sources into a local wasm first"
             );
         }
         for name in self.variables.keys() {
@@ -251,12 +267,7 @@ impl Component {
                 "file pattern `{source}`: globs are not supported; name a file or a directory"
             );
         }
-        dependencies::parse(
-            id,
-            &self.raw_dependencies,
-            self.dependencies_inherit_configuration,
-            tool,
-        )
+        Ok(())
     }
 
     /// Whether the component declares `dependencies` (composed into it before it runs).
@@ -384,6 +395,11 @@ mod tests {
             (
                 MINIMAL.replace("spin_manifest_version = 2", "spin_manifest_version = 1"),
                 "must be 2",
+            ),
+            (
+                // Version 1's own shape: the version is what is wrong, not `[[component]]`.
+                "spin_manifest_version = \"1\"\nname = \"x\"\n[[component]]\nid = \"a\"".into(),
+                "must be 2 (only 2 is supported), not \"1\"",
             ),
             (
                 MINIMAL.replace("name = \"demo\"", "name = \"demo\"\nbogus = 1"),
