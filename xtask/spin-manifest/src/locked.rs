@@ -210,10 +210,7 @@ impl LockedApp {
 
     /// A string of the app's metadata (`name`, `version`, `description`); empty when unset.
     pub fn metadata_str(&self, key: &str) -> &str {
-        self.metadata
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        metadata_str(&self.metadata, key)
     }
 
     /// A string setting of `[application.trigger.<trigger_type>]`, from the metadata.
@@ -240,11 +237,16 @@ impl LockedComponent {
 
     /// The component's `description`; empty when unset.
     pub fn description(&self) -> &str {
-        self.metadata
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        metadata_str(&self.metadata, "description")
     }
+}
+
+/// A string of `metadata`; empty when unset.
+fn metadata_str<'a>(metadata: &'a Map<String, Value>, key: &str) -> &'a str {
+    metadata
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn lock(manifest: &Manifest) -> Result<LockedApp> {

@@ -60,11 +60,11 @@ impl RedisTrigger {
     pub fn for_app(app: &LoadedApp) -> Result<Vec<RedisTrigger>> {
         let variables = &app.variables;
         let resolve = |text: &str| Template::parse(text)?.resolve(variables.values());
+        let default_address = app.locked.trigger_setting(Self::TYPE, "address");
         let mut servers: BTreeMap<String, BTreeMap<String, Vec<Handler>>> = BTreeMap::new();
         for trigger in app.triggers(Self::TYPE) {
             let trigger = RedisTriggerConfig::deserialize(&trigger.trigger_config)
                 .context("a `[[trigger.redis]]` entry")?;
-            let default_address = app.locked.trigger_setting(Self::TYPE, "address");
             let address = trigger.address.as_deref().or(default_address).with_context(|| {
                 format!(
                     "the Redis trigger for {:?} has no `address` and there is no `[application.trigger.redis] address`",
